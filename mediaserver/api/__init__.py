@@ -1,0 +1,1 @@
+"""HTTP API layer: Litestar route handlers and response helpers."""

@@ -1,0 +1,56 @@
+"""Errors people can read: JSON under ``/api``, an HTML page everywhere else.
+
+A bad parameter names itself ("limit: Expected `int` <= 500"), never just
+"Validation failed".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.response import Template
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+__all__ = ["HANDLERS", "describe_validation"]
+
+log = structlog.get_logger(__name__)
+
+
+def describe_validation(exc: ValidationException) -> str:
+    problems = exc.extra if isinstance(exc.extra, list) else []
+    parts = []
+    for problem in problems:
+        if isinstance(problem, dict) and problem.get("key"):
+            parts.append(f"{problem['key']}: {problem.get('message', 'invalid value')}")
+    return "; ".join(parts) or exc.detail
+
+
+def _respond(request: Request[Any, Any, Any], status: int, detail: str) -> Response[Any]:
+    if request.url.path.startswith("/api") or request.url.path.startswith("/health"):
+        return Response(
+            {"status_code": status, "detail": detail}, status_code=status, media_type=MediaType.JSON
+        )
+    return Template("error.html", context={"status": status, "detail": detail}, status_code=status)
+
+
+def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    detail = describe_validation(exc) if isinstance(exc, ValidationException) else exc.detail
+    response = _respond(request, exc.status_code, detail)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error", path=request.url.path)
+    return _respond(
+        request,
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "Something went wrong on the server; it has been logged.",
+    )
+
+
+HANDLERS: dict[Any, Any] = {HTTPException: _http, Exception: _internal}

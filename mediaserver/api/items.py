@@ -1,0 +1,164 @@
+"""``/api/v1/items``: browse, search, details, images and direct play."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Request, Response, get, route
+from litestar.exceptions import NotFoundException, ValidationException
+from litestar.params import Parameter
+
+from mediaserver.api.ranges import serve_file
+from mediaserver.context import AppContext
+from mediaserver.library import queries
+from mediaserver.library.images import resolve_image
+from mediaserver.streaming.direct import IMAGE_TYPES, mime_for_container
+
+__all__ = ["GenreController", "ItemController", "parse_kinds", "require_item"]
+
+Sort = Literal["title", "-title", "year", "-year", "added", "-added"]
+Limit = Annotated[int, Parameter(ge=1, le=500, description="Page size (1-500).")]
+Offset = Annotated[int, Parameter(ge=0, description="Rows to skip.")]
+
+
+def parse_kinds(kind: str | None) -> tuple[str, ...]:
+    """``kind=movie`` or ``kind=movie,show``; anything else is a 400 naming the parameter."""
+    if not kind:
+        return ()
+    kinds = tuple(k.strip() for k in kind.split(",") if k.strip())
+    bad = [k for k in kinds if k not in queries.ITEM_KINDS]
+    if bad:
+        raise ValidationException(
+            detail="invalid parameter",
+            extra=[
+                {
+                    "key": "kind",
+                    "message": f"{bad[0]!r} is not one of {', '.join(queries.ITEM_KINDS)}",
+                    "source": "query",
+                }
+            ],
+        )
+    return kinds
+
+
+def require_item(ctx: AppContext, item_id: int) -> dict[str, Any]:
+    item = queries.get_item(ctx.db, item_id)
+    if item is None:
+        raise NotFoundException(detail=f"no item with id {item_id}")
+    return item
+
+
+class ItemController(Controller):
+    path = "/api/v1/items"
+    tags = ["items"]
+
+    @get("/", sync_to_thread=True, summary="List or search items")
+    def list_items(
+        self,
+        ctx: AppContext,
+        q: str | None = None,
+        kind: Annotated[
+            str | None,
+            Parameter(description="movie, show, season, episode or collection; comma-separated"),
+        ] = None,
+        library_id: int | None = None,
+        parent_id: int | None = None,
+        genre: str | None = None,
+        year: int | None = None,
+        sort: Sort = "title",
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> dict[str, Any]:
+        query = queries.ItemQuery(
+            kind=parse_kinds(kind),
+            library_id=library_id,
+            parent_id=parent_id,
+            q=q,
+            genre=genre,
+            year=year,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+        )
+        rows, total = queries.list_items(ctx.db, query)
+        return {"items": rows, "total": total, "limit": limit, "offset": offset}
+
+    @get("/{item_id:int}", sync_to_thread=True, summary="One item with its files and streams")
+    def get_item(self, ctx: AppContext, item_id: int) -> dict[str, Any]:
+        item = require_item(ctx, item_id)
+        for file in item["files"]:
+            file["url"] = f"/api/v1/items/{item_id}/file?file_id={file['id']}"
+        return item
+
+    @get(
+        "/{item_id:int}/children",
+        sync_to_thread=True,
+        summary="Seasons of a show, episodes of a season",
+    )
+    def children(
+        self, ctx: AppContext, item_id: int, limit: Limit = 500, offset: Offset = 0
+    ) -> dict[str, Any]:
+        require_item(ctx, item_id)
+        return {"items": queries.children(ctx.db, item_id, limit, offset)}
+
+    @get("/{item_id:int}/image/{image:str}", sync_to_thread=True, summary="Poster or backdrop")
+    def image(
+        self, request: Request[Any, Any, Any], ctx: AppContext, item_id: int, image: str
+    ) -> Response[Any]:
+        if image not in ("poster", "backdrop"):
+            raise NotFoundException(detail=f"no image called {image!r}; use poster or backdrop")
+        row = ctx.db.query_one(f"SELECT {image} FROM items WHERE id = ?", [item_id])
+        path = resolve_image(row[0] if row else None, ctx.images_dir)
+        if path is None:
+            raise NotFoundException(detail=f"item {item_id} has no {image}")
+        content_type = IMAGE_TYPES.get(path.suffix.lower(), "application/octet-stream")
+        return serve_file(
+            request,
+            path,
+            content_type=content_type,
+            extra_headers={"Cache-Control": "public, max-age=3600"},
+        )
+
+    # One handler for GET and HEAD: Litestar's @head refuses handlers returning a Response.
+    @route(
+        "/{item_id:int}/file",
+        http_method=["GET", "HEAD"],
+        sync_to_thread=True,
+        summary="The original file, with HTTP Range (direct play)",
+    )
+    def file(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: AppContext,
+        item_id: int,
+        file_id: int | None = None,
+    ) -> Response[Any]:
+        return _direct(request, ctx, item_id, file_id)
+
+
+def _direct(
+    request: Request[Any, Any, Any], ctx: AppContext, item_id: int, file_id: int | None
+) -> Response[Any]:
+    sql = "SELECT path, container FROM files WHERE item_id = ? AND probe_error IS NULL"
+    params: list[Any] = [item_id]
+    if file_id is not None:
+        sql += " AND id = ?"
+        params.append(file_id)
+    row = ctx.db.query_one(sql + " ORDER BY id LIMIT 1", params)
+    if row is None:
+        require_item(ctx, item_id)
+        raise NotFoundException(
+            detail=f"item {item_id} has no playable file"
+            + (f" with id {file_id}" if file_id else "")
+        )
+    return serve_file(request, Path(row["path"]), content_type=mime_for_container(row["container"]))
+
+
+class GenreController(Controller):
+    path = "/api/v1/genres"
+    tags = ["items"]
+
+    @get("/", sync_to_thread=True, summary="Genres in the catalog")
+    def genres(self, ctx: AppContext, library_id: int | None = None) -> dict[str, Any]:
+        return {"genres": queries.genres(ctx.db, library_id)}

@@ -1,0 +1,49 @@
+"""``/api/v1/scan``: start a scan, watch it, cancel it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.status_codes import HTTP_202_ACCEPTED
+
+from mediaserver.api.libraries import require_library
+from mediaserver.context import AppContext
+
+__all__ = ["ScanController", "ScanRequest"]
+
+
+class ScanRequest(msgspec.Struct, forbid_unknown_fields=True):
+    library_ids: list[int] | None = None
+
+
+class ScanController(Controller):
+    path = "/api/v1/scan"
+    tags = ["scan"]
+
+    @post(
+        "/",
+        status_code=HTTP_202_ACCEPTED,
+        sync_to_thread=True,
+        summary="Start a scan (all libraries by default)",
+    )
+    def start(self, ctx: AppContext, data: ScanRequest | None = None) -> dict[str, Any]:
+        ids = data.library_ids if data else None
+        for library_id in ids or []:
+            require_library(ctx, library_id)
+        return ctx.library.request_scan(ids).as_dict()
+
+    @get("/status", sync_to_thread=False, summary="What the scanner is doing now")
+    def status(self, ctx: AppContext) -> dict[str, Any]:
+        return ctx.library.status().as_dict()
+
+    @post(
+        "/cancel",
+        status_code=HTTP_202_ACCEPTED,
+        sync_to_thread=False,
+        summary="Cancel the running scan",
+    )
+    def cancel(self, ctx: AppContext) -> dict[str, Any]:
+        ctx.library.cancel()
+        return ctx.library.status().as_dict()

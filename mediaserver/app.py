@@ -1,0 +1,106 @@
+"""``create_app(settings)``: the one place a Litestar app is put together.
+
+Nothing is created at import time; every app gets its own context (catalog, services,
+plugin manager), so tests can run many apps side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Literal
+
+import structlog
+from litestar import Litestar
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.di import Provide
+from litestar.logging.config import StructLoggingConfig
+from litestar.middleware.logging import LoggingMiddlewareConfig
+from litestar.openapi.config import OpenAPIConfig
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from mediaserver import __version__
+from mediaserver.api import errors, items, libraries, scan, system
+from mediaserver.api.middleware import RequestIdMiddleware
+from mediaserver.config import Settings
+from mediaserver.context import AppContext, build_context
+from mediaserver.ui import filters, pages
+
+__all__ = ["create_app", "web_root"]
+
+_RESPONSE_LOG_FIELDS: tuple[Literal["status_code"]] = ("status_code",)
+
+
+def web_root() -> Path:
+    """``web/`` in a checkout, ``mediaserver/_web`` inside an installed wheel."""
+    packaged = Path(__file__).parent / "_web"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "web"
+
+
+def _logging(settings: Settings) -> StructLoggingConfig:
+    level = getattr(logging, settings.logging.level.upper())
+    return StructLoggingConfig(
+        pretty_print_tty=settings.logging.format == "console",
+        log_exceptions="never",  # errors.HANDLERS logs the unexpected ones, once
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+    )
+
+
+def create_app(settings: Settings, *, context: AppContext | None = None) -> Litestar:
+    ctx = context or build_context(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        ctx.start()
+        await ctx.start_watching()
+        try:
+            yield
+        finally:
+            await ctx.stop_watching()
+            ctx.stop()
+
+    class Metrics(PrometheusController):
+        path = "/metrics"
+        include_in_schema = False
+
+    templates = TemplateConfig(
+        directory=web_root() / "templates",
+        engine=JinjaTemplateEngine,
+        engine_callback=filters.install,
+    )
+    return Litestar(
+        route_handlers=[
+            system.HealthController,
+            libraries.LibraryController,
+            items.ItemController,
+            items.GenreController,
+            scan.ScanController,
+            pages.PageController,
+            Metrics,
+            create_static_files_router(
+                path="/static",
+                directories=[web_root() / "static"],
+                include_in_schema=False,
+                cache_control=None,
+            ),
+        ],
+        dependencies={"ctx": Provide(lambda: ctx, use_cache=True, sync_to_thread=False)},
+        lifespan=[lifespan],
+        middleware=[
+            RequestIdMiddleware,
+            LoggingMiddlewareConfig(
+                exclude=["^/static", "^/metrics", "^/health"],
+                request_log_fields=("path", "method", "query"),
+                response_log_fields=_RESPONSE_LOG_FIELDS,
+            ).middleware,
+            PrometheusConfig(app_name="hearth", prefix="hearth", group_path=True).middleware,
+        ],
+        template_config=templates,
+        exception_handlers=errors.HANDLERS,
+        logging_config=_logging(settings),
+        openapi_config=OpenAPIConfig(title="Hearth", version=__version__, path="/schema"),
+    )

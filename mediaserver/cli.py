@@ -1,0 +1,153 @@
+"""The ``mediaserver`` command: serve, scan and doctor.
+
+A configuration mistake is one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mediaserver import __version__
+from mediaserver.config import ConfigError, Settings, load_settings
+from mediaserver.db import DatabaseError
+from mediaserver.ffmpeg_tools import FfmpegNotFound
+
+__all__ = ["main"]
+
+EXIT_CONFIG = 2
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(Path(args.config) if args.config else None)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from mediaserver.app import create_app
+
+    settings = _settings(args)
+    app = create_app(settings)
+    host, port = settings.server.host, settings.server.port
+    shown = "localhost" if host in ("0.0.0.0", "::") else host
+    print(
+        f"Hearth {__version__} is starting on http://{shown}:{port}  (data: {settings.data_path})",
+        flush=True,
+    )
+    if not settings.library.media_dirs:
+        print(
+            "No media folders configured: serving a demo library (set MEDIASERVER_MEDIA_DIRS).",
+            flush=True,
+        )
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+    return 0
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from mediaserver.context import build_context
+
+    ctx = build_context(_settings(args))
+    ctx.start(background=False)
+    try:
+        libraries = ctx.library.libraries()
+        if args.library is not None:
+            libraries = [lib for lib in libraries if lib["id"] == args.library]
+            if not libraries:
+                print(f"error: no library with id {args.library}", file=sys.stderr)
+                return 1
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[current]}"),
+            TimeElapsedColumn(),
+            disable=args.quiet,
+        ) as bar:
+            for lib in libraries:
+                task = bar.add_task(f"{lib['name']}: starting", total=None, current="")
+
+                def progress(
+                    phase: str,
+                    done: int,
+                    total: int,
+                    current: str | None,
+                    task: TaskID = task,
+                    name: str = lib["name"],
+                ) -> None:
+                    bar.update(
+                        task,
+                        description=f"{name}: {phase}",
+                        completed=done,
+                        total=total or None,
+                        current=(current or "")[:40],
+                    )
+
+                report = ctx.library.scan_now(int(lib["id"]), progress)
+                bar.update(task, description=f"{lib['name']}: done", current="")
+                print(
+                    f"{lib['name']}: {report.files_seen} files, {report.unchanged} unchanged, "
+                    f"{report.probed} probed, {report.moved} moved, {len(report.items_added)} added, "
+                    f"{len(report.items_removed)} removed, {report.problems} problems "
+                    f"in {report.duration_s:.2f} s"
+                )
+    finally:
+        ctx.stop()
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from mediaserver.doctor import run_doctor
+
+    return run_doctor(_settings(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mediaserver", description="Hearth, a home media server.")
+    parser.add_argument("--version", action="version", version=f"Hearth {__version__}")
+    parser.add_argument("--config", help="TOML config file (default: $MEDIASERVER_CONFIG)")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="run the server (the default)").set_defaults(fn=cmd_serve)
+    scan = sub.add_parser("scan", help="scan the libraries now, with a progress bar")
+    scan.add_argument("--library", type=int, help="only this library id")
+    scan.add_argument("--quiet", action="store_true", help="no progress bar")
+    scan.set_defaults(fn=cmd_scan)
+    sub.add_parser("doctor", help="check ffmpeg, the data folder and the catalog").set_defaults(
+        fn=cmd_doctor
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    fn = getattr(args, "fn", cmd_serve)
+    try:
+        return int(fn(args))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (FfmpegNotFound, DatabaseError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

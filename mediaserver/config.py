@@ -1,0 +1,162 @@
+"""Settings: one typed, frozen structure from TOML plus ``MEDIASERVER_*`` environment overrides.
+
+Every setting has a default that just works, so an empty (or absent) config file runs the
+server on a demo library.  A bad value raises :class:`ConfigError` naming the key; the CLI
+turns that into one line and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+__all__ = [
+    "ConfigError",
+    "FfmpegSettings",
+    "LibrarySettings",
+    "LoggingSettings",
+    "ServerSettings",
+    "Settings",
+    "default_data_dir",
+    "load_settings",
+]
+
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class ConfigError(Exception):
+    """A setting is wrong; the message names the key and says what is wrong."""
+
+
+class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ServerSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    host: str = "0.0.0.0"
+    port: Port = 8420
+
+
+class LibrarySettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    media_dirs: tuple[str, ...] = ()
+    watch: bool = True
+    watch_debounce_seconds: PositiveFloat = 2.0
+    scan_interval_minutes: Annotated[int, msgspec.Meta(ge=0)] = 360
+    scan_on_startup: bool = True
+    probe_workers: Annotated[int, msgspec.Meta(ge=1, le=32)] = 2
+    probe_timeout_seconds: PositiveFloat = 30.0
+    poster_workers: Annotated[int, msgspec.Meta(ge=1, le=32)] = 2
+
+
+class FfmpegSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    ffmpeg: str = ""  # empty: PATH, then the imageio-ffmpeg wheel
+    ffprobe: str = ""
+
+
+class LoggingSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "json"
+
+
+class Settings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    data_dir: str = ""  # empty: $XDG_DATA_HOME/hearth
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    library: LibrarySettings = msgspec.field(default_factory=LibrarySettings)
+    ffmpeg: FfmpegSettings = msgspec.field(default_factory=FfmpegSettings)
+    logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser() if self.data_dir else default_data_dir()
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_path / "catalog.sqlite3"
+
+    @property
+    def media_paths(self) -> tuple[Path, ...]:
+        return tuple(Path(p).expanduser() for p in self.library.media_dirs)
+
+
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "hearth"
+
+
+# Environment variable -> (path in the settings tree, parser of the raw string).
+_ENV: dict[str, tuple[tuple[str, ...], Any]] = {
+    "MEDIASERVER_HOST": (("server", "host"), str),
+    "MEDIASERVER_PORT": (("server", "port"), str),
+    "MEDIASERVER_DATA_DIR": (("data_dir",), str),
+    "MEDIASERVER_MEDIA_DIRS": (
+        ("library", "media_dirs"),
+        lambda raw: [p for p in raw.split(":") if p],
+    ),
+    "MEDIASERVER_LOG_LEVEL": (("logging", "level"), str.lower),
+    "MEDIASERVER_LOG_FORMAT": (("logging", "format"), str.lower),
+}
+
+_AT = re.compile(r"^(?P<msg>.*) - at `\$\.?(?P<path>[^`]*)`$")
+
+
+def load_settings(
+    config_file: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the TOML file (``MEDIASERVER_CONFIG`` when not given), apply env overrides, validate."""
+    env = os.environ if environ is None else environ
+    if config_file is None and env.get("MEDIASERVER_CONFIG"):
+        config_file = Path(env["MEDIASERVER_CONFIG"])
+    raw: dict[str, Any] = {}
+    if config_file is not None:
+        raw = _read_toml(config_file)
+    env_keys: dict[tuple[str, ...], str] = {}
+    for name, (path, parse) in _ENV.items():
+        if name in env:
+            _set_path(raw, path, parse(env[name]))
+            env_keys[path] = name
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_describe(exc, env_keys)) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _set_path(tree: dict[str, Any], path: tuple[str, ...], value: object) -> None:
+    for key in path[:-1]:
+        node = tree.setdefault(key, {})
+        if not isinstance(node, dict):
+            node = tree[key] = {}
+        tree = node
+    tree[path[-1]] = value
+
+
+def _describe(exc: msgspec.ValidationError, env_keys: Mapping[tuple[str, ...], str]) -> str:
+    text = str(exc)
+    match = _AT.match(text)
+    if not match:
+        return f"invalid configuration: {text}"
+    key = re.sub(r"\[\d+\]$", "", match["path"])
+    source = env_keys.get(tuple(key.split(".")))
+    where = f"{key} (from {source})" if source else key
+    message = match["msg"].replace("Object contains unknown field", "unknown setting")
+    return f"{where}: {message}" if key else message

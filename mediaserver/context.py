@@ -1,0 +1,175 @@
+"""Everything one running Hearth holds: settings, catalog, bus, plugins and services.
+
+``AppContext.start()`` opens the catalog and starts background work; ``stop()`` ends it.
+The web app's lifespan and the CLI both use this, so a scan from the CLI behaves exactly
+like one from the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from mediaserver import metrics
+from mediaserver.config import Settings
+from mediaserver.db import Database
+from mediaserver.events import EventBus
+from mediaserver.ffmpeg_tools import find_ffmpeg
+from mediaserver.library.scanner import Scanner
+from mediaserver.library.service import LibraryService
+from mediaserver.plugins.manager import PluginManager
+
+__all__ = ["AppContext", "build_context"]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    bus: EventBus
+    plugins: PluginManager
+    library: LibraryService
+    ffmpeg_path: str
+    ffmpeg_source: str
+    images_dir: Path
+    demo: bool = False
+    startup_state: str = "starting"  # starting | generating demo library | ready
+    _scheduler: Any = None
+    _watch_task: asyncio.Task[None] | None = None
+    _stop_watch: asyncio.Event | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self, *, background: bool = True) -> None:
+        """Open the catalog, load plugins, find libraries and (in the server) start scanning."""
+        self.db.open()
+        self.db.write_latency_observer = metrics.DB_WRITE_LATENCY.observe
+        metrics.DB_WRITE_QUEUE.set_function(lambda: self.db.write_queue_depth)
+        self.plugins.load_entry_points()
+        self.bus.subscribe(self.plugins.on_event)
+        self.plugins.call("mediaserver_startup", context=self)
+        if background:
+            thread = threading.Thread(target=self._prepare_libraries, name="startup", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+            self._start_scheduler()
+        else:
+            self._sync_libraries()
+
+    def _sync_libraries(self) -> list[int]:
+        roots = list(self.settings.media_paths)
+        if roots:
+            return self.library.sync_libraries(roots)
+        from mediaserver.library.demo import ensure_demo_library
+
+        self.demo = True
+        self.startup_state = "generating demo library"
+        demo = ensure_demo_library(self.settings.data_path, self.ffmpeg_path)
+        return self.library.sync_libraries([demo], ["Demo library"])
+
+    def _prepare_libraries(self) -> None:
+        try:
+            ids = self._sync_libraries()
+        except Exception:
+            log.exception("could not prepare the libraries")
+            self.startup_state = "failed"
+            return
+        self.startup_state = "ready"
+        if self.settings.library.scan_on_startup:
+            self.library.request_scan(ids)
+
+    def _start_scheduler(self) -> None:
+        minutes = self.settings.library.scan_interval_minutes
+        if not minutes:
+            return
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self._scheduler = BackgroundScheduler(daemon=True)
+        self._scheduler.add_job(
+            self.library.request_scan,
+            "interval",
+            minutes=minutes,
+            id="library-scan",
+            name="Scan all libraries",
+            coalesce=True,
+            max_instances=1,
+        )
+        self._scheduler.start()
+
+    async def start_watching(self) -> None:
+        """Rescan a library a few seconds after files change in it (watchfiles, debounced)."""
+        if not self.settings.library.watch:
+            return
+        self._stop_watch = asyncio.Event()
+        self._watch_task = asyncio.create_task(self._watch(self._stop_watch))
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        import watchfiles
+
+        while not stop.is_set() and self.startup_state not in ("ready", "failed"):
+            await asyncio.sleep(0.5)
+        libraries = {Path(lib["path"]): int(lib["id"]) for lib in self.library.libraries()}
+        roots = [p for p in libraries if p.is_dir()]
+        if not roots:
+            return
+        debounce_ms = int(self.settings.library.watch_debounce_seconds * 1000)
+        try:
+            async for changes in watchfiles.awatch(*roots, stop_event=stop, debounce=debounce_ms):
+                touched = {
+                    lid
+                    for root, lid in libraries.items()
+                    for _, changed in changes
+                    if Path(changed).is_relative_to(root)
+                }
+                log.info("library changed on disk", files=len(changes), libraries=sorted(touched))
+                self.library.request_scan(sorted(touched))
+        except Exception:
+            log.exception("file watching stopped; periodic scans continue")
+
+    async def stop_watching(self) -> None:
+        if self._stop_watch is not None:
+            self._stop_watch.set()
+        if self._watch_task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._watch_task, timeout=5)
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        self.library.close()
+        self.plugins.call("mediaserver_shutdown", context=self)
+        self.db.close()
+
+
+def build_context(settings: Settings) -> AppContext:
+    """Wire the services together; nothing is opened or started yet."""
+    ffmpeg_path, source = find_ffmpeg(settings.ffmpeg.ffmpeg)
+    db = Database(settings.database_path)
+    bus = EventBus()
+    images_dir = settings.data_path / "images"
+    scanner = Scanner(
+        db,
+        bus,
+        ffmpeg_binary=ffmpeg_path,
+        images_dir=images_dir,
+        probe_workers=settings.library.probe_workers,
+        probe_timeout_s=settings.library.probe_timeout_seconds,
+        image_workers=settings.library.poster_workers,
+    )
+    return AppContext(
+        settings=settings,
+        db=db,
+        bus=bus,
+        plugins=PluginManager(),
+        library=LibraryService(db, bus, scanner),
+        ffmpeg_path=ffmpeg_path,
+        ffmpeg_source=source,
+        images_dir=images_dir,
+    )

@@ -1,0 +1,179 @@
+"""The one class that owns the SQLite catalog file.
+
+Every write runs on a single writer thread, one transaction per call, so "database is
+locked" can never reach a caller; reads use one connection per thread (WAL lets them run
+beside the writer).  Nothing here is opened at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlite_utils
+
+from mediaserver.db import schema
+
+__all__ = ["Database", "DatabaseError"]
+
+T = TypeVar("T")
+_STOP = object()
+
+
+class DatabaseError(Exception):
+    """The catalog cannot be opened or migrated; the message says why."""
+
+
+class Database:
+    """SQLite catalog: ``read()`` for queries, ``write(fn)`` for changes."""
+
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 10_000) -> None:
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self.write_latency_observer: Callable[[float], None] | None = None
+
+    # -- life cycle -------------------------------------------------------------------
+    def open(self) -> None:
+        """Create or migrate the file, then start the writer thread."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connect()
+        try:
+            schema.migrate(conn, self.path)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise DatabaseError(f"{self.path}: {exc}") from exc
+        self._writer = threading.Thread(
+            target=self._write_loop, args=(conn,), name="db-writer", daemon=True
+        )
+        self._writer.start()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._queue.put(_STOP)
+            self._writer.join(timeout=30)
+            self._writer = None
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> Database:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _connect(self, *, readonly: bool = False) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        if readonly:
+            conn.execute("PRAGMA query_only = ON")
+        return conn
+
+    # -- reads ------------------------------------------------------------------------
+    def read(self) -> sqlite_utils.Database:
+        """This thread's read-only connection, wrapped by sqlite-utils."""
+        db: sqlite_utils.Database | None = getattr(self._local, "db", None)
+        if db is None:
+            conn = self._connect(readonly=True)
+            with self._readers_lock:
+                self._readers.append(conn)
+            db = sqlite_utils.Database(conn)
+            self._local.db = db
+        return db
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        return list(self.read().execute(sql, params).fetchall())
+
+    def query_one(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.read().execute(sql, params).fetchone()
+        return row
+
+    # -- writes -----------------------------------------------------------------------
+    def write(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        """Run ``fn`` on the writer thread inside one transaction; return its result."""
+        if self._writer is None:
+            raise DatabaseError("the database is not open")
+        if threading.current_thread() is self._writer:
+            raise DatabaseError("write() called from inside a write")
+        future: Future[T] = Future()
+        self._queue.put((fn, future))
+        return future.result()
+
+    async def awrite(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        """``write`` for async callers: waits without blocking the event loop."""
+        if self._writer is None:
+            raise DatabaseError("the database is not open")
+        future: Future[T] = Future()
+        self._queue.put((fn, future))
+        return await asyncio.wrap_future(future)
+
+    @property
+    def write_queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def _write_loop(self, conn: sqlite3.Connection) -> None:
+        db = sqlite_utils.Database(conn)
+        try:
+            while True:
+                job = self._queue.get()
+                if job is _STOP:
+                    break
+                fn, future = job
+                if not future.set_running_or_notify_cancel():
+                    continue
+                started = time.perf_counter()
+                try:
+                    with _transaction(conn):
+                        result = fn(db)
+                except BaseException as exc:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+                if self.write_latency_observer is not None:
+                    self.write_latency_observer(time.perf_counter() - started)
+        finally:
+            conn.execute("PRAGMA optimize")
+            conn.close()
+
+    # -- maintenance ------------------------------------------------------------------
+    def integrity_check(self) -> list[str]:
+        """``PRAGMA integrity_check`` lines; ``["ok"]`` when the file is sound."""
+        return [row[0] for row in self.query("PRAGMA integrity_check")]
+
+    @property
+    def schema_version(self) -> int:
+        row = self.query_one("PRAGMA user_version")
+        return int(row[0]) if row else 0
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

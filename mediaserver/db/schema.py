@@ -1,0 +1,181 @@
+"""Tables, full-text search and numbered, forward-only migrations.
+
+The schema version is SQLite's ``user_version``.  A file written by a newer Hearth is
+refused rather than guessed at, and a copy of the file is taken before any migration
+runs on an existing catalog.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlite_utils
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
+
+
+def _m001_catalog(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE libraries (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            path TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ')),
+            active INTEGER NOT NULL DEFAULT 1,
+            last_scan_at TEXT
+        );
+        CREATE TABLE items (
+            id INTEGER PRIMARY KEY,
+            library_id INTEGER NOT NULL REFERENCES libraries(id) ON DELETE CASCADE,
+            parent_id INTEGER REFERENCES items(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL
+                CHECK (kind IN ('movie', 'show', 'season', 'episode', 'collection')),
+            match_key TEXT NOT NULL,
+            title TEXT NOT NULL,
+            sort_title TEXT NOT NULL,
+            original_title TEXT,
+            year INTEGER,
+            overview TEXT,
+            tagline TEXT,
+            season_number INTEGER,
+            episode_number INTEGER,
+            episode_end INTEGER,
+            runtime_s REAL,
+            content_rating TEXT,
+            rating REAL,
+            premiered TEXT,
+            genres TEXT NOT NULL DEFAULT '[]',
+            studios TEXT NOT NULL DEFAULT '[]',
+            people TEXT NOT NULL DEFAULT '',
+            poster TEXT,
+            backdrop TEXT,
+            added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ')),
+            updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ')),
+            UNIQUE (library_id, match_key)
+        );
+        CREATE INDEX items_parent ON items(parent_id, season_number, episode_number);
+        CREATE INDEX items_kind ON items(library_id, kind, sort_title);
+        CREATE INDEX items_added ON items(added_at);
+        CREATE TABLE item_genres (
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            genre TEXT NOT NULL COLLATE NOCASE,
+            PRIMARY KEY (item_id, genre)
+        ) WITHOUT ROWID;
+        CREATE INDEX item_genres_genre ON item_genres(genre);
+        CREATE TABLE item_people (
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            ord INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('actor', 'director', 'writer')),
+            PRIMARY KEY (item_id, role, ord)
+        ) WITHOUT ROWID;
+        CREATE TABLE collection_items (
+            collection_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            PRIMARY KEY (collection_id, item_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE files (
+            id INTEGER PRIMARY KEY,
+            library_id INTEGER NOT NULL REFERENCES libraries(id) ON DELETE CASCADE,
+            item_id INTEGER REFERENCES items(id) ON DELETE SET NULL,
+            path TEXT NOT NULL UNIQUE,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            fingerprint TEXT,
+            sidecar_signature INTEGER NOT NULL DEFAULT 0,
+            container TEXT,
+            duration_s REAL,
+            bit_rate INTEGER,
+            chapters TEXT NOT NULL DEFAULT '[]',
+            probe_error TEXT,
+            probed_at TEXT,
+            added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ'))
+        );
+        CREATE INDEX files_item ON files(item_id);
+        CREATE INDEX files_fingerprint ON files(size, fingerprint);
+        CREATE TABLE streams (
+            file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            type TEXT NOT NULL CHECK (type IN ('video', 'audio', 'subtitle', 'attachment', 'data')),
+            codec TEXT,
+            profile TEXT,
+            level INTEGER,
+            width INTEGER,
+            height INTEGER,
+            bit_depth INTEGER,
+            pix_fmt TEXT,
+            frame_rate REAL,
+            channels INTEGER,
+            channel_layout TEXT,
+            sample_rate INTEGER,
+            bit_rate INTEGER,
+            language TEXT,
+            title TEXT,
+            is_default INTEGER NOT NULL DEFAULT 0,
+            is_forced INTEGER NOT NULL DEFAULT 0,
+            external_path TEXT,
+            PRIMARY KEY (file_id, idx)
+        ) WITHOUT ROWID;
+        CREATE TABLE scan_problems (
+            id INTEGER PRIMARY KEY,
+            library_id INTEGER NOT NULL REFERENCES libraries(id) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            seen_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ')),
+            UNIQUE (library_id, path)
+        );
+        CREATE TABLE scans (
+            id INTEGER PRIMARY KEY,
+            library_id INTEGER REFERENCES libraries(id) ON DELETE CASCADE,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            outcome TEXT,
+            files_seen INTEGER NOT NULL DEFAULT 0,
+            files_probed INTEGER NOT NULL DEFAULT 0,
+            items_added INTEGER NOT NULL DEFAULT 0,
+            items_removed INTEGER NOT NULL DEFAULT 0,
+            problems INTEGER NOT NULL DEFAULT 0
+        );
+        """
+    )
+    db.table("items").enable_fts(
+        ["title", "original_title", "overview", "people"],
+        create_triggers=True,
+        tokenize="unicode61 remove_diacritics 2",
+    )
+
+
+Migration = Callable[[sqlite_utils.Database], None]
+MIGRATIONS: tuple[Migration, ...] = (_m001_catalog,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, path: Path | None = None) -> int:
+    """Bring the file at ``conn`` up to :data:`SCHEMA_VERSION`; returns the version it had."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(
+            f"the catalog has schema version {version}, newer than this Hearth "
+            f"understands ({SCHEMA_VERSION}); upgrade Hearth or restore a backup"
+        )
+    if version == SCHEMA_VERSION:
+        return version
+    if version > 0 and path is not None:
+        backup = sqlite3.connect(path.with_name(f"{path.name}.v{version}.bak"))
+        with backup:
+            conn.backup(backup)
+        backup.close()
+    db = sqlite_utils.Database(conn)
+    for number in range(version, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            MIGRATIONS[number](db)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return version

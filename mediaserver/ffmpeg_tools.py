@@ -1,0 +1,87 @@
+"""Finding ffmpeg and ffprobe, and the guard every media input goes through.
+
+Order: the configured path, then PATH, then the ffmpeg binary shipped in the
+``imageio-ffmpeg`` wheel (which has no ffprobe: probing uses PyAV, so that is fine).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "INPUT_GUARD",
+    "FfmpegInfo",
+    "FfmpegNotFound",
+    "ffmpeg_info",
+    "find_ffmpeg",
+    "find_ffprobe",
+    "input_url",
+]
+
+# Media files must never make ffmpeg read other files or the network (concat:, http:,
+# playlists pointing elsewhere).  Every input is given after these options.
+INPUT_GUARD: dict[str, str] = {"protocol_whitelist": "file,pipe"}
+
+
+class FfmpegNotFound(Exception):
+    """No usable ffmpeg: the message says what was tried."""
+
+
+@dataclass(frozen=True, slots=True)
+class FfmpegInfo:
+    path: str
+    source: str  # "configured", "PATH" or "imageio-ffmpeg"
+    version: str
+    encoders: tuple[str, ...]
+
+
+def input_url(path: Path) -> str:
+    """``file:`` + absolute path: a name that starts with ``-`` or holds ``:`` stays a file."""
+    return "file:" + str(path.absolute())
+
+
+def find_ffmpeg(configured: str = "") -> tuple[str, str]:
+    """Return (path, source) of the ffmpeg to use."""
+    if configured:
+        found = shutil.which(configured)
+        if not found:
+            raise FfmpegNotFound(f"ffmpeg.ffmpeg is set to {configured!r}, which does not run")
+        return found, "configured"
+    found = shutil.which("ffmpeg")
+    if found:
+        return found, "PATH"
+    try:
+        import imageio_ffmpeg
+
+        return str(imageio_ffmpeg.get_ffmpeg_exe()), "imageio-ffmpeg"
+    except Exception as exc:  # the wheel raises RuntimeError when it has no binary
+        raise FfmpegNotFound(
+            "no ffmpeg on PATH and the imageio-ffmpeg fallback failed: " + str(exc)
+        ) from exc
+
+
+def find_ffprobe(configured: str = "") -> str | None:
+    if configured:
+        return shutil.which(configured)
+    return shutil.which("ffprobe")
+
+
+@functools.cache
+def ffmpeg_info(path: str, source: str) -> FfmpegInfo:
+    version_out = _run([path, "-hide_banner", "-version"])
+    match = re.search(r"ffmpeg version (\S+)", version_out)
+    encoders_out = _run([path, "-hide_banner", "-encoders"])
+    encoders = tuple(
+        m.group(1) for m in re.finditer(r"^ [VAS][\w.]{5} (\S+)", encoders_out, re.MULTILINE)
+    )
+    return FfmpegInfo(path, source, match.group(1) if match else "unknown", encoders)
+
+
+def _run(argv: list[str]) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)  # noqa: S603
+    return done.stdout

@@ -1,0 +1,1 @@
+"""Media library: scanning, naming and the generated demo library."""

@@ -1,0 +1,294 @@
+"""One scan of one library: walk, compare, probe what is new, save, prune, make posters.
+
+Incremental by size + mtime: an unchanged file is never opened.  A file that disappears
+while a file of the same size and fingerprint appears is a move, so its row, item and user
+data survive.  A library folder that cannot be read (an unplugged disk) removes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+import structlog
+
+from mediaserver.db import Database
+from mediaserver.events import EventBus
+from mediaserver.library import catalog
+from mediaserver.library.images import CACHE_PREFIX, extract_frame
+from mediaserver.library.metadata import build_record
+from mediaserver.library.probe import Prober, ProbeResult
+from mediaserver.library.sidecars import sidecar_signature
+from mediaserver.library.walk import FoundFile, Problem, WalkResult, walk_library
+
+__all__ = ["Progress", "ScanReport", "Scanner", "fingerprint"]
+
+log = structlog.get_logger(__name__)
+Progress = Callable[[str, int, int, str | None], None]  # phase, done, total, current file
+_BATCH = 50
+_FINGERPRINT_CHUNK = 64 * 1024
+
+
+@dataclass(slots=True)
+class ScanReport:
+    library_id: int
+    files_seen: int = 0
+    unchanged: int = 0
+    probed: int = 0
+    moved: int = 0
+    removed_files: int = 0
+    items_added: list[int] = field(default_factory=list)
+    items_removed: list[int] = field(default_factory=list)
+    problems: int = 0
+    images: int = 0
+    cancelled: bool = False
+    duration_s: float = 0.0
+
+
+def fingerprint(path: Path, size: int) -> str:
+    """Size + the first and last 64 KiB: enough to recognise a moved file without reading it."""
+    digest = hashlib.blake2b(str(size).encode(), digest_size=16)
+    with path.open("rb") as fh:
+        digest.update(fh.read(_FINGERPRINT_CHUNK))
+        if size > 2 * _FINGERPRINT_CHUNK:
+            fh.seek(size - _FINGERPRINT_CHUNK)
+            digest.update(fh.read(_FINGERPRINT_CHUNK))
+    return digest.hexdigest()
+
+
+@dataclass(slots=True)
+class _Pending:
+    found: FoundFile
+    fingerprint: str
+    keep_item: int | None = None
+    future: Future[ProbeResult] | None = None
+    result: ProbeResult | None = None
+
+
+class Scanner:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        *,
+        ffmpeg_binary: str,
+        images_dir: Path,
+        probe_workers: int = 2,
+        probe_timeout_s: float = 30.0,
+        image_workers: int = 2,
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.ffmpeg_binary = ffmpeg_binary
+        self.images_dir = images_dir
+        self.probe_workers = probe_workers
+        self.probe_timeout_s = probe_timeout_s
+        self.image_workers = image_workers
+
+    def scan(
+        self,
+        library_id: int,
+        root: Path,
+        progress: Progress = lambda *a: None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> ScanReport:
+        started = time.monotonic()
+        report = ScanReport(library_id)
+        progress("finding files", 0, 0, None)
+        walk = walk_library(root, should_stop)
+        report.files_seen = len(walk.videos)
+        known = {
+            r["path"]: r
+            for r in self.db.query(
+                "SELECT id, path, size, mtime_ns, fingerprint, sidecar_signature, item_id "
+                "FROM files WHERE library_id = ?",
+                [library_id],
+            )
+        }
+        pending, seen = self._changes(walk, known, report)
+        missing = {p: r for p, r in known.items() if p not in seen}
+        complete = walk.root_readable and not should_stop()
+        if complete:
+            self._match_moves(pending, missing, report)
+        self._probe_and_save(library_id, root, walk, pending, report, progress, should_stop)
+        ids = [int(r["id"]) for r in missing.values()] if complete and not should_stop() else []
+        report.removed_files = len(ids)
+        # Also prunes items whose only file turned bad in this scan.
+        report.items_removed = self.db.write(lambda db: catalog.remove_files(db, ids))
+        self._save_problems(library_id, walk, report)
+        if not should_stop():
+            report.images = self._make_images(library_id, progress, should_stop)
+        report.cancelled = should_stop()
+        report.duration_s = time.monotonic() - started
+        return report
+
+    def _changes(
+        self, walk: WalkResult, known: dict[str, Any], report: ScanReport
+    ) -> tuple[list[_Pending], set[str]]:
+        pending: list[_Pending] = []
+        seen: set[str] = set()
+        for found in walk.videos:
+            key = str(found.path)
+            seen.add(key)
+            row = known.get(key)
+            names = walk.sidecars.get(found.path.parent, {})
+            if (
+                row is not None
+                and row["size"] == found.size
+                and row["mtime_ns"] == found.mtime_ns
+                and row["sidecar_signature"] == sidecar_signature(found.path, names)
+            ):
+                report.unchanged += 1
+                continue
+            try:
+                fp = fingerprint(found.path, found.size)
+            except OSError as exc:
+                walk.problems.append(Problem(found.path, f"cannot read file: {exc.strerror}"))
+                continue
+            pending.append(_Pending(found, fp, keep_item=row["item_id"] if row else None))
+        return pending, seen
+
+    def _match_moves(
+        self, pending: list[_Pending], missing: dict[str, Any], report: ScanReport
+    ) -> None:
+        by_print: dict[tuple[int, str], list[str]] = {}
+        for path, row in missing.items():
+            by_print.setdefault((row["size"], row["fingerprint"]), []).append(path)
+        moves: list[tuple[int, FoundFile]] = []
+        for item in pending:
+            candidates = by_print.get((item.found.size, item.fingerprint))
+            if item.keep_item is None and candidates:
+                row = missing.pop(candidates.pop())
+                item.keep_item = row["item_id"]
+                moves.append((int(row["id"]), item.found))
+        if moves:
+            report.moved = len(moves)
+
+            def write(db: sqlite_utils.Database) -> None:
+                for file_id, found in moves:
+                    catalog.move_file(db, file_id, found)
+
+            self.db.write(write)
+
+    def _probe_and_save(
+        self,
+        library_id: int,
+        root: Path,
+        walk: WalkResult,
+        pending: list[_Pending],
+        report: ScanReport,
+        progress: Progress,
+        should_stop: Callable[[], bool],
+    ) -> None:
+        if not pending:
+            return
+        folder_counts = Counter(f.path.parent for f in walk.videos)
+        prober = Prober(self.probe_workers, self.probe_timeout_s)
+        try:
+            for item in pending:
+                if item.found.size == 0:
+                    item.result = ProbeResult(error="empty file (0 bytes)")
+                else:
+                    item.future = prober.submit(item.found.path)
+            batch: list[tuple[catalog.MediaRecord, int | None]] = []
+            for done, item in enumerate(pending, 1):
+                if should_stop():
+                    break
+                progress("probing", done, len(pending), item.found.path.name)
+                result = item.result or Prober.result(item.future)  # type: ignore[arg-type]
+                report.probed += item.future is not None
+                record = build_record(
+                    item.found,
+                    root,
+                    walk.sidecars,
+                    folder_counts[item.found.path.parent],
+                    result,
+                    item.fingerprint,
+                )
+                batch.append((record, item.keep_item))
+                if len(batch) >= _BATCH:
+                    report.items_added += self._save(library_id, batch)
+                    batch = []
+            report.items_added += self._save(library_id, batch)
+        finally:
+            prober.close()
+
+    def _save(
+        self, library_id: int, batch: list[tuple[catalog.MediaRecord, int | None]]
+    ) -> list[int]:
+        def write(db: sqlite_utils.Database) -> list[int]:
+            added: list[int] = []
+            for record, keep in batch:
+                added += catalog.save_media(db, library_id, record, keep_item=keep)
+            return added
+
+        added = self.db.write(write) if batch else []
+        for record, _ in batch:
+            if record.probe.error:
+                log.warning("file flagged", path=str(record.found.path), reason=record.probe.error)
+        return added
+
+    def _save_problems(self, library_id: int, walk: WalkResult, report: ScanReport) -> None:
+        rows = [
+            {"library_id": library_id, "path": str(p.path), "reason": p.reason}
+            for p in walk.problems
+        ]
+        report.problems = len(rows)
+
+        def write(db: sqlite_utils.Database) -> None:
+            db.execute("DELETE FROM scan_problems WHERE library_id = ?", [library_id])
+            if rows:
+                db.table("scan_problems").insert_all(rows, replace=True)
+
+        self.db.write(write)
+
+    def _make_images(
+        self, library_id: int, progress: Progress, should_stop: Callable[[], bool]
+    ) -> int:
+        """Extract a frame for every movie/episode without a poster, then fill shows and seasons."""
+        todo = self.db.query(
+            """SELECT i.id, f.path, f.duration_s, f.fingerprint FROM items i
+               JOIN files f ON f.id = (SELECT id FROM files WHERE item_id = i.id LIMIT 1)
+               WHERE i.library_id = ? AND i.poster IS NULL AND i.kind IN ('movie', 'episode')""",
+            [library_id],
+        )
+        made: list[tuple[int, str]] = []
+
+        def one(row: Any) -> None:
+            name = f"{row['fingerprint']}.jpg"
+            target = self.images_dir / name
+            if target.exists() or extract_frame(
+                self.ffmpeg_binary, Path(row["path"]), row["duration_s"], target
+            ):
+                made.append((int(row["id"]), CACHE_PREFIX + name))
+
+        with ThreadPoolExecutor(self.image_workers, thread_name_prefix="poster") as pool:
+            for n, _ in enumerate(pool.map(one, todo), 1):
+                progress("making posters", n, len(todo), None)
+                if should_stop():
+                    break
+
+        def write(db: sqlite_utils.Database) -> None:
+            db.conn.executemany(
+                "UPDATE items SET poster = ? WHERE id = ?", [(p, i) for i, p in made]
+            )
+            # A season or show without art borrows its first episode's picture.
+            for kind in ("season", "show"):
+                db.execute(
+                    f"""UPDATE items SET poster = (
+                          SELECT c.poster FROM items c WHERE c.parent_id = items.id
+                          AND c.poster IS NOT NULL
+                          ORDER BY c.season_number, c.episode_number LIMIT 1)
+                        WHERE library_id = ? AND kind = '{kind}' AND poster IS NULL""",
+                    [library_id],
+                )
+
+        self.db.write(write)
+        return len(made)

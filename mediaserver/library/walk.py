@@ -1,0 +1,156 @@
+"""Walking a library folder: the media files, their sidecars, and what cannot be read.
+
+Nothing here opens a media file.  Loops (a symlink to a parent), FIFOs, sockets and folders
+we may not read become :class:`Problem` entries instead of hangs or crashes.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "SUBTITLE_EXTENSIONS",
+    "VIDEO_EXTENSIONS",
+    "FoundFile",
+    "Problem",
+    "WalkResult",
+    "walk_library",
+]
+
+VIDEO_EXTENSIONS = frozenset(
+    [
+        ".mp4",
+        ".m4v",
+        ".mkv",
+        ".webm",
+        ".mov",
+        ".avi",
+        ".ts",
+        ".m2ts",
+        ".mts",
+        ".mpg",
+        ".mpeg",
+        ".wmv",
+        ".flv",
+        ".ogv",
+        ".3gp",
+    ]
+)
+SUBTITLE_EXTENSIONS = frozenset([".srt", ".ass", ".ssa", ".vtt"])
+IMAGE_EXTENSIONS = frozenset([".jpg", ".jpeg", ".png", ".webp"])
+_SIDECAR_EXTENSIONS = SUBTITLE_EXTENSIONS | IMAGE_EXTENSIONS | {".nfo"}
+# Folders that NAS software and desktops litter libraries with.
+_SKIP_DIRS = frozenset(
+    {"@eaDir", "#recycle", "$RECYCLE.BIN", "lost+found", "System Volume Information"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FoundFile:
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    path: Path
+    reason: str
+
+
+@dataclass(slots=True)
+class WalkResult:
+    videos: list[FoundFile] = field(default_factory=list)
+    # folder -> sidecar files in it (name -> mtime_ns); lets the scanner match cheaply.
+    sidecars: dict[Path, dict[str, int]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    root_readable: bool = True
+
+
+def _describe_os_error(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symlink loop"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if exc.errno == errno.ENAMETOOLONG:
+        return "name too long"
+    if exc.errno == errno.ENOENT:
+        return "broken symlink"
+    return exc.strerror or str(exc)
+
+
+def _kind_of(mode: int) -> str | None:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return None
+
+
+def walk_library(root: Path, should_stop: Callable[[], bool] = lambda: False) -> WalkResult:
+    """Every video below ``root`` with size and mtime, following symlinks safely."""
+    result = WalkResult()
+    try:
+        root_stat = root.stat()
+    except OSError as exc:
+        result.root_readable = False
+        result.problems.append(Problem(root, f"library folder: {_describe_os_error(exc)}"))
+        return result
+    visited = {(root_stat.st_dev, root_stat.st_ino)}
+    pending = [root]
+    while pending and not should_stop():
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            result.problems.append(
+                Problem(folder, f"cannot read folder: {_describe_os_error(exc)}")
+            )
+            if folder == root:
+                result.root_readable = False
+            continue
+        for entry in entries:
+            _visit(entry, Path(entry.path), result, visited, pending)
+    return result
+
+
+def _visit(
+    entry: os.DirEntry[str],
+    path: Path,
+    result: WalkResult,
+    visited: set[tuple[int, int]],
+    pending: list[Path],
+) -> None:
+    if entry.name.startswith(".") or entry.name in _SKIP_DIRS:
+        return
+    try:
+        st = entry.stat()  # follows symlinks; ELOOP for a link to itself
+    except OSError as exc:
+        result.problems.append(Problem(path, _describe_os_error(exc)))
+        return
+    if stat.S_ISDIR(st.st_mode):
+        key = (st.st_dev, st.st_ino)
+        if key in visited:
+            result.problems.append(Problem(path, "symlink loop (folder already scanned)"))
+        else:
+            visited.add(key)
+            pending.append(path)
+        return
+    suffix = os.path.splitext(entry.name)[1].lower()
+    if suffix in VIDEO_EXTENSIONS:
+        odd = _kind_of(st.st_mode)
+        if odd:
+            result.problems.append(Problem(path, f"not a regular file: {odd}"))
+        else:
+            result.videos.append(FoundFile(path, st.st_size, st.st_mtime_ns))
+    elif suffix in _SIDECAR_EXTENSIONS and stat.S_ISREG(st.st_mode):
+        result.sidecars.setdefault(path.parent, {})[entry.name] = st.st_mtime_ns

@@ -1,0 +1,1 @@
+"""The plugin system: pluggy hooks documented in :mod:`mediaserver.plugins.hookspecs`."""

@@ -1,0 +1,1 @@
+"""Streaming: deciding how a client plays a file, and serving it."""

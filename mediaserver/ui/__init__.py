@@ -1,0 +1,1 @@
+"""Page controllers for the templates in web/templates."""

@@ -1,0 +1,132 @@
+"""HTML pages: thin controllers that ask the library queries and render a template.
+
+htmx requests (``HX-Request: true``) get the ``_fragment`` of a page instead of the page.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import Parameter
+from litestar.response import Template
+
+from mediaserver.api.items import Sort, require_item
+from mediaserver.api.libraries import require_library
+from mediaserver.context import AppContext
+from mediaserver.library import queries
+from mediaserver.streaming.direct import playable_type
+
+__all__ = ["PAGE_SIZE", "PageController"]
+
+PAGE_SIZE = 48
+_TEMPLATES = {
+    "movie": "item.html",
+    "episode": "item.html",
+    "show": "show.html",
+    "season": "season.html",
+}
+
+
+def _is_htmx(request: Request[Any, Any, Any]) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+class PageController(Controller):
+    include_in_schema = False
+
+    @get("/", sync_to_thread=True)
+    def home(self, ctx: AppContext) -> Template:
+        libraries = ctx.library.libraries()
+        for lib in libraries:
+            lib["count"] = queries.list_items(
+                ctx.db, queries.ItemQuery(kind=("movie", "show"), library_id=lib["id"], limit=1)
+            )[1]
+        return Template(
+            "home.html",
+            context={
+                "libraries": libraries,
+                "recent": queries.recently_added(ctx.db, 24),
+                "scan": ctx.library.status().as_dict(),
+                "startup": ctx.startup_state,
+            },
+        )
+
+    @get("/libraries/{library_id:int}", sync_to_thread=True)
+    def library(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: AppContext,
+        library_id: int,
+        sort: Sort = "title",
+        genre: str | None = None,
+        year: int | None = None,
+        page: Annotated[int, Parameter(ge=1)] = 1,
+    ) -> Template:
+        library = require_library(ctx, library_id)
+        query = queries.ItemQuery(
+            kind=("movie", "show"),
+            library_id=library_id,
+            genre=genre or None,
+            year=year,
+            sort=sort,
+            limit=PAGE_SIZE,
+            offset=(page - 1) * PAGE_SIZE,
+        )
+        items, total = queries.list_items(ctx.db, query)
+        context = {
+            "library": library,
+            "items": items,
+            "total": total,
+            "page": page,
+            "next_page": page + 1 if page * PAGE_SIZE < total else None,
+            "sort": sort,
+            "genre": genre or "",
+            "year": year,
+            "genres": queries.genres(ctx.db, library_id),
+            "problem_count": len(queries.problems(ctx.db, library_id)),
+        }
+        name = "_item_grid.html" if _is_htmx(request) and page > 1 else "library.html"
+        return Template(name, context=context)
+
+    @get("/libraries/{library_id:int}/problems", sync_to_thread=True)
+    def problems(self, ctx: AppContext, library_id: int) -> Template:
+        library = require_library(ctx, library_id)
+        return Template(
+            "problems.html",
+            context={"library": library, "problems": queries.problems(ctx.db, library_id)},
+        )
+
+    @get("/items/{item_id:int}", sync_to_thread=True)
+    def item(self, ctx: AppContext, item_id: int) -> Template:
+        try:
+            item = require_item(ctx, item_id)
+        except NotFoundException:
+            raise NotFoundException(detail="This item does not exist (any more).") from None
+        context: dict[str, Any] = {"item": item}
+        if item["kind"] in ("show", "season"):
+            context["children"] = queries.children(ctx.db, item_id)
+        if item["kind"] == "show":
+            first = context["children"][0]["id"] if context["children"] else None
+            context["episodes"] = queries.children(ctx.db, first) if first else []
+        for file in item.get("files", []):
+            file["playable_type"] = playable_type(file["container"], file["streams"])
+        return Template(_TEMPLATES.get(item["kind"], "item.html"), context=context)
+
+    @get("/search", sync_to_thread=True)
+    def search(self, request: Request[Any, Any, Any], ctx: AppContext, q: str = "") -> Template:
+        results: list[dict[str, Any]] = []
+        total = 0
+        if q.strip():
+            results, total = queries.list_items(ctx.db, queries.ItemQuery(q=q, limit=60))
+        name = "_search_results.html" if _is_htmx(request) else "search.html"
+        return Template(name, context={"q": q, "results": results, "total": total})
+
+    @get("/scan/status", sync_to_thread=False)
+    def scan_status(self, ctx: AppContext) -> Template:
+        return Template("_scan_status.html", context={"scan": ctx.library.status().as_dict()})
+
+    @post("/scan", sync_to_thread=False, status_code=200)
+    def start_scan(self, ctx: AppContext) -> Template:
+        return Template("_scan_status.html", context={"scan": ctx.library.request_scan().as_dict()})
