@@ -7,7 +7,7 @@ APT_STAMP := $(VENV)/.system-deps
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 HAS_APT := $(shell command -v apt-get >/dev/null 2>&1 && echo yes)
 
-.PHONY: run test lint typecheck unit install system-deps browser-deps clean
+.PHONY: run test lint typecheck install system-deps browser-deps clean binary
 
 run: install system-deps
 	$(BIN)/mediaserver serve
@@ -53,3 +53,8 @@ browser-deps:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# A single self-contained binary in dist/ (PyInstaller).
+binary: install
+	$(BIN)/pip install -q pyinstaller
+	$(BIN)/pyinstaller --noconfirm --clean --distpath dist --workpath build packaging/pyinstaller/hearth.spec

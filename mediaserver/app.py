@@ -6,17 +6,14 @@ plugin manager), so tests can run many apps side by side.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
 
-import structlog
 from litestar import Litestar
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.di import Provide
-from litestar.logging.config import StructLoggingConfig
 from litestar.middleware.logging import LoggingMiddlewareConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
@@ -28,6 +25,7 @@ from mediaserver.api import errors, items, libraries, scan, system
 from mediaserver.api.middleware import RequestIdMiddleware
 from mediaserver.config import Settings
 from mediaserver.context import AppContext, build_context
+from mediaserver.logs import logging_config
 from mediaserver.ui import filters, pages
 
 __all__ = ["create_app", "web_root"]
@@ -39,15 +37,6 @@ def web_root() -> Path:
     """``web/`` in a checkout, ``mediaserver/_web`` inside an installed wheel."""
     packaged = Path(__file__).parent / "_web"
     return packaged if packaged.is_dir() else Path(__file__).parent.parent / "web"
-
-
-def _logging(settings: Settings) -> StructLoggingConfig:
-    level = getattr(logging, settings.logging.level.upper())
-    return StructLoggingConfig(
-        pretty_print_tty=settings.logging.format == "console",
-        log_exceptions="never",  # errors.HANDLERS logs the unexpected ones, once
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-    )
 
 
 def create_app(settings: Settings, *, context: AppContext | None = None) -> Litestar:
@@ -101,6 +90,6 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
         ],
         template_config=templates,
         exception_handlers=errors.HANDLERS,
-        logging_config=_logging(settings),
+        logging_config=logging_config(settings.logging),
         openapi_config=OpenAPIConfig(title="Hearth", version=__version__, path="/schema"),
     )

@@ -58,8 +58,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
     )
 
     from mediaserver.context import build_context
+    from mediaserver.logs import logging_config
 
-    ctx = build_context(_settings(args))
+    settings = _settings(args)
+    logging_config(settings.logging, minimum="warning").configure()  # the bar tells the rest
+    ctx = build_context(settings)
     ctx.start(background=False)
     try:
         libraries = ctx.library.libraries()

@@ -55,4 +55,4 @@ class EventBus:
             try:
                 fn(event, data)
             except Exception:
-                log.exception("event subscriber failed", event=str(event), subscriber=repr(fn))
+                log.exception("event subscriber failed", event_name=str(event), subscriber=repr(fn))

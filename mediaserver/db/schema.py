@@ -65,11 +65,13 @@ def _m001_catalog(db: sqlite_utils.Database) -> None:
             PRIMARY KEY (item_id, genre)
         ) WITHOUT ROWID;
         CREATE INDEX item_genres_genre ON item_genres(genre);
+        -- Columns in primary-key order: SQLite 3.40's integrity_check misreports NOT NULL
+        -- on WITHOUT ROWID tables whose key columns are declared out of order.
         CREATE TABLE item_people (
             item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('actor', 'director', 'writer')),
             ord INTEGER NOT NULL,
             name TEXT NOT NULL,
-            role TEXT NOT NULL CHECK (role IN ('actor', 'director', 'writer')),
             PRIMARY KEY (item_id, role, ord)
         ) WITHOUT ROWID;
         CREATE TABLE collection_items (

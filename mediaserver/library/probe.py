@@ -18,9 +18,53 @@ import pebble
 
 from mediaserver.ffmpeg_tools import INPUT_GUARD, input_url
 
-__all__ = ["ProbeResult", "Prober", "probe_file"]
+__all__ = ["ProbeResult", "Prober", "normalise_language", "probe_file"]
 
 _FORCED = 0x40  # AV_DISPOSITION_FORCED
+# Names muxers write when a track has none; showing "SoundHandler" helps nobody.
+_DEFAULT_HANDLERS = {
+    None,
+    "",
+    "SoundHandler",
+    "VideoHandler",
+    "SubtitleHandler",
+    "Core Media Audio",
+    "Core Media Video",
+    "ISO Media file produced by Google Inc.",
+}
+# ISO 639-2/B codes some muxers write, mapped to the /T codes the rest use.
+_BIBLIOGRAPHIC = {
+    "fre": "fra",
+    "ger": "deu",
+    "dut": "nld",
+    "chi": "zho",
+    "cze": "ces",
+    "gre": "ell",
+    "per": "fas",
+    "rum": "ron",
+    "slo": "slk",
+    "wel": "cym",
+    "arm": "hye",
+    "baq": "eus",
+    "bur": "mya",
+    "geo": "kat",
+    "ice": "isl",
+    "mac": "mkd",
+    "mao": "mri",
+    "may": "msa",
+    "alb": "sqi",
+    "tib": "bod",
+}
+
+
+def normalise_language(code: str | None) -> str | None:
+    """``fre`` and ``fra`` are both French: store one code; ``und`` means unknown."""
+    if not code or code.lower() in ("und", "unk", "zxx"):
+        return None
+    code = code.strip().lower()
+    return _BIBLIOGRAPHIC.get(code, code)
+
+
 _DEFAULT = 0x1  # AV_DISPOSITION_DEFAULT
 
 
@@ -55,6 +99,7 @@ def _stream_info(stream: Any) -> dict[str, Any]:
     cc = stream.codec_context
     disposition = int(stream.disposition)
     meta = stream.metadata
+    title = meta.get("title") or meta.get("handler_name")  # MP4 keeps track names there
     info: dict[str, Any] = {
         "idx": stream.index,
         "type": stream.type
@@ -64,13 +109,11 @@ def _stream_info(stream: Any) -> dict[str, Any]:
         "profile": getattr(cc, "profile", None),
         "level": None,
         "bit_rate": getattr(cc, "bit_rate", None) or None,
-        "language": (meta.get("language") or None),
-        "title": meta.get("title") or None,
+        "language": normalise_language(meta.get("language")),
+        "title": None if title in _DEFAULT_HANDLERS else title,
         "is_default": bool(disposition & _DEFAULT),
         "is_forced": bool(disposition & _FORCED),
     }
-    if info["language"] == "und":
-        info["language"] = None
     if stream.type == "video":
         fmt = cc.format
         rate = stream.average_rate or stream.guessed_rate

@@ -45,6 +45,8 @@ class PluginManager:
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             try:
                 plugin = ep.load()
+                if isinstance(plugin, type):  # a class: one instance per running server
+                    plugin = plugin()
             except Exception as exc:
                 self._fail(ep.name, exc)
                 continue
