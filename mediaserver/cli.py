@@ -63,6 +63,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     settings = _settings(args)
     logging_config(settings.logging, minimum="warning").configure()  # the bar tells the rest
     ctx = build_context(settings)
+    if not settings.library.media_dirs:
+        _generate_demo(settings, ctx.ffmpeg_path, args.quiet)
     ctx.start(background=False)
     try:
         libraries = ctx.library.libraries()
@@ -109,6 +111,20 @@ def cmd_scan(args: argparse.Namespace) -> int:
     finally:
         ctx.stop()
     return 0
+
+
+def _generate_demo(settings: Settings, ffmpeg_path: str, quiet: bool) -> None:
+    from rich.progress import Progress
+
+    from mediaserver.library.demo import ensure_demo_library
+
+    with Progress(disable=quiet) as bar:
+        task = bar.add_task("Generating the demo library", total=None)
+        ensure_demo_library(
+            settings.data_path,
+            ffmpeg_path,
+            on_progress=lambda done, total, name: bar.update(task, completed=done, total=total),
+        )
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

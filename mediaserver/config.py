@@ -151,12 +151,12 @@ def _set_path(tree: dict[str, Any], path: tuple[str, ...], value: object) -> Non
 
 
 def _describe(exc: msgspec.ValidationError, env_keys: Mapping[tuple[str, ...], str]) -> str:
-    text = str(exc)
+    text = str(exc).replace("Object contains unknown field", "unknown setting")
     match = _AT.match(text)
     if not match:
         return f"invalid configuration: {text}"
     key = re.sub(r"\[\d+\]$", "", match["path"])
     source = env_keys.get(tuple(key.split(".")))
     where = f"{key} (from {source})" if source else key
-    message = match["msg"].replace("Object contains unknown field", "unknown setting")
+    message = match["msg"]
     return f"{where}: {message}" if key else message

@@ -71,7 +71,11 @@ class AppContext:
 
         self.demo = True
         self.startup_state = "generating demo library"
-        demo = ensure_demo_library(self.settings.data_path, self.ffmpeg_path)
+
+        def progress(done: int, total: int, name: str) -> None:
+            self.startup_state = f"generating demo library ({done}/{total})"
+
+        demo = ensure_demo_library(self.settings.data_path, self.ffmpeg_path, on_progress=progress)
         return self.library.sync_libraries([demo], ["Demo library"])
 
     def _prepare_libraries(self) -> None:

@@ -24,8 +24,13 @@ __all__ = [
 ]
 
 # Media files must never make ffmpeg read other files or the network (concat:, http:,
-# playlists pointing elsewhere).  Every input is given after these options.
-INPUT_GUARD: dict[str, str] = {"protocol_whitelist": "file,pipe"}
+# playlists pointing elsewhere).  Every input is given after these options.  The protocol
+# list alone is not enough: a text file named ``x.mkv`` holding an ffconcat or HLS playlist
+# opens the files it lists through ``file:``, so only real container demuxers may run.
+INPUT_GUARD: dict[str, str] = {
+    "protocol_whitelist": "file,pipe",
+    "format_whitelist": "mov,matroska,webm,mpegts,mpeg,mpegvideo,avi,asf,flv,ogg,dv,h264,hevc,m4v",
+}
 
 
 class FfmpegNotFound(Exception):

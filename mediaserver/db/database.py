@@ -49,12 +49,18 @@ class Database:
     def open(self) -> None:
         """Create or migrate the file, then start the writer thread."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = self._connect()
+        try:
+            schema.check_version(self.path)  # before WAL: a refused file stays untouched
+            conn = self._connect()
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"{self.path}: {exc}") from exc
         try:
             schema.migrate(conn, self.path)
-        except sqlite3.DatabaseError as exc:
+        except BaseException as exc:
             conn.close()
-            raise DatabaseError(f"{self.path}: {exc}") from exc
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise DatabaseError(f"{self.path}: {exc}") from exc
+            raise
         self._writer = threading.Thread(
             target=self._write_loop, args=(conn,), name="db-writer", daemon=True
         )

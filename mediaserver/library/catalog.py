@@ -70,6 +70,7 @@ class ItemMeta:
     directors: Sequence[str] = ()
     poster: str | None = None
     backdrop: str | None = None
+    collection: str | None = None
 
 
 @dataclass(slots=True)
@@ -188,6 +189,7 @@ def save_media(
         key = _key("movie", record.meta.title, record.meta.year or "")
         item_id, new = _upsert_item(db, library_id, "movie", key, record.meta, keep_id=keep_item)
         created += [item_id] if new else []
+        created += _link_collection(db, library_id, item_id, record.meta.collection)
     else:
         assert record.show is not None
         show_key = _key("show", record.show.title)
@@ -223,6 +225,23 @@ def save_media(
         created += [item_id] if new else []
     _save_file(db, library_id, item_id, record)
     return created
+
+
+def _link_collection(
+    db: sqlite_utils.Database, library_id: int, item_id: int, name: str | None
+) -> list[int]:
+    """Put a movie in its NFO's collection (Kodi "set"), and in no other; new collection ids."""
+    db.execute("DELETE FROM collection_items WHERE item_id = ?", [item_id])
+    if not name:
+        return []
+    collection_id, new = _upsert_item(
+        db, library_id, "collection", _key("collection", name), ItemMeta(title=name)
+    )
+    db.execute(
+        "INSERT INTO collection_items (collection_id, item_id) VALUES (?, ?)",
+        [collection_id, item_id],
+    )
+    return [collection_id] if new else []
 
 
 def _save_file(
@@ -311,4 +330,12 @@ def remove_files(db: sqlite_utils.Database, file_ids: Iterable[int]) -> list[int
         ]
         db.conn.executemany("DELETE FROM items WHERE id = ?", [(i,) for i in orphans])
         removed += orphans
-    return removed
+    empty = [
+        int(r[0])
+        for r in db.execute(
+            """SELECT id FROM items i WHERE kind = 'collection'
+               AND NOT EXISTS (SELECT 1 FROM collection_items c WHERE c.collection_id = i.id)"""
+        ).fetchall()
+    ]
+    db.conn.executemany("DELETE FROM items WHERE id = ?", [(i,) for i in empty])
+    return removed + empty

@@ -64,6 +64,17 @@ _MOVIE_NFO = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
   <actor><name>Tess Source</name><role>The Pattern</role></actor>
   <actor><name>Sine Wave</name><role>The Tone</role></actor>
   <runtime>1</runtime>
+  <set><name>Test Card Classics</name></set>
+</movie>
+"""
+_CODECS_NFO = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<movie>
+  <title>Night of the Codecs</title>
+  <year>2018</year>
+  <plot>Something stirs in the Matroska container. A demo of a file browsers cannot play directly.</plot>
+  <genre>Horror</genre>
+  <mpaa>PG-13</mpaa>
+  <set>Test Card Classics</set>
 </movie>
 """
 _SHOW_NFO = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
@@ -278,6 +289,7 @@ def _plan(text: bool) -> list[tuple[str, _Maker]]:
         (f"{bars}.en.srt", _text(_srt([en for en, _ in _SUBTITLES]))),
         (f"{bars}.fr.srt", _text(_srt([fr for _, fr in _SUBTITLES]))),
         (f"{bars}.mp4", _colour_bars),
+        ("Movies/Night.Of.The.Codecs.2018.480p.nfo", _text(_CODECS_NFO)),
         ("Movies/Night.Of.The.Codecs.2018.480p.mkv", _clip("yuvtestsrc", 20, 220, None, **_AV)),
         (f"{show}/tvshow.nfo", _text(_SHOW_NFO)),
         (f"{show}/poster.jpg", _still("mandelbrot=maxiter=512", "400x600")),

@@ -68,6 +68,7 @@ def _meta(
     meta.studios = list(nfo.studios)
     meta.actors = list(nfo.actors)
     meta.directors = list(nfo.directors)
+    meta.collection = nfo.collection
     return meta
 
 

@@ -58,6 +58,7 @@ class NfoData:
     episode: int | None = None
     premiered: str | None = None
     uniqueids: Mapping[str, str] = field(default_factory=dict)
+    collection: str | None = None  # Kodi movie set: <set><name>…</name></set> or <set>…</set>
 
 
 def find_nfo(video: Path, *, allow_movie_nfo: bool = True) -> Path | None:
@@ -115,7 +116,15 @@ def read_nfo(path: Path) -> NfoData | None:
         episode=_at_least(0, _int(root.findtext("episode"))),
         premiered=premiered,
         uniqueids=_uniqueids(root),
+        collection=_collection(root),
     )
+
+
+def _collection(root: Element) -> str | None:
+    element = root.find("set")
+    if element is None:
+        return None
+    return _text(element.findtext("name")) or _text(element.text)
 
 
 def _read_capped(path: Path) -> bytes | None:

@@ -77,6 +77,8 @@ class ProbeResult:
     chapters: list[dict[str, Any]] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    # The prober itself failed (not this file's fault): do not record, try again next scan.
+    transient: bool = False
 
 
 def _container_name(format_name: str, suffix: str) -> str:
@@ -195,7 +197,7 @@ class Prober:
         except pebble.ProcessExpired as exc:
             return ProbeResult(error=f"the probe crashed on this file (exit code {exc.exitcode})")
         except Exception as exc:
-            return ProbeResult(error=f"probe failed: {type(exc).__name__}: {exc}")
+            return ProbeResult(error=f"probe failed: {type(exc).__name__}: {exc}", transient=True)
 
     def probe(self, path: Path) -> ProbeResult:
         return self.result(self.submit(path))

@@ -35,13 +35,20 @@ SORTS: dict[str, str] = {
     "added": "i.added_at, i.id",
     "-added": "i.added_at DESC, i.id DESC",
 }
+# Parent and show come from scalar subqueries, not LEFT JOINs: SQLite runs joins for every
+# row an OFFSET skips, but evaluates result columns only for the rows it returns.
 _BASE = """
-    SELECT i.*, p.title AS parent_title, g.title AS show_title, g.id AS show_id,
-           (SELECT count(*) FROM items c WHERE c.parent_id = i.id) AS child_count
+    SELECT i.*,
+           (SELECT p.title FROM items p WHERE p.id = i.parent_id) AS parent_title,
+           (SELECT g.title FROM items p JOIN items g ON g.id = p.parent_id
+            WHERE p.id = i.parent_id) AS show_title,
+           (SELECT g.id FROM items p JOIN items g ON g.id = p.parent_id
+            WHERE p.id = i.parent_id) AS show_id,
+           CASE WHEN i.kind = 'collection'
+                THEN (SELECT count(*) FROM collection_items ci WHERE ci.collection_id = i.id)
+                ELSE (SELECT count(*) FROM items c WHERE c.parent_id = i.id) END AS child_count
     FROM items i
     JOIN libraries l ON l.id = i.library_id AND l.active = 1
-    LEFT JOIN items p ON p.id = i.parent_id
-    LEFT JOIN items g ON g.id = p.parent_id
 """
 
 
@@ -154,6 +161,14 @@ def get_item(db: Database, item_id: int) -> dict[str, Any] | None:
             [item_id],
         )
     ]
+    item["collections"] = [
+        {"id": r["id"], "title": r["title"]}
+        for r in db.query(
+            """SELECT c.id, c.title FROM collection_items ci JOIN items c ON c.id = ci.collection_id
+               WHERE ci.item_id = ? ORDER BY c.sort_title""",
+            [item_id],
+        )
+    ]
     item["files"] = [
         _file(db, f)
         for f in db.query("SELECT * FROM files WHERE item_id = ? ORDER BY id", [item_id])
@@ -183,6 +198,15 @@ def _file(db: Database, row: sqlite3.Row) -> dict[str, Any]:
 
 
 def children(db: Database, item_id: int, limit: int = 500, offset: int = 0) -> list[dict[str, Any]]:
+    """A show's seasons, a season's episodes, a collection's films (oldest first)."""
+    members = db.query_one("SELECT 1 FROM items WHERE id = ? AND kind = 'collection'", [item_id])
+    if members:
+        rows = db.query(
+            f"""{_BASE} JOIN collection_items ci ON ci.item_id = i.id AND ci.collection_id = ?
+                ORDER BY i.year, i.sort_title LIMIT ? OFFSET ?""",
+            [item_id, limit, offset],
+        )
+        return [_item(r) for r in rows]
     rows = db.query(
         f"{_BASE} WHERE i.parent_id = ? ORDER BY i.season_number, i.episode_number, i.sort_title LIMIT ? OFFSET ?",
         [item_id, limit, offset],

@@ -113,8 +113,24 @@ class Scanner:
             )
         }
         pending, seen = self._changes(walk, known, report)
-        missing = {p: r for p, r in known.items() if p not in seen}
+        # A file in a folder the walk could not read (or could not stat) may still be there:
+        # only files the walk vouches for as gone count as missing.
+        unsure = [p.path for p in walk.problems]
+        missing = {
+            p: r
+            for p, r in known.items()
+            if p not in seen and not any(Path(p).is_relative_to(u) for u in unsure)
+        }
         complete = walk.root_readable and not should_stop()
+        if complete and known and not walk.videos:
+            # An unmounted disk leaves an empty mount point: that is not "everything deleted".
+            complete = False
+            walk.problems.append(
+                Problem(
+                    root,
+                    f"library folder is empty; keeping its {len(known)} files until it is back",
+                )
+            )
         if complete:
             self._match_moves(pending, missing, report)
         self._probe_and_save(library_id, root, walk, pending, report, progress, should_stop)
@@ -204,6 +220,9 @@ class Scanner:
                 progress("probing", done, len(pending), item.found.path.name)
                 result = item.result or Prober.result(item.future)  # type: ignore[arg-type]
                 report.probed += item.future is not None
+                if result.transient:
+                    log.warning("probe skipped", path=str(item.found.path), reason=result.error)
+                    continue
                 record = build_record(
                     item.found,
                     root,

@@ -104,7 +104,9 @@ class LibraryService:
 
     def status(self) -> ScanStatus:
         s = self._status
-        return ScanStatus(**{k: getattr(s, k) for k in ScanStatus.__slots__})
+        snapshot = ScanStatus(**{k: getattr(s, k) for k in ScanStatus.__slots__})
+        snapshot.queued = list(s.queued)  # a copy: the scanner thread pops the live list
+        return snapshot
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         return self._idle.wait(timeout)

@@ -89,6 +89,6 @@ def sidecar_signature(video: Path, names: Mapping[str, int]) -> int:
     total = 0
     for name, mtime in sorted(names.items()):
         base = Path(name).stem.lower()
-        if name.startswith(stem) or base in _FOLDER_WIDE:
+        if name.startswith((stem + ".", stem + "-")) or base in _FOLDER_WIDE:
             total = (total * 31 + zlib.crc32(name.encode()) + mtime) % (1 << 62)
     return total

@@ -102,7 +102,9 @@ def walk_library(root: Path, should_stop: Callable[[], bool] = lambda: False) ->
         root_stat = root.stat()
     except OSError as exc:
         result.root_readable = False
-        result.problems.append(Problem(root, f"library folder: {_describe_os_error(exc)}"))
+        # ENOENT means "broken symlink" below the root, but the root itself is just gone.
+        reason = "not found" if exc.errno == errno.ENOENT else _describe_os_error(exc)
+        result.problems.append(Problem(root, f"library folder: {reason}"))
         return result
     visited = {(root_stat.st_dev, root_stat.st_ino)}
     pending = [root]

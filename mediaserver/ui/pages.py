@@ -26,6 +26,7 @@ _TEMPLATES = {
     "episode": "item.html",
     "show": "show.html",
     "season": "season.html",
+    "collection": "collection.html",
 }
 
 
@@ -48,6 +49,9 @@ class PageController(Controller):
             context={
                 "libraries": libraries,
                 "recent": queries.recently_added(ctx.db, 24),
+                "collections": queries.list_items(
+                    ctx.db, queries.ItemQuery(kind=("collection",), limit=24)
+                )[0],
                 "scan": ctx.library.status().as_dict(),
                 "startup": ctx.startup_state,
             },
@@ -105,7 +109,7 @@ class PageController(Controller):
         except NotFoundException:
             raise NotFoundException(detail="This item does not exist (any more).") from None
         context: dict[str, Any] = {"item": item}
-        if item["kind"] in ("show", "season"):
+        if item["kind"] in ("show", "season", "collection"):
             context["children"] = queries.children(ctx.db, item_id)
         if item["kind"] == "show":
             first = context["children"][0]["id"] if context["children"] else None
@@ -130,3 +134,8 @@ class PageController(Controller):
     @post("/scan", sync_to_thread=False, status_code=200)
     def start_scan(self, ctx: AppContext) -> Template:
         return Template("_scan_status.html", context={"scan": ctx.library.request_scan().as_dict()})
+
+    @post("/scan/cancel", sync_to_thread=False, status_code=200)
+    def cancel_scan(self, ctx: AppContext) -> Template:
+        ctx.library.cancel()
+        return Template("_scan_status.html", context={"scan": ctx.library.status().as_dict()})

@@ -54,6 +54,7 @@ EXPECTED_FILES = {
     f"{BARS}.en.srt",
     f"{BARS}.fr.srt",
     CODECS,
+    CODECS.replace(".mkv", ".nfo"),
     "Shows/Signal Tests/tvshow.nfo",
     "Shows/Signal Tests/poster.jpg",
     "Shows/Signal Tests/fanart.jpg",

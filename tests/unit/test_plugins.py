@@ -83,7 +83,10 @@ def test_shipped_event_log_plugin_loads_from_its_entry_point(tmp_path: Path) -> 
     media = tmp_path / "media"
     media.mkdir()
     settings = load_settings(
-        environ={"MEDIASERVER_DATA_DIR": str(tmp_path / "data"), "MEDIASERVER_MEDIA_DIRS": str(media)}
+        environ={
+            "MEDIASERVER_DATA_DIR": str(tmp_path / "data"),
+            "MEDIASERVER_MEDIA_DIRS": str(media),
+        }
     )
     ctx = build_context(settings)
     ctx.start(background=False)

@@ -1,0 +1,130 @@
+"""Test helpers for Hearth's own tests and for plugin authors.
+
+``make_clip`` synthesises a tiny real video with ffmpeg (nothing is downloaded),
+``open_catalog`` opens a throwaway catalog, and ``scan_folder`` scans a folder into it the
+way the server would.  Keep clips tiny (320x180, a second or two) and tests stay fast.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import ffmpeg as ffmpeg_python  # the name ``ffmpeg`` is make_clip's binary argument
+
+from mediaserver.db import Database
+from mediaserver.events import EventBus
+from mediaserver.ffmpeg_tools import find_ffmpeg
+from mediaserver.library import catalog
+from mediaserver.library.scanner import Progress, Scanner, ScanReport
+
+__all__ = ["ClipError", "make_clip", "open_catalog", "scan_folder"]
+
+_MP4_LIKE = frozenset({".mp4", ".m4v", ".mov", ".3gp"})
+_SRT = "1\n00:00:00,000 --> 00:00:01,000\nHello from Hearth.\n"
+
+
+class ClipError(RuntimeError):
+    """ffmpeg could not make the clip; the message ends with ffmpeg's stderr."""
+
+
+def _lavfi(source: str, options: str) -> Any:
+    joiner = ":" if "=" in source else "="
+    return ffmpeg_python.input(f"{source}{joiner}{options}", f="lavfi")
+
+
+def make_clip(
+    path: Path,
+    *,
+    seconds: float = 2.0,
+    size: str = "320x180",
+    video: str = "testsrc2",
+    audio: bool = True,
+    audio_language: str | None = None,
+    vcodec: str = "libx264",
+    extra_audio_languages: Sequence[str] = (),
+    subtitle: bool = False,
+    ffmpeg: str | None = None,
+) -> Path:
+    """Write a real clip to ``path``; the container follows the suffix (.mp4, .mkv, ...).
+
+    ``video`` is a lavfi source (``testsrc2``, ``smptebars``, ``color=c=red``).  With
+    ``audio`` the first track is a tone tagged ``audio_language``; each entry of
+    ``extra_audio_languages`` adds one more tone tagged with that language.  ``subtitle``
+    embeds one English subtitle track (mov_text in MP4, WebVTT in WebM, else SubRip).
+    """
+    binary = ffmpeg or find_ffmpeg()[0]
+    suffix = path.suffix.lower()
+    streams: list[Any] = [_lavfi(video, f"size={size}:rate=25:duration={seconds}").video]
+    meta: dict[str, str] = {}
+    languages: list[str | None] = [audio_language] if audio else []
+    languages += list(extra_audio_languages)
+    for n, language in enumerate(languages):
+        tone = _lavfi("sine", f"frequency={440 + 110 * n}:sample_rate=48000:duration={seconds}")
+        streams.append(tone.audio)
+        if language:
+            meta[f"metadata:s:a:{n}"] = f"language={language}"
+    options: dict[str, Any] = {"c:v": vcodec, "pix_fmt": "yuv420p", "g": 25}
+    if vcodec in ("libx264", "libx265"):
+        options["preset"] = "ultrafast"
+    if languages:
+        options.update({"c:a": "libopus" if suffix == ".webm" else "aac", "ac": 2})
+    with tempfile.TemporaryDirectory(prefix="hearth-clip-") as scratch:
+        if subtitle:
+            srt = Path(scratch) / "sub.srt"
+            srt.write_text(_SRT, encoding="utf-8")
+            streams.append(ffmpeg_python.input(str(srt))["s"])
+            codec = "mov_text" if suffix in _MP4_LIKE else "webvtt" if suffix == ".webm" else "srt"
+            options["c:s"] = codec
+            meta["metadata:s:s:0"] = "language=eng"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        argv: list[str] = (
+            ffmpeg_python.output(*streams, str(path.absolute()), t=seconds, **options, **meta)
+            .global_args("-hide_banner", "-loglevel", "error", "-nostdin")
+            .overwrite_output()
+            .compile(cmd=binary)
+        )
+        done = subprocess.run(argv, capture_output=True, timeout=120, check=False)  # noqa: S603
+    if done.returncode != 0:
+        tail = done.stderr.decode("utf-8", "replace").strip()[-1500:]
+        raise ClipError(f"ffmpeg exited with status {done.returncode} making {path}: {tail}")
+    return path
+
+
+@contextmanager
+def open_catalog(folder: Path) -> Iterator[Database]:
+    """A migrated catalog at ``folder/catalog.sqlite3``, closed when the block ends."""
+    db = Database(folder / "catalog.sqlite3")
+    db.open()
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def scan_folder(
+    db: Database,
+    root: Path,
+    *,
+    ffmpeg: str,
+    bus: EventBus | None = None,
+    images_dir: Path | None = None,
+    progress: Progress = lambda *a: None,
+    should_stop: Callable[[], bool] = lambda: False,
+    probe_timeout_s: float = 30.0,
+) -> ScanReport:
+    """Register ``root`` as a library (if it is not one yet) and scan it once."""
+    root = root.absolute()
+    library_id = db.write(lambda d: catalog.ensure_library(d, root.name or str(root), root))
+    scanner = Scanner(
+        db,
+        bus or EventBus(),
+        ffmpeg_binary=ffmpeg,
+        images_dir=images_dir or db.path.parent / "images",
+        probe_timeout_s=probe_timeout_s,
+    )
+    return scanner.scan(library_id, root, progress, should_stop)

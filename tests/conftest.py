@@ -1,0 +1,77 @@
+"""Shared fixtures: tiny real clips made once per session, and a library-folder builder.
+
+Clips are 320x180 and two seconds long, so ffmpeg makes all of them in about a second and
+a scan of a few copies takes well under one.  Copies of one clip share a fingerprint; use
+different clips where a test needs files that are told apart by content.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mediaserver.ffmpeg_tools import FfmpegNotFound, find_ffmpeg
+from mediaserver.testing import make_clip
+
+# name -> make_clip keyword arguments
+CLIPS: dict[str, dict[str, object]] = {
+    "h264_aac.mp4": {},
+    "h264.mkv": {"audio": False},
+    "bars.mp4": {"video": "smptebars"},
+    "two_audio_sub.mkv": {
+        "audio_language": "eng",
+        "extra_audio_languages": ("fre",),
+        "subtitle": True,
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def ffmpeg_binary() -> str:
+    try:
+        return find_ffmpeg()[0]
+    except FfmpegNotFound as exc:
+        pytest.skip(f"needs ffmpeg: {exc}")
+
+
+@pytest.fixture(scope="session")
+def clip_cache(tmp_path_factory: pytest.TempPathFactory, ffmpeg_binary: str) -> Path:
+    """A folder holding every clip in :data:`CLIPS`, made once per test session."""
+    folder = tmp_path_factory.mktemp("clips")
+    for name, options in CLIPS.items():
+        make_clip(folder / name, ffmpeg=ffmpeg_binary, **options)  # type: ignore[arg-type]
+    return folder
+
+
+@dataclass
+class LibraryFolder:
+    """A fresh library folder; ``add`` copies a session clip to a path inside it."""
+
+    root: Path
+    clips: Path
+
+    def add(self, relative: str, clip: str = "h264_aac.mp4") -> Path:
+        target = self.root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.clips / clip, target)
+        return target
+
+    def write(self, relative: str, text: str) -> Path:
+        """A sidecar (NFO, subtitle...) or any other text file."""
+        target = self.root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        return target
+
+    def clip(self, name: str) -> Path:
+        return self.clips / name
+
+
+@pytest.fixture
+def library(tmp_path: Path, clip_cache: Path) -> LibraryFolder:
+    root = tmp_path / "media"
+    root.mkdir()
+    return LibraryFolder(root, clip_cache)

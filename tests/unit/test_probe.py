@@ -1,0 +1,103 @@
+"""The probe pool: a hanging or dying worker costs one file, never the scan or the server."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from mediaserver.library.probe import Prober, ProbeResult, normalise_language
+
+
+def _children() -> list[int]:
+    """Our spawned probe workers (not multiprocessing's resource tracker)."""
+    me = str(os.getpid())
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if stat.rsplit(")", 1)[1].split()[1] == me and b"spawn_main" in cmdline:
+                pids.append(int(entry))
+    return pids
+
+
+def test_a_hanging_probe_times_out_and_the_pool_carries_on(tmp_path: Path, clip_cache: Any) -> None:
+    fifo = tmp_path / "hang.mkv"
+    os.mkfifo(fifo)  # opening it for reading waits for a writer that never comes
+    prober = Prober(workers=1, timeout_s=1.0)
+    try:
+        started = time.monotonic()
+        hung = prober.probe(fifo)
+        assert time.monotonic() - started < 10
+        assert hung.error == "probing took too long (the file may be damaged)"
+        assert not hung.transient
+        good = prober.probe(clip_cache / "h264_aac.mp4")
+        assert good.error is None and good.container == "mp4"
+    finally:
+        prober.close()
+
+
+def test_a_worker_that_dies_flags_its_file_and_is_replaced(tmp_path: Path, clip_cache: Any) -> None:
+    fifo = tmp_path / "die.mkv"
+    os.mkfifo(fifo)
+    prober = Prober(workers=1, timeout_s=30.0)
+    try:
+        future = prober.submit(fifo)
+        deadline = time.monotonic() + 20
+        while not (workers := _children()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # let the worker reach the blocking open
+        for pid in _children():
+            os.kill(pid, signal.SIGKILL)
+        died = Prober.result(future)
+        assert died.error is not None and "crashed" in died.error, died.error
+        assert not died.transient
+        assert workers, "no worker process was seen"
+        again = prober.probe(clip_cache / "h264_aac.mp4")
+        assert again.error is None
+    finally:
+        prober.close()
+
+
+def test_a_failure_of_the_pool_itself_is_transient() -> None:
+    future: concurrent.futures.Future[ProbeResult] = concurrent.futures.Future()
+    future.set_exception(RuntimeError("pool is broken"))
+    result = Prober.result(future)
+    assert result.transient and result.error and "pool is broken" in result.error
+
+
+def test_language_codes_are_unified() -> None:
+    assert [normalise_language(c) for c in ("fre", "FRA", "ger", "eng", "und", "", None)] == [
+        "fra",
+        "fra",
+        "deu",
+        "eng",
+        None,
+        None,
+        None,
+    ]
+
+
+def test_probing_does_not_block_other_threads(clip_cache: Any) -> None:
+    prober = Prober(workers=2, timeout_s=30.0)
+    try:
+        results: list[ProbeResult] = []
+        threads = [
+            threading.Thread(target=lambda: results.append(prober.probe(clip_cache / "h264.mkv")))
+            for _ in range(4)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert [r.container for r in results] == ["mkv"] * 4
+    finally:
+        prober.close()
