@@ -9,12 +9,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Literal
 
 from litestar import Litestar
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.di import Provide
-from litestar.middleware.logging import LoggingMiddlewareConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.static_files import create_static_files_router
@@ -29,8 +27,6 @@ from mediaserver.logs import logging_config
 from mediaserver.ui import filters, pages
 
 __all__ = ["create_app", "web_root"]
-
-_RESPONSE_LOG_FIELDS: tuple[Literal["status_code"]] = ("status_code",)
 
 
 def web_root() -> Path:
@@ -81,11 +77,6 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
         lifespan=[lifespan],
         middleware=[
             RequestIdMiddleware,
-            LoggingMiddlewareConfig(
-                exclude=["^/static", "^/metrics", "^/health"],
-                request_log_fields=("path", "method", "query"),
-                response_log_fields=_RESPONSE_LOG_FIELDS,
-            ).middleware,
             PrometheusConfig(app_name="hearth", prefix="hearth", group_path=True).middleware,
         ],
         template_config=templates,

@@ -46,6 +46,7 @@ class AppContext:
     _watch_task: asyncio.Task[None] | None = None
     _stop_watch: asyncio.Event | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
+    _watching: threading.Event = field(default_factory=threading.Event)
 
     def start(self, *, background: bool = True) -> None:
         """Open the catalog, load plugins, find libraries and (in the server) start scanning."""
@@ -86,6 +87,9 @@ class AppContext:
             self.startup_state = "failed"
             return
         self.startup_state = "ready"
+        if self.settings.library.watch:
+            # Watch first, then scan: a file landing between the two is seen by one of them.
+            self._watching.wait(timeout=5)
         if self.settings.library.scan_on_startup:
             self.library.request_scan(ids)
 
@@ -122,9 +126,13 @@ class AppContext:
         libraries = {Path(lib["path"]): int(lib["id"]) for lib in self.library.libraries()}
         roots = [p for p in libraries if p.is_dir()]
         if not roots:
+            self._watching.set()
             return
         debounce_ms = int(self.settings.library.watch_debounce_seconds * 1000)
         try:
+            # awatch registers its watches before its first await, so the startup scan,
+            # released here, cannot miss a change that the watcher would not see.
+            self._watching.set()
             async for changes in watchfiles.awatch(*roots, stop_event=stop, debounce=debounce_ms):
                 touched = {
                     lid

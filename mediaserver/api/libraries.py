@@ -31,7 +31,7 @@ class LibraryController(Controller):
     path = "/api/v1/libraries"
     tags = ["libraries"]
 
-    @get("/", sync_to_thread=True, summary="All libraries")
+    @get("/", sync_to_thread=False, summary="All libraries")
     def list_libraries(self, ctx: AppContext) -> dict[str, Any]:
         libs = ctx.library.libraries()
         for lib in libs:
@@ -39,7 +39,7 @@ class LibraryController(Controller):
             lib["counts"] = _counts(ctx, lib["id"])
         return {"libraries": libs}
 
-    @get("/{library_id:int}", sync_to_thread=True, summary="One library")
+    @get("/{library_id:int}", sync_to_thread=False, summary="One library")
     def get_library(self, ctx: AppContext, library_id: int) -> dict[str, Any]:
         lib = require_library(ctx, library_id)
         lib.pop("active", None)

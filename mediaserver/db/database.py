@@ -44,6 +44,11 @@ class Database:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self.write_latency_observer: Callable[[float], None] | None = None
+        # Bumped after every committed write: anything derived from the catalog and
+        # remembered under the old number is stale.
+        self.generation = 0
+        self._memo: dict[Any, tuple[int, Any]] = {}
+        self._memo_lock = threading.Lock()
 
     # -- life cycle -------------------------------------------------------------------
     def open(self) -> None:
@@ -116,6 +121,20 @@ class Database:
         row: sqlite3.Row | None = self.read().execute(sql, params).fetchone()
         return row
 
+    def memo(self, key: Any, compute: Callable[[], T], *, size: int = 512) -> T:
+        """``compute()``, remembered until the next write (for counts and similar aggregates)."""
+        generation = self.generation
+        with self._memo_lock:
+            hit = self._memo.get(key)
+        if hit is not None and hit[0] == generation:
+            return hit[1]
+        value = compute()
+        with self._memo_lock:
+            if len(self._memo) >= size:
+                self._memo.clear()
+            self._memo[key] = (generation, value)
+        return value
+
     # -- writes -----------------------------------------------------------------------
     def write(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
         """Run ``fn`` on the writer thread inside one transaction; return its result."""
@@ -156,6 +175,7 @@ class Database:
                 except BaseException as exc:
                     future.set_exception(exc)
                 else:
+                    self.generation += 1  # before the caller can read its own write
                     future.set_result(result)
                 if self.write_latency_observer is not None:
                     self.write_latency_observer(time.perf_counter() - started)

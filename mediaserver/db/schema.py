@@ -54,11 +54,17 @@ def _m001_catalog(db: sqlite_utils.Database) -> None:
             backdrop TEXT,
             added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ')),
             updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ')),
+            last_added_at TEXT,
             UNIQUE (library_id, match_key)
         );
         CREATE INDEX items_parent ON items(parent_id, season_number, episode_number);
         CREATE INDEX items_kind ON items(library_id, kind, sort_title);
-        CREATE INDEX items_added ON items(added_at);
+        -- Browsing one kind in title order walks this index and stops after the page; with
+        -- library_id in it, the rows an OFFSET skips are never read from the table.
+        CREATE INDEX items_kind_title ON items(kind, sort_title, year, library_id);
+        CREATE INDEX items_kind_added ON items(kind, added_at);
+        -- Movies and shows by their newest content (a show is new when an episode is).
+        CREATE INDEX items_last_added ON items(last_added_at);
         CREATE TABLE item_genres (
             item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
             genre TEXT NOT NULL COLLATE NOCASE,
@@ -79,6 +85,7 @@ def _m001_catalog(db: sqlite_utils.Database) -> None:
             item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
             PRIMARY KEY (collection_id, item_id)
         ) WITHOUT ROWID;
+        CREATE INDEX collection_items_item ON collection_items(item_id);
         CREATE TABLE files (
             id INTEGER PRIMARY KEY,
             library_id INTEGER NOT NULL REFERENCES libraries(id) ON DELETE CASCADE,
@@ -143,21 +150,39 @@ def _m001_catalog(db: sqlite_utils.Database) -> None:
         );
         """
     )
-    db.table("items").enable_fts(
-        ["title", "original_title", "overview", "people"],
-        create_triggers=True,
-        tokenize="unicode61 remove_diacritics 2",
-    )
+    db.executescript(_FTS)
 
 
-def _m002_kind_title_index(db: sqlite_utils.Database) -> None:
-    # Browsing one kind across libraries in title order (``/api/v1/items?kind=movie``) walks
-    # this index and stops after the page, instead of sorting every row of that kind.
-    db.execute("CREATE INDEX items_kind_title ON items(kind, sort_title, year)")
+# Search as you type asks for prefixes ("mat"*): the prefix indexes answer those without
+# walking every term.  Title and original title are what people type; overview and people
+# are matched too.  Triggers keep the index in step with ``items``; seasons ("Season 1")
+# are not indexed, so every row the index finds is something a search may show.
+_FTS = """
+CREATE VIRTUAL TABLE items_fts USING fts5(
+    title, original_title, overview, people,
+    content='items', content_rowid='id',
+    tokenize='unicode61 remove_diacritics 2', prefix='1 2 3'
+);
+CREATE TRIGGER items_ai AFTER INSERT ON items WHEN new.kind != 'season' BEGIN
+    INSERT INTO items_fts (rowid, title, original_title, overview, people)
+    VALUES (new.id, new.title, new.original_title, new.overview, new.people);
+END;
+CREATE TRIGGER items_ad AFTER DELETE ON items WHEN old.kind != 'season' BEGIN
+    INSERT INTO items_fts (items_fts, rowid, title, original_title, overview, people)
+    VALUES ('delete', old.id, old.title, old.original_title, old.overview, old.people);
+END;
+CREATE TRIGGER items_au AFTER UPDATE OF title, original_title, overview, people ON items
+WHEN old.kind != 'season' BEGIN
+    INSERT INTO items_fts (items_fts, rowid, title, original_title, overview, people)
+    VALUES ('delete', old.id, old.title, old.original_title, old.overview, old.people);
+    INSERT INTO items_fts (rowid, title, original_title, overview, people)
+    VALUES (new.id, new.title, new.original_title, new.overview, new.people);
+END;
+"""
 
 
 Migration = Callable[[sqlite_utils.Database], None]
-MIGRATIONS: tuple[Migration, ...] = (_m001_catalog, _m002_kind_title_index)
+MIGRATIONS: tuple[Migration, ...] = (_m001_catalog,)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

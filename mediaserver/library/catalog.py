@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -154,6 +155,8 @@ def _upsert_item(
             {**values, "id": item_id},
         )
     else:
+        if kind in ("movie", "show", "collection"):
+            values["last_added_at"] = _now()
         item_id, created = _insert(db, "items", values), True
     _replace_links(db, item_id, meta)
     return item_id, created
@@ -223,6 +226,8 @@ def save_media(
             numbers=(season, first, last),
         )
         created += [item_id] if new else []
+        if new:  # the show counts as recently added again
+            db.execute("UPDATE items SET last_added_at = ? WHERE id = ?", [_now(), show_id])
     _save_file(db, library_id, item_id, record)
     return created
 
@@ -295,6 +300,10 @@ def _save_file(
         )
     if rows:
         db.table("streams").insert_all(rows, alter=False)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _insert(db: sqlite_utils.Database, table: str, values: dict[str, Any]) -> int:

@@ -5,11 +5,14 @@ Functions return plain dicts shaped for JSON, so a controller only validates and
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import msgspec
 
 from mediaserver.db import Database
 
@@ -37,18 +40,41 @@ SORTS: dict[str, str] = {
 }
 # Parent and show come from scalar subqueries, not LEFT JOINs: SQLite runs joins for every
 # row an OFFSET skips, but evaluates result columns only for the rows it returns.
-_BASE = """
-    SELECT i.*,
-           (SELECT p.title FROM items p WHERE p.id = i.parent_id) AS parent_title,
-           (SELECT g.title FROM items p JOIN items g ON g.id = p.parent_id
-            WHERE p.id = i.parent_id) AS show_title,
-           (SELECT g.id FROM items p JOIN items g ON g.id = p.parent_id
-            WHERE p.id = i.parent_id) AS show_id,
+_COLUMNS = [
+    "id",
+    "kind",
+    "title",
+    "year",
+    "library_id",
+    "parent_id",
+    "overview",
+    "tagline",
+    "season_number",
+    "episode_number",
+    "episode_end",
+    "runtime_s",
+    "content_rating",
+    "rating",
+    "premiered",
+    "genres",
+    "studios",
+    "added_at",
+    "poster",
+    "backdrop",
+]
+_NAMES = (*_COLUMNS, "child_count", "parent_title", "show_id", "show_title")
+_BASE = f"""
+    SELECT {", ".join("i." + c for c in _COLUMNS)},
            CASE WHEN i.kind = 'collection'
                 THEN (SELECT count(*) FROM collection_items ci WHERE ci.collection_id = i.id)
-                ELSE (SELECT count(*) FROM items c WHERE c.parent_id = i.id) END AS child_count
+                ELSE (SELECT count(*) FROM items c WHERE c.parent_id = i.id) END,
+           (SELECT p.title FROM items p WHERE p.id = i.parent_id),
+           CASE WHEN i.kind = 'episode'
+                THEN (SELECT p.parent_id FROM items p WHERE p.id = i.parent_id) END,
+           CASE WHEN i.kind = 'episode'
+                THEN (SELECT g.title FROM items p JOIN items g ON g.id = p.parent_id
+                      WHERE p.id = i.parent_id) END
     FROM items i
-    JOIN libraries l ON l.id = i.library_id AND l.active = 1
 """
 
 
@@ -73,54 +99,38 @@ def fts_query(text: str) -> str | None:
     return " ".join(f'"{w}"*' for w in words)
 
 
-def _item(row: sqlite3.Row) -> dict[str, Any]:
-    data = dict(row)
-    item_id = data["id"]
-    out: dict[str, Any] = {
-        "id": item_id,
-        "kind": data["kind"],
-        "title": data["title"],
-        "year": data["year"],
-        "library_id": data["library_id"],
-        "parent_id": data["parent_id"],
-        "overview": data["overview"],
-        "tagline": data["tagline"],
-        "season_number": data["season_number"],
-        "episode_number": data["episode_number"],
-        "episode_end": data["episode_end"],
-        "runtime_s": data["runtime_s"],
-        "content_rating": data["content_rating"],
-        "rating": data["rating"],
-        "premiered": data["premiered"],
-        "genres": json.loads(data["genres"]),
-        "studios": json.loads(data["studios"]),
-        "added_at": data["added_at"],
-        "child_count": data.get("child_count", 0),
-        "poster_url": f"/api/v1/items/{item_id}/image/poster" if data["poster"] else None,
-        "backdrop_url": f"/api/v1/items/{item_id}/image/backdrop" if data["backdrop"] else None,
-    }
-    if data["kind"] == "episode":
-        out["show_id"], out["show_title"] = data.get("show_id"), data.get("show_title")
-    if data["kind"] == "season":
-        out["show_id"], out["show_title"] = data["parent_id"], data.get("parent_title")
+_decode_list = msgspec.json.Decoder(list[str]).decode
+
+
+def _item(row: Sequence[Any]) -> dict[str, Any]:
+    """A row of ``_BASE`` as the API shows an item (hot: every list and search row)."""
+    out = dict(zip(_NAMES, row, strict=True))
+    item_id, kind = out["id"], out["kind"]
+    out["genres"] = _decode_list(out["genres"])
+    out["studios"] = _decode_list(out["studios"])
+    out["poster_url"] = f"/api/v1/items/{item_id}/image/poster" if out.pop("poster") else None
+    out["backdrop_url"] = f"/api/v1/items/{item_id}/image/backdrop" if out.pop("backdrop") else None
+    parent_title = out.pop("parent_title")
+    if kind == "season":
+        out["show_id"], out["show_title"] = out["parent_id"], parent_title
+    elif kind != "episode":
+        del out["show_id"], out["show_title"]
     return out
 
 
+# Title matches count most, then the original title and people; the overview least.
+_RANK = "bm25(items_fts, 10.0, 6.0, 1.0, 3.0)"
+
+
 def list_items(db: Database, query: ItemQuery) -> tuple[list[dict[str, Any]], int]:
-    where: list[str] = []
-    params: list[Any] = []
-    join = ""
-    order = SORTS[query.sort]
+    """One page of items for a filter (and a search), plus how many match in all."""
+    match = None
     if query.q is not None:
         match = fts_query(query.q)
         if match is None:
             return [], 0
-        join = "JOIN items_fts ON items_fts.rowid = i.id"
-        where.append("items_fts MATCH ?")
-        params.append(match)
-        order = "items_fts.rank" if query.sort == "title" else order
-        if not query.kind:
-            where.append("i.kind IN ('movie', 'show', 'episode', 'collection')")
+    where: list[str] = []
+    params: list[Any] = []
     if query.kind:
         where.append(f"i.kind IN ({','.join('?' * len(query.kind))})")
         params += query.kind
@@ -137,20 +147,60 @@ def list_items(db: Database, query: ItemQuery) -> tuple[list[dict[str, Any]], in
             "EXISTS (SELECT 1 FROM item_genres ig WHERE ig.item_id = i.id AND ig.genre = ?)"
         )
         params.append(query.genre)
-    clause = ("WHERE " + " AND ".join(where)) if where else ""
-    base = _BASE.replace("FROM items i", f"FROM items i {join}")
-    total_row = db.query_one(
-        f"SELECT count(*) FROM items i {join} JOIN libraries l ON l.id = i.library_id AND l.active = 1 {clause}",
-        params,
+    visible = _visible(db)
+    where += [visible] if visible else []
+    if match is not None and not where and query.sort == "title":
+        # The search box: rank inside the FTS index alone, no join needed.
+        sql = f"SELECT rowid FROM items_fts WHERE items_fts MATCH ? ORDER BY {_RANK}"
+        params = [match]
+    else:
+        join, order = "", SORTS[query.sort]
+        if match is not None:
+            join = "JOIN items_fts ON items_fts.rowid = i.id"
+            where.insert(0, "items_fts MATCH ?")
+            params.insert(0, match)
+            order = _RANK if query.sort == "title" else order
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        sql = f"SELECT i.id FROM items i {join} {clause} ORDER BY {order}"
+    ids = _ordered_ids(db, sql, params)
+    return _rows_by_id(db, ids[query.offset : query.offset + query.limit]), len(ids)
+
+
+def _ordered_ids(db: Database, sql: str, params: list[Any]) -> array[int]:
+    """Every matching id in order, remembered until the catalog changes.
+
+    Paging then costs a slice and one lookup of the page's rows, wherever the page is: an
+    ``OFFSET`` would step through every row before it on each request.
+    """
+    return db.memo(
+        ("ids", sql, tuple(params)), lambda: array("q", (r[0] for r in db.query(sql, params)))
     )
-    rows = db.query(
-        f"{base} {clause} ORDER BY {order} LIMIT ? OFFSET ?", [*params, query.limit, query.offset]
-    )
-    return [_item(r) for r in rows], int(total_row[0]) if total_row else 0
+
+
+def _rows_by_id(db: Database, ids: Sequence[int]) -> list[dict[str, Any]]:
+    if not ids:
+        return []
+    rows = db.query(f"{_BASE} WHERE i.id IN ({','.join('?' * len(ids))})", list(ids))
+    by_id = {int(r["id"]): r for r in rows}
+    return [_item(by_id[i]) for i in ids if i in by_id]
+
+
+def _visible(db: Database) -> str | None:
+    """The SQL condition hiding items of libraries no longer configured (None: all shown)."""
+
+    def compute() -> str | None:
+        rows = db.query("SELECT id, active FROM libraries")
+        if all(r["active"] for r in rows):
+            return None
+        active = ",".join(str(int(r["id"])) for r in rows if r["active"])
+        return f"i.library_id IN ({active or 'NULL'})"
+
+    return db.memo("visible-libraries", compute)
 
 
 def get_item(db: Database, item_id: int) -> dict[str, Any] | None:
-    row = db.query_one(f"{_BASE} WHERE i.id = ?", [item_id])
+    visible = _visible(db)
+    row = db.query_one(f"{_BASE} WHERE i.id = ? {'AND ' + visible if visible else ''}", [item_id])
     if row is None:
         return None
     item = _item(row)
@@ -192,7 +242,7 @@ def _file(db: Database, row: sqlite3.Row) -> dict[str, Any]:
         "container": data["container"],
         "duration_s": data["duration_s"],
         "bit_rate": data["bit_rate"],
-        "chapters": json.loads(data["chapters"]),
+        "chapters": msgspec.json.decode(data["chapters"]),
         "streams": streams,
     }
 
@@ -215,12 +265,12 @@ def children(db: Database, item_id: int, limit: int = 500, offset: int = 0) -> l
 
 
 def recently_added(db: Database, limit: int = 20) -> list[dict[str, Any]]:
-    """Movies and shows, a show counting as new when one of its episodes is."""
+    """Movies and shows, newest first; a show counts as new when one of its episodes is."""
+    visible = _visible(db)
     rows = db.query(
-        f"""{_BASE} WHERE i.kind IN ('movie', 'show')
-            ORDER BY coalesce((SELECT max(e.added_at) FROM items s JOIN items e ON e.parent_id = s.id
-                               WHERE s.parent_id = i.id), i.added_at) DESC, i.id DESC
-            LIMIT ?""",
+        f"""{_BASE} WHERE i.last_added_at IS NOT NULL AND i.kind IN ('movie', 'show')
+            {"AND " + visible if visible else ""}
+            ORDER BY i.last_added_at DESC, i.id DESC LIMIT ?""",
         [limit],
     )
     return [_item(r) for r in rows]
