@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, route
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from mediaserver.api.ranges import serve_file
 from mediaserver.context import AppContext
@@ -18,8 +19,8 @@ from mediaserver.streaming.direct import IMAGE_TYPES, mime_for_container
 __all__ = ["GenreController", "ItemController", "parse_kinds", "require_item"]
 
 Sort = Literal["title", "-title", "year", "-year", "added", "-added"]
-Limit = Annotated[int, Parameter(ge=1, le=500, description="Page size (1-500).")]
-Offset = Annotated[int, Parameter(ge=0, description="Rows to skip.")]
+Limit = Annotated[int, QueryParameter(ge=1, le=500, description="Page size (1-500).")]
+Offset = Annotated[int, QueryParameter(ge=0, description="Rows to skip.")]
 
 
 def parse_kinds(kind: str | None) -> tuple[str, ...]:
@@ -62,17 +63,19 @@ class ItemController(Controller):
     @get("/", sync_to_thread=False, summary="List or search items")
     def list_items(
         self,
-        ctx: AppContext,
-        q: str | None = None,
+        ctx: NamedDependency[AppContext],
+        q: FromQuery[str | None] = None,
         kind: Annotated[
             str | None,
-            Parameter(description="movie, show, season, episode or collection; comma-separated"),
+            QueryParameter(
+                description="movie, show, season, episode or collection; comma-separated"
+            ),
         ] = None,
-        library_id: int | None = None,
-        parent_id: int | None = None,
-        genre: str | None = None,
-        year: int | None = None,
-        sort: Sort = "title",
+        library_id: FromQuery[int | None] = None,
+        parent_id: FromQuery[int | None] = None,
+        genre: FromQuery[str | None] = None,
+        year: FromQuery[int | None] = None,
+        sort: FromQuery[Sort] = "title",
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> dict[str, Any]:
@@ -91,7 +94,7 @@ class ItemController(Controller):
         return {"items": rows, "total": total, "limit": limit, "offset": offset}
 
     @get("/{item_id:int}", sync_to_thread=False, summary="One item with its files and streams")
-    def get_item(self, ctx: AppContext, item_id: int) -> dict[str, Any]:
+    def get_item(self, ctx: NamedDependency[AppContext], item_id: FromPath[int]) -> dict[str, Any]:
         item = require_item(ctx, item_id)
         for file in item["files"]:
             file["url"] = f"/api/v1/items/{item_id}/file?file_id={file['id']}"
@@ -103,14 +106,28 @@ class ItemController(Controller):
         summary="Seasons of a show, episodes of a season",
     )
     def children(
-        self, ctx: AppContext, item_id: int, limit: Limit = 500, offset: Offset = 0
+        self,
+        ctx: NamedDependency[AppContext],
+        item_id: FromPath[int],
+        limit: Limit = 500,
+        offset: Offset = 0,
     ) -> dict[str, Any]:
         require_item(ctx, item_id)
         return {"items": queries.children(ctx.db, item_id, limit, offset)}
 
-    @get("/{item_id:int}/image/{image:str}", sync_to_thread=True, summary="Poster or backdrop")
+    # GET and HEAD in one handler (like /file below): Litestar's @head refuses a Response.
+    @route(
+        "/{item_id:int}/image/{image:str}",
+        http_method=["GET", "HEAD"],
+        sync_to_thread=True,
+        summary="Poster or backdrop",
+    )
     def image(
-        self, request: Request[Any, Any, Any], ctx: AppContext, item_id: int, image: str
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        item_id: FromPath[int],
+        image: FromPath[str],
     ) -> Response[Any]:
         if image not in ("poster", "backdrop"):
             raise NotFoundException(detail=f"no image called {image!r}; use poster or backdrop")
@@ -136,9 +153,9 @@ class ItemController(Controller):
     def file(
         self,
         request: Request[Any, Any, Any],
-        ctx: AppContext,
-        item_id: int,
-        file_id: int | None = None,
+        ctx: NamedDependency[AppContext],
+        item_id: FromPath[int],
+        file_id: FromQuery[int | None] = None,
     ) -> Response[Any]:
         return _direct(request, ctx, item_id, file_id)
 
@@ -166,5 +183,7 @@ class GenreController(Controller):
     tags = ["items"]
 
     @get("/", sync_to_thread=False, summary="Genres in the catalog")
-    def genres(self, ctx: AppContext, library_id: int | None = None) -> dict[str, Any]:
+    def genres(
+        self, ctx: NamedDependency[AppContext], library_id: FromQuery[int | None] = None
+    ) -> dict[str, Any]:
         return {"genres": queries.genres(ctx.db, library_id)}

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 
 from mediaserver.context import AppContext
 from mediaserver.library import queries
@@ -32,7 +34,7 @@ class LibraryController(Controller):
     tags = ["libraries"]
 
     @get("/", sync_to_thread=False, summary="All libraries")
-    def list_libraries(self, ctx: AppContext) -> dict[str, Any]:
+    def list_libraries(self, ctx: NamedDependency[AppContext]) -> dict[str, Any]:
         libs = ctx.library.libraries()
         for lib in libs:
             lib.pop("active", None)
@@ -40,7 +42,9 @@ class LibraryController(Controller):
         return {"libraries": libs}
 
     @get("/{library_id:int}", sync_to_thread=False, summary="One library")
-    def get_library(self, ctx: AppContext, library_id: int) -> dict[str, Any]:
+    def get_library(
+        self, ctx: NamedDependency[AppContext], library_id: FromPath[int]
+    ) -> dict[str, Any]:
         lib = require_library(ctx, library_id)
         lib.pop("active", None)
         lib["counts"] = _counts(ctx, library_id)
@@ -51,6 +55,8 @@ class LibraryController(Controller):
         sync_to_thread=True,
         summary="Files the scan could not use, with the reason",
     )
-    def problems(self, ctx: AppContext, library_id: int) -> dict[str, Any]:
+    def problems(
+        self, ctx: NamedDependency[AppContext], library_id: FromPath[int]
+    ) -> dict[str, Any]:
         require_library(ctx, library_id)
         return {"problems": queries.problems(ctx.db, library_id)}

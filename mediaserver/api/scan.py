@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.openapi.spec import Operation, RequestBody
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from mediaserver.api.libraries import require_library
@@ -18,6 +22,15 @@ class ScanRequest(msgspec.Struct, forbid_unknown_fields=True):
     library_ids: list[int] | None = None
 
 
+@dataclass
+class _OptionalBodyOperation(Operation):
+    """Litestar 2 marks every request body required in OpenAPI, even ``data: X | None = None``."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.request_body, RequestBody):
+            self.request_body.required = False
+
+
 class ScanController(Controller):
     path = "/api/v1/scan"
     tags = ["scan"]
@@ -27,15 +40,18 @@ class ScanController(Controller):
         status_code=HTTP_202_ACCEPTED,
         sync_to_thread=True,
         summary="Start a scan (all libraries by default)",
+        operation_class=_OptionalBodyOperation,
     )
-    def start(self, ctx: AppContext, data: ScanRequest | None = None) -> dict[str, Any]:
+    def start(
+        self, ctx: NamedDependency[AppContext], data: JSONBody[ScanRequest | None] = None
+    ) -> dict[str, Any]:
         ids = data.library_ids if data else None
         for library_id in ids or []:
             require_library(ctx, library_id)
         return ctx.library.request_scan(ids).as_dict()
 
     @get("/status", sync_to_thread=False, summary="What the scanner is doing now")
-    def status(self, ctx: AppContext) -> dict[str, Any]:
+    def status(self, ctx: NamedDependency[AppContext]) -> dict[str, Any]:
         return ctx.library.status().as_dict()
 
     @post(
@@ -44,6 +60,6 @@ class ScanController(Controller):
         sync_to_thread=False,
         summary="Cancel the running scan",
     )
-    def cancel(self, ctx: AppContext) -> dict[str, Any]:
+    def cancel(self, ctx: NamedDependency[AppContext]) -> dict[str, Any]:
         ctx.library.cancel()
         return ctx.library.status().as_dict()

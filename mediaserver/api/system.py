@@ -1,12 +1,14 @@
-"""``/health``: what a monitor or a container orchestrator polls."""
+"""``/health``: what a monitor or a container orchestrator polls (with GET or HEAD)."""
 
 from __future__ import annotations
 
 import shutil
 from typing import Any
 
-from litestar import Controller, get
+from litestar import Controller, MediaType, Request, route
+from litestar.di import NamedDependency
 from litestar.response import Response
+from litestar.serialization import encode_json
 
 from mediaserver import __version__
 from mediaserver.context import AppContext
@@ -18,8 +20,16 @@ class HealthController(Controller):
     path = "/health"
     tags = ["system"]
 
-    @get("/", sync_to_thread=True, summary="Liveness and readiness")
-    def health(self, ctx: AppContext) -> Response[dict[str, Any]]:
+    # GET and HEAD in one handler: Litestar's @head refuses handlers returning a Response.
+    @route(
+        "/",
+        http_method=["GET", "HEAD"],
+        sync_to_thread=True,
+        summary="Liveness and readiness",
+    )
+    def health(
+        self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext]
+    ) -> Response[dict[str, Any]]:
         try:
             db_ok = ctx.db.query_one("SELECT 1") is not None
         except Exception:
@@ -34,4 +44,16 @@ class HealthController(Controller):
             "startup": ctx.startup_state,
             "scan": ctx.library.status().state,
         }
-        return Response(body, status_code=200 if ok else 503)
+        status = 200 if ok else 503
+        if request.method == "HEAD":
+            # Litestar never tells a Response it answers a HEAD and would send the body,
+            # leaving it to the server to drop: send GET's headers and nothing else.
+            length = str(len(encode_json(body)))
+            bodiless: Response[Any] = Response(
+                b"",
+                status_code=status,
+                media_type=MediaType.JSON,
+                headers={"content-length": length},
+            )
+            return bodiless
+        return Response(body, status_code=status, media_type=MediaType.JSON)

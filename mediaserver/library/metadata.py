@@ -82,7 +82,7 @@ def build_record(
 ) -> MediaRecord:
     video = found.path
     names = sidecars.get(video.parent, {})
-    parsed = parse_media_path(video, root)
+    parsed = probe.parsed or parse_media_path(video, root)
     nfo = read_nfo(p) if (p := find_nfo(video, allow_movie_nfo=videos_in_folder == 1)) else None
     is_episode = parsed.kind == "episode" or (nfo is not None and nfo.kind == "episodedetails")
     common = {

@@ -9,6 +9,7 @@ becomes a movie titled after the file stem, so a scan never stops on one odd fil
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -105,6 +106,7 @@ def _guess(text: str, hints: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return result
 
 
+@functools.lru_cache(maxsize=4096)  # every episode of a show asks about the same folder
 def _parse_show_folder(name: str) -> tuple[str, int | None]:
     """Title and year of a show folder such as "Show Name (2005)"."""
     show = _guess(name, {"type": "episode"})

@@ -17,6 +17,7 @@ from typing import Any
 import pebble
 
 from mediaserver.ffmpeg_tools import INPUT_GUARD, input_url
+from mediaserver.library.naming import ParsedName, parse_media_path
 
 __all__ = ["ProbeResult", "Prober", "normalise_language", "probe_file"]
 
@@ -79,6 +80,8 @@ class ProbeResult:
     error: str | None = None
     # The prober itself failed (not this file's fault): do not record, try again next scan.
     transient: bool = False
+    # What the path says (guessit is slow: it runs here, in parallel, not in the scanner).
+    parsed: ParsedName | None = None
 
 
 def _container_name(format_name: str, suffix: str) -> str:
@@ -136,11 +139,17 @@ def _stream_info(stream: Any) -> dict[str, Any]:
     return info
 
 
-def probe_file(path: str) -> ProbeResult:
-    """Read container, streams, duration and chapters.  Runs in a worker process."""
+def probe_file(path: str, library_root: str | None = None) -> ProbeResult:
+    """Read container, streams, duration and chapters, and parse the name.  Runs in a worker."""
+    file = Path(path)
+    result = _probe(file)
+    result.parsed = parse_media_path(file, Path(library_root) if library_root else None)
+    return result
+
+
+def _probe(file: Path) -> ProbeResult:
     import av
 
-    file = Path(path)
     try:
         with av.open(input_url(file), options=dict(INPUT_GUARD), timeout=20.0) as container:
             streams = [_stream_info(s) for s in container.streams]
@@ -181,9 +190,12 @@ class Prober:
             max_workers=workers, max_tasks=500, context=multiprocessing.get_context("spawn")
         )
 
-    def submit(self, path: Path) -> concurrent.futures.Future[ProbeResult]:
+    def submit(
+        self, path: Path, library_root: Path | None = None
+    ) -> concurrent.futures.Future[ProbeResult]:
+        args = (str(path), str(library_root) if library_root else None)
         future: concurrent.futures.Future[ProbeResult] = self._pool.schedule(
-            probe_file, args=(str(path),), timeout=self.timeout_s
+            probe_file, args=args, timeout=self.timeout_s
         )
         return future
 

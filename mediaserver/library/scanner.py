@@ -212,7 +212,7 @@ class Scanner:
                 if item.found.size == 0:
                     item.result = ProbeResult(error="empty file (0 bytes)")
                 else:
-                    item.future = prober.submit(item.found.path)
+                    item.future = prober.submit(item.found.path, root)
             batch: list[tuple[catalog.MediaRecord, int | None]] = []
             for done, item in enumerate(pending, 1):
                 if should_stop():

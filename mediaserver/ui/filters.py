@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.plugins.jinja import JinjaTemplateEngine
 
-__all__ = ["bitrate", "duration", "filesize", "install"]
+__all__ = ["bitrate", "duration", "filesize", "install", "timestamp"]
 
 
 def duration(seconds: float | None) -> str:
@@ -19,6 +20,19 @@ def duration(seconds: float | None) -> str:
     if hours:
         return f"{hours}h {minutes:02d}m"
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def timestamp(seconds: float | None) -> str:
+    """A position as a player's clock shows it: ``0:00``, ``1:05``, ``1:02:03``.
+
+    Whole seconds, rounded down as players do (a chapter at 0.5 s starts at ``0:00``);
+    empty when unknown.
+    """
+    if seconds is None or not math.isfinite(seconds):
+        return ""
+    hours, rest = divmod(max(0, math.floor(seconds)), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def filesize(size: int | None) -> str:
@@ -39,5 +53,10 @@ def bitrate(bps: int | None) -> str:
 
 
 def install(engine: JinjaTemplateEngine) -> None:
-    filters: dict[str, Any] = {"duration": duration, "filesize": filesize, "bitrate": bitrate}
+    filters: dict[str, Any] = {
+        "duration": duration,
+        "timestamp": timestamp,
+        "filesize": filesize,
+        "bitrate": bitrate,
+    }
     engine.engine.filters.update(filters)

@@ -8,8 +8,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 
 from mediaserver.api.items import Sort, require_item
@@ -38,7 +39,7 @@ class PageController(Controller):
     include_in_schema = False
 
     @get("/", sync_to_thread=True)
-    def home(self, ctx: AppContext) -> Template:
+    def home(self, ctx: NamedDependency[AppContext]) -> Template:
         libraries = ctx.library.libraries()
         for lib in libraries:
             lib["count"] = queries.list_items(
@@ -61,12 +62,12 @@ class PageController(Controller):
     def library(
         self,
         request: Request[Any, Any, Any],
-        ctx: AppContext,
-        library_id: int,
-        sort: Sort = "title",
-        genre: str | None = None,
-        year: int | None = None,
-        page: Annotated[int, Parameter(ge=1)] = 1,
+        ctx: NamedDependency[AppContext],
+        library_id: FromPath[int],
+        sort: FromQuery[Sort] = "title",
+        genre: FromQuery[str | None] = None,
+        year: FromQuery[int | None] = None,
+        page: Annotated[int, QueryParameter(ge=1)] = 1,
     ) -> Template:
         library = require_library(ctx, library_id)
         query = queries.ItemQuery(
@@ -95,7 +96,7 @@ class PageController(Controller):
         return Template(name, context=context)
 
     @get("/libraries/{library_id:int}/problems", sync_to_thread=True)
-    def problems(self, ctx: AppContext, library_id: int) -> Template:
+    def problems(self, ctx: NamedDependency[AppContext], library_id: FromPath[int]) -> Template:
         library = require_library(ctx, library_id)
         return Template(
             "problems.html",
@@ -103,7 +104,7 @@ class PageController(Controller):
         )
 
     @get("/items/{item_id:int}", sync_to_thread=True)
-    def item(self, ctx: AppContext, item_id: int) -> Template:
+    def item(self, ctx: NamedDependency[AppContext], item_id: FromPath[int]) -> Template:
         try:
             item = require_item(ctx, item_id)
         except NotFoundException:
@@ -119,7 +120,12 @@ class PageController(Controller):
         return Template(_TEMPLATES.get(item["kind"], "item.html"), context=context)
 
     @get("/search", sync_to_thread=True)
-    def search(self, request: Request[Any, Any, Any], ctx: AppContext, q: str = "") -> Template:
+    def search(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        q: FromQuery[str] = "",
+    ) -> Template:
         results: list[dict[str, Any]] = []
         total = 0
         if q.strip():
@@ -128,14 +134,14 @@ class PageController(Controller):
         return Template(name, context={"q": q, "results": results, "total": total})
 
     @get("/scan/status", sync_to_thread=False)
-    def scan_status(self, ctx: AppContext) -> Template:
+    def scan_status(self, ctx: NamedDependency[AppContext]) -> Template:
         return Template("_scan_status.html", context={"scan": ctx.library.status().as_dict()})
 
     @post("/scan", sync_to_thread=False, status_code=200)
-    def start_scan(self, ctx: AppContext) -> Template:
+    def start_scan(self, ctx: NamedDependency[AppContext]) -> Template:
         return Template("_scan_status.html", context={"scan": ctx.library.request_scan().as_dict()})
 
     @post("/scan/cancel", sync_to_thread=False, status_code=200)
-    def cancel_scan(self, ctx: AppContext) -> Template:
+    def cancel_scan(self, ctx: NamedDependency[AppContext]) -> Template:
         ctx.library.cancel()
         return Template("_scan_status.html", context={"scan": ctx.library.status().as_dict()})

@@ -2,15 +2,18 @@
 
 One server and one browser per module: the library is scanned once, then the tests drive
 search-as-you-type, the item page, direct play and the keyboard the way a person would.
-The screenshots the README shows are written here too (``docs/screenshots``).
+The screenshots the README shows come from here: run with ``HEARTH_SCREENSHOTS=docs/screenshots``
+to refresh them (otherwise they go to a temporary folder, so a test run leaves the tree clean).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -41,7 +44,7 @@ CHROMIUM_ARGS = [
     "--autoplay-policy=no-user-gesture-required",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = Path(os.environ.get("HEARTH_SCREENSHOTS") or tempfile.mkdtemp(prefix="hearth-shots-"))
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 # path -> (lavfi video source, tone in Hz): distinct pictures make distinct posters.

@@ -229,8 +229,12 @@ def run_hearth(
     watch: bool = False,
     debounce_s: float = 0.5,
     log_level: str = "warning",
+    wrap: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> Iterator[str]:
-    """A real Hearth (create_app) on uvicorn over ``media_dirs``; no dirs means the demo."""
+    """A real Hearth (create_app) on uvicorn over ``media_dirs``; no dirs means the demo.
+
+    ``wrap`` puts an ASGI wrapper around the app, to see what it sends before uvicorn does.
+    """
     from mediaserver.app import create_app
     from mediaserver.config import load_settings
 
@@ -239,13 +243,14 @@ def run_hearth(
         environ["MEDIASERVER_MEDIA_DIRS"] = ":".join(str(p) for p in media_dirs)
     config = write_config(data_dir, watch=watch, debounce_s=debounce_s, log_level=log_level)
     settings = load_settings(config, environ)
-    with run_server(create_app(settings)) as url:
+    app: ASGIApp = create_app(settings)
+    with run_server(wrap(app) if wrap else app) as url:
         yield url
 
 
 @pytest.fixture(scope="session")
 def hearth_server() -> HearthServer:
-    """``run_hearth(data_dir, media_dirs, watch=..., debounce_s=..., log_level=...)``."""
+    """``run_hearth(data_dir, media_dirs, watch=..., debounce_s=..., log_level=..., wrap=...)``."""
     return run_hearth
 
 

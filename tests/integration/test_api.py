@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import http.client
 import re
+import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import AbstractContextManager
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -30,14 +31,49 @@ EXPECTED_COUNTS = {"movie": 3, "show": 1, "season": 2, "episode": 4}
 LIBRARY_FILES = 8  # seven clips and the broken file
 
 
+ASGIApp = Callable[..., Awaitable[None]]
+Message = MutableMapping[str, Any]
+
+
+class SentBodies:
+    """Body bytes the app itself sent, by ``X-Request-ID``: uvicorn drops a HEAD body on the
+    wire, so only an ASGI wrapper can tell whether the app sent one."""
+
+    def __init__(self) -> None:
+        self.sizes: dict[str, int] = {}
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        async def recording(scope: Message, receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            key = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+
+            async def counting(message: Message) -> None:
+                if message["type"] == "http.response.body":
+                    self.sizes[key] = self.sizes.get(key, 0) + len(message.get("body", b""))
+                await send(message)
+
+            await app(scope, receive, counting)
+
+        return recording
+
+
+@pytest.fixture(scope="module")
+def sent() -> SentBodies:
+    return SentBodies()
+
+
 @pytest.fixture(scope="module")
 def base_url(
     hearth_server: Callable[..., AbstractContextManager[str]],
     hearth_library: Path,
     tmp_path_factory: pytest.TempPathFactory,
     scan_waiter: Callable[..., dict[str, Any]],
+    sent: SentBodies,
 ) -> Iterator[str]:
-    with hearth_server(tmp_path_factory.mktemp("api-data"), [hearth_library]) as url:
+    data_dir = tmp_path_factory.mktemp("api-data")
+    with hearth_server(data_dir, [hearth_library], wrap=sent.wrap) as url:
         with httpx.Client(base_url=url, timeout=10) as client:
             scan_waiter(client)
         yield url
@@ -77,6 +113,22 @@ def detail(client: httpx.Client, item: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def head_like_get(
+    client: httpx.Client, sent: SentBodies, url: str, names: tuple[str, ...]
+) -> httpx.Response:
+    """HEAD ``url``: GET's status and headers ``names``, and no body from the app or the wire."""
+    full = client.get(url)
+    request_id = f"head-{secrets.token_hex(8)}"
+    head = client.head(url, headers={"X-Request-ID": request_id})
+    assert head.status_code == full.status_code
+    assert head.content == b""
+    assert sent.sizes.get(request_id, 0) == 0, "the app sent a body for a HEAD"
+    assert full.content and full.headers["content-length"] == str(len(full.content))
+    for name in ("content-type", "content-length", *names):
+        assert head.headers[name] == full.headers[name], name
+    return head
+
+
 def assert_json_error(response: httpx.Response, status: int) -> str:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
@@ -100,6 +152,11 @@ def test_health(client: httpx.Client) -> None:
     assert body["startup"] == "ready"
 
 
+def test_health_answers_head(client: httpx.Client, sent: SentBodies) -> None:
+    head = head_like_get(client, sent, "/health", ())
+    assert head.headers["content-type"] == "application/json"
+
+
 def test_openapi_schema_is_valid_and_lists_public_paths(client: httpx.Client) -> None:
     response = client.get("/schema/openapi.json")
     assert response.status_code == 200
@@ -115,6 +172,45 @@ def test_openapi_schema_is_valid_and_lists_public_paths(client: httpx.Client) ->
     ):
         assert path in spec["paths"], path
     assert not any(p.startswith(("/static", "/metrics", "/items")) for p in spec["paths"])
+
+
+def test_openapi_schema_describes_methods_parameters_and_bodies(client: httpx.Client) -> None:
+    paths = client.get("/schema/openapi.json").json()["paths"]
+    for path in (
+        "/health",
+        "/api/v1/items/{item_id}/image/{image}",
+        "/api/v1/items/{item_id}/file",
+    ):
+        assert set(paths[path]) == {"get", "head"}, path
+    listing = {p["name"]: p for p in paths["/api/v1/items"]["get"]["parameters"]}
+    assert set(listing) == {
+        "q",
+        "kind",
+        "library_id",
+        "parent_id",
+        "genre",
+        "year",
+        "sort",
+        "limit",
+        "offset",
+    }
+    assert {p["in"] for p in listing.values()} == {"query"}
+    assert not any(p["required"] for p in listing.values())
+    limit, offset = listing["limit"], listing["offset"]
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 500)
+    assert (limit["schema"]["default"], limit["description"]) == (50, "Page size (1-500).")
+    assert (offset["schema"]["minimum"], offset["description"]) == (0, "Rows to skip.")
+    assert listing["kind"]["description"].startswith("movie, show, season")
+    image = paths["/api/v1/items/{item_id}/image/{image}"]["get"]["parameters"]
+    assert {(p["name"], p["in"], p["required"]) for p in image} == {
+        ("item_id", "path", True),
+        ("image", "path", True),
+    }
+    # data: ScanRequest | None = None: no body at all is fine, so the body is optional.
+    body = paths["/api/v1/scan"]["post"]["requestBody"]
+    assert body.get("required", False) is False
+    schema = body["content"]["application/json"]["schema"]
+    assert {"$ref": "#/components/schemas/ScanRequest"} in schema["oneOf"]
 
 
 def test_metrics_are_prometheus_text(client: httpx.Client) -> None:
@@ -435,6 +531,19 @@ def test_extracted_posters_are_jpeg(
     assert "max-age" in response.headers["cache-control"]
 
 
+def test_images_answer_head(
+    client: httpx.Client, sent: SentBodies, items: dict[str, dict[str, Any]]
+) -> None:
+    url = items["Zephyr Quokka"]["poster_url"]
+    names = ("cache-control", "accept-ranges", "etag", "last-modified")
+    head = head_like_get(client, sent, url, names)
+    assert head.headers["content-type"] == "image/jpeg"
+    assert client.head(url, headers={"If-None-Match": head.headers["etag"]}).status_code == 304
+    missing = f"/api/v1/items/{items['Zephyr Quokka']['id']}/image/backdrop"
+    assert client.head(missing).status_code == 404
+    assert client.head("/api/v1/items/999999/image/poster").status_code == 404
+
+
 def test_missing_backdrop_is_404(client: httpx.Client, items: dict[str, dict[str, Any]]) -> None:
     item = items["Zephyr Quokka"]
     assert item["backdrop_url"] is None
@@ -567,9 +676,14 @@ def test_scan_unknown_library_is_404(client: httpx.Client) -> None:
     assert client.get("/api/v1/scan/status").json()["queued"] == []
 
 
-def test_scan_bad_body_is_400(client: httpx.Client) -> None:
-    assert_json_error(client.post("/api/v1/scan", json={"library_ids": "all"}), 400)
-    assert_json_error(client.post("/api/v1/scan", json={"libraries": [1]}), 400)
+def test_scan_bad_body_is_400_naming_the_field(client: httpx.Client) -> None:
+    wrong_type = assert_json_error(client.post("/api/v1/scan", json={"library_ids": "all"}), 400)
+    assert "library_ids" in wrong_type
+    assert "libraries" in assert_json_error(
+        client.post("/api/v1/scan", json={"libraries": [1]}), 400
+    )
+    assert "bogus" in assert_json_error(client.post("/api/v1/scan", json={"bogus": 1}), 400)
+    assert client.get("/api/v1/scan/status").json()["queued"] == []
 
 
 def test_rescan_probes_nothing_new(

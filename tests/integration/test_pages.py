@@ -178,7 +178,8 @@ def test_movie_page(client: httpx.Client, ids: dict[str, int]) -> None:
     for text in ("h264", "aac", f"320{TIMES}180", "eng", "stereo"):
         assert text in table, text
     assert "2 chapters" in html
-    assert "Opening" in html and "Finale" in html
+    # Chapter starts read like a player's clock: the first at 0:00, not blank.
+    assert "Opening — 0:00</li>" in html and "Finale — 0:00</li>" in html
 
 
 def test_mkv_page_describes_matroska(client: httpx.Client, ids: dict[str, int]) -> None:

@@ -1,0 +1,40 @@
+"""The Jinja filters that turn numbers into what people read."""
+
+from __future__ import annotations
+
+import pytest
+
+from mediaserver.ui.filters import timestamp
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (0, "0:00"),
+        (0.0, "0:00"),
+        (0.5, "0:00"),  # rounded down, as a player's clock is
+        (0.999, "0:00"),
+        (1, "0:01"),
+        (59.9, "0:59"),
+        (60, "1:00"),
+        (65, "1:05"),
+        (599, "9:59"),
+        (600, "10:00"),
+        (3599.5, "59:59"),
+        (3600, "1:00:00"),
+        (3723, "1:02:03"),
+        (36000 + 59 * 60 + 59, "10:59:59"),
+        (100 * 3600, "100:00:00"),
+    ],
+)
+def test_timestamp(seconds: float, shown: str) -> None:
+    assert timestamp(seconds) == shown
+
+
+@pytest.mark.parametrize("seconds", [None, float("nan"), float("inf"), float("-inf")])
+def test_timestamp_of_an_unknown_position_is_empty(seconds: float | None) -> None:
+    assert timestamp(seconds) == ""
+
+
+def test_timestamp_before_the_start_is_the_start() -> None:
+    assert timestamp(-0.02) == "0:00"  # containers with an edit list can start slightly negative
