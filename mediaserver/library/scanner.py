@@ -218,8 +218,11 @@ class Scanner:
                 if should_stop():
                     break
                 progress("probing", done, len(pending), item.found.path.name)
-                result = item.result or Prober.result(item.future)  # type: ignore[arg-type]
-                report.probed += item.future is not None
+                if item.future is not None:
+                    item.result = Prober.result(item.future)
+                    report.probed += 1
+                result = item.result
+                assert result is not None
                 if result.transient:
                     log.warning("probe skipped", path=str(item.found.path), reason=result.error)
                     continue
@@ -259,7 +262,12 @@ class Scanner:
             {"library_id": library_id, "path": str(p.path), "reason": p.reason}
             for p in walk.problems
         ]
-        report.problems = len(rows)
+        flagged = self.db.query_one(
+            "SELECT count(*) FROM files WHERE library_id = ? AND probe_error IS NOT NULL",
+            [library_id],
+        )
+        # What the problems page lists: unreadable things and files that failed to probe.
+        report.problems = len(rows) + (int(flagged[0]) if flagged else 0)
 
         def write(db: sqlite_utils.Database) -> None:
             db.execute("DELETE FROM scan_problems WHERE library_id = ?", [library_id])
