@@ -1,0 +1,82 @@
+"""Finding ffmpeg: PATH first, then the imageio-ffmpeg wheel; and embedded tags filling gaps."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import ffmpeg
+import pytest
+
+from mediaserver.ffmpeg_tools import FfmpegNotFound, ffmpeg_info, find_ffmpeg, input_url
+from mediaserver.library import queries
+from mediaserver.testing import open_catalog, scan_folder
+
+
+def test_path_ffmpeg_is_preferred(monkeypatch: pytest.MonkeyPatch, ffmpeg_binary: str) -> None:
+    monkeypatch.setenv("PATH", str(Path(ffmpeg_binary).parent))
+    path, source = find_ffmpeg()
+    assert (path, source) == (ffmpeg_binary, "PATH")
+
+
+def test_without_ffmpeg_on_path_the_wheel_binary_is_used_and_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no ffmpeg anywhere on PATH
+    path, source = find_ffmpeg()
+    assert source == "imageio-ffmpeg"
+    assert "imageio_ffmpeg" in path
+    info = ffmpeg_info(path, source)
+    assert info.version != "unknown" and "libx264" in info.encoders
+
+
+def test_a_configured_ffmpeg_that_does_not_exist_is_a_clear_error() -> None:
+    with pytest.raises(FfmpegNotFound, match=re.escape("ffmpeg.ffmpeg is set to '/nope/ffmpeg'")):
+        find_ffmpeg("/nope/ffmpeg")
+
+
+def test_input_urls_keep_odd_names_files() -> None:
+    assert input_url(Path("/m/-rf.mkv")) == "file:/m/-rf.mkv"
+    assert input_url(Path("/m/concat:a|b.mkv")) == "file:/m/concat:a|b.mkv"
+
+
+def _tagged_clip(target: Path, ffmpeg_binary: str, **tags: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    video = ffmpeg.input("testsrc2=size=160x90:rate=10", f="lavfi", t=1)
+    metadata = {f"metadata:g:{i}": f"{k}={v}" for i, (k, v) in enumerate(tags.items())}
+    argv = (
+        ffmpeg.output(video, str(target), vcodec="libx264", preset="ultrafast", **metadata)
+        .global_args("-hide_banner", "-loglevel", "error", "-nostdin")
+        .overwrite_output()
+        .compile(cmd=ffmpeg_binary)
+    )
+    subprocess.run(argv, check=True, capture_output=True, timeout=60)  # noqa: S603
+
+
+def test_embedded_tags_fill_what_the_name_does_not_say(tmp_path: Path, ffmpeg_binary: str) -> None:
+    root = tmp_path / "media"
+    _tagged_clip(
+        root / "Movies/Quiet.Harbour.mp4",
+        ffmpeg_binary,
+        date="2011",
+        description="A tagged overview.",
+        genre="Drama, Mystery",
+    )
+    _tagged_clip(
+        root / "Shows/Harbour Lights/Season 1/Harbour.Lights.S01E03.mp4",
+        ffmpeg_binary,
+        title="The Tagged One",
+    )
+    _tagged_clip(root / "Movies/Named.Year.1999.mp4", ffmpeg_binary, date="2011")
+    with open_catalog(tmp_path / "data") as db:
+        scan_folder(db, root, ffmpeg=ffmpeg_binary)
+        movies = {
+            m["title"]: m for m in queries.list_items(db, queries.ItemQuery(kind=("movie",)))[0]
+        }
+        harbour = movies["Quiet Harbour"]
+        assert (harbour["year"], harbour["overview"]) == (2011, "A tagged overview.")
+        assert harbour["genres"] == ["Drama", "Mystery"]
+        assert movies["Named Year"]["year"] == 1999  # the name wins over the tag
+        (episode,) = queries.list_items(db, queries.ItemQuery(kind=("episode",)))[0]
+        assert (episode["title"], episode["episode_number"]) == ("The Tagged One", 3)
