@@ -71,7 +71,7 @@ _CODECS_NFO = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <movie>
   <title>Night of the Codecs</title>
   <year>2018</year>
-  <plot>Something stirs in the Matroska container. A demo of a file browsers cannot play directly.</plot>
+  <plot>Something stirs in a Matroska container. Newer browsers play it directly; for the rest, the streaming engine will remux it.</plot>
   <genre>Horror</genre>
   <mpaa>PG-13</mpaa>
   <set>Test Card Classics</set>

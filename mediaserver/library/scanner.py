@@ -316,6 +316,14 @@ class Scanner:
                         WHERE library_id = ? AND kind = '{kind}' AND poster IS NULL""",
                     [library_id],
                 )
+            db.execute(  # a collection shows its oldest film's poster
+                """UPDATE items SET poster = (
+                      SELECT m.poster FROM collection_items ci JOIN items m ON m.id = ci.item_id
+                      WHERE ci.collection_id = items.id AND m.poster IS NOT NULL
+                      ORDER BY m.year, m.sort_title LIMIT 1)
+                   WHERE library_id = ? AND kind = 'collection' AND poster IS NULL""",
+                [library_id],
+            )
 
         self.db.write(write)
         return len(made)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from litestar.plugins.jinja import JinjaTemplateEngine
 
-__all__ = ["bitrate", "duration", "filesize", "install", "timestamp"]
+__all__ = ["bitrate", "duration", "filesize", "install", "stream_details", "timestamp"]
 
 
 def duration(seconds: float | None) -> str:
@@ -52,11 +53,34 @@ def bitrate(bps: int | None) -> str:
     return f"{bps / 1_000_000:.1f} Mb/s" if bps >= 1_000_000 else f"{bps / 1000:.0f} kb/s"
 
 
+def stream_details(stream: Mapping[str, Any]) -> str:
+    """``1920×1080, 23.976 fps, 10-bit, yuv420p10le, 8.1 Mb/s`` or ``5.1(side), 48000 Hz``."""
+    parts: list[str] = []
+    if stream.get("type") == "video":
+        if stream.get("width") and stream.get("height"):
+            parts.append(f"{stream['width']}×{stream['height']}")
+        if stream.get("frame_rate"):
+            parts.append(f"{stream['frame_rate']} fps")
+        if stream.get("bit_depth"):
+            parts.append(f"{stream['bit_depth']}-bit")
+        if stream.get("pix_fmt"):
+            parts.append(str(stream["pix_fmt"]))
+    elif stream.get("type") == "audio":
+        channels = stream.get("channels")
+        parts.append(stream.get("channel_layout") or (f"{channels} ch" if channels else "?"))
+        if stream.get("sample_rate"):
+            parts.append(f"{stream['sample_rate']} Hz")
+    if stream.get("type") in ("video", "audio") and (stream.get("bit_rate") or 0) >= 1000:
+        parts.append(bitrate(stream["bit_rate"]))
+    return ", ".join(parts)
+
+
 def install(engine: JinjaTemplateEngine) -> None:
     filters: dict[str, Any] = {
         "duration": duration,
         "timestamp": timestamp,
         "filesize": filesize,
         "bitrate": bitrate,
+        "stream_details": stream_details,
     }
     engine.engine.filters.update(filters)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mediaserver.ui.filters import timestamp
+from mediaserver.ui.filters import stream_details, timestamp
 
 
 @pytest.mark.parametrize(
@@ -38,3 +38,31 @@ def test_timestamp_of_an_unknown_position_is_empty(seconds: float | None) -> Non
 
 def test_timestamp_before_the_start_is_the_start() -> None:
     assert timestamp(-0.02) == "0:00"  # containers with an edit list can start slightly negative
+
+
+@pytest.mark.parametrize(
+    ("stream", "shown"),
+    [
+        (
+            {
+                "type": "video",
+                "width": 1920,
+                "height": 1080,
+                "frame_rate": 23.976,
+                "bit_depth": 10,
+                "pix_fmt": "yuv420p10le",
+                "bit_rate": 8_100_000,
+            },
+            "1920×1080, 23.976 fps, 10-bit, yuv420p10le, 8.1 Mb/s",
+        ),
+        (
+            {"type": "audio", "channel_layout": "5.1(side)", "sample_rate": 48000},
+            "5.1(side), 48000 Hz",
+        ),
+        ({"type": "audio", "channels": 2, "bit_rate": 96_000}, "2 ch, 96 kb/s"),
+        ({"type": "subtitle", "bit_rate": 40}, ""),  # no ", 0 kb/s" for a text track
+        ({"type": "video", "width": 640, "height": 360, "bit_rate": 12}, "640×360"),
+    ],
+)
+def test_stream_details(stream: dict[str, object], shown: str) -> None:
+    assert stream_details(stream) == shown
