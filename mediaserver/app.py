@@ -13,6 +13,7 @@ from pathlib import Path
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import RedocRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.static_files import create_static_files_router
@@ -82,5 +83,18 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
         template_config=templates,
         exception_handlers=errors.HANDLERS,
         logging_config=logging_config(settings.logging),
-        openapi_config=OpenAPIConfig(title="Hearth", version=__version__, path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="Hearth",
+            version=__version__,
+            path="/schema",
+            # A home server may have no internet: the docs page uses our vendored Redoc.
+            render_plugins=[
+                RedocRenderPlugin(
+                    path=["/", "/redoc"],
+                    js_url="/static/vendor/redoc-2.5.4/redoc.standalone.js",
+                    google_fonts=False,
+                    favicon='<link rel="icon" type="image/svg+xml" href="/static/favicon.svg">',
+                )
+            ],
+        ),
     )

@@ -213,6 +213,17 @@ def test_openapi_schema_describes_methods_parameters_and_bodies(client: httpx.Cl
     assert {"$ref": "#/components/schemas/ScanRequest"} in schema["oneOf"]
 
 
+def test_the_api_docs_page_works_without_internet(client: httpx.Client) -> None:
+    page = client.get("/schema")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "/static/vendor/redoc-2.5.4/redoc.standalone.js" in page.text
+    assert "https://" not in page.text and "http://" not in page.text.replace(
+        str(client.base_url), ""
+    )
+    script = client.get("/static/vendor/redoc-2.5.4/redoc.standalone.js")
+    assert script.status_code == 200 and len(script.content) > 500_000
+
+
 def test_metrics_are_prometheus_text(client: httpx.Client) -> None:
     client.get("/api/v1/items")  # at least one request the middleware has measured
     response = client.get("/metrics")
