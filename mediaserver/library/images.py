@@ -1,7 +1,9 @@
 """Posters and thumbnails pulled out of the video when no sidecar image exists.
 
 One frame at 10 % of the runtime, scaled to 480 px wide, stored in the data dir under a
-name derived from the file's fingerprint, so a rescan never extracts it twice.
+name derived from the file's fingerprint, so a rescan never extracts it twice.  The probe
+worker normally saves it while it has the file open (``probe.grab_frame``); this ffmpeg
+run is the fallback (rotated phone videos, files PyAV could probe but not decode).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import concurrent.futures
 import math
 import multiprocessing
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pebble
 from mediaserver.ffmpeg_tools import INPUT_GUARD, input_url
 from mediaserver.library.naming import ParsedName, parse_media_path
 
-__all__ = ["ProbeResult", "Prober", "normalise_language", "probe_file"]
+__all__ = ["ProbeResult", "Prober", "grab_frame", "normalise_language", "probe_file"]
 
 _FORCED = 0x40  # AV_DISPOSITION_FORCED
 # Names muxers write when a track has none; showing "SoundHandler" helps nobody.
@@ -139,12 +140,55 @@ def _stream_info(stream: Any) -> dict[str, Any]:
     return info
 
 
-def probe_file(path: str, library_root: str | None = None) -> ProbeResult:
-    """Read container, streams, duration and chapters, and parse the name.  Runs in a worker."""
+def probe_file(
+    path: str, library_root: str | None = None, frame_out: str | None = None
+) -> ProbeResult:
+    """Read container, streams, duration and chapters, parse the name, and (with
+    ``frame_out``) save the frame at 10 % as a JPEG poster.  Runs in a worker process."""
     file = Path(path)
     result = _probe(file)
     result.parsed = parse_media_path(file, Path(library_root) if library_root else None)
+    if frame_out and result.error is None and result.duration_s:
+        try:
+            grab_frame(file, result.duration_s * 0.10, Path(frame_out))
+        except Exception:  # no poster is no reason to flag a file that probed fine
+            Path(frame_out).unlink(missing_ok=True)
     return result
+
+
+def grab_frame(file: Path, at_s: float, out: Path, width: int = 480) -> bool:
+    """Decode the frame at ``at_s`` and write it as a JPEG ``width`` pixels wide.
+
+    About 10 ms, against 110 ms for an ffmpeg process.  A rotated (phone) video is left to
+    the ffmpeg fallback, which turns it upright.  Returns False when it wrote nothing.
+    """
+    import av
+
+    with av.open(input_url(file), options=dict(INPUT_GUARD), timeout=20.0) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if stream.time_base:
+            container.seek(int(at_s / stream.time_base), stream=stream)
+        frame = None
+        for frame in container.decode(stream):
+            if frame.time is None or frame.time >= at_s:
+                break
+        if frame is None or frame.rotation or not frame.width:
+            return False
+        height = max(2, round(frame.height * width / frame.width / 2) * 2)
+        image = frame.reformat(width=width, height=height, format="yuvj420p")
+        encoder = av.CodecContext.create("mjpeg", "w")
+        encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuvj420p"
+        encoder.time_base = Fraction(1, 25)
+        encoder.options = {"qscale": "4"}
+        data = b"".join(bytes(p) for p in [*encoder.encode(image), *encoder.encode(None)])
+    if not data:
+        return False
+    partial = out.with_name(out.name + ".part")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_bytes(data)
+    partial.replace(out)
+    return True
 
 
 def _probe(file: Path) -> ProbeResult:
@@ -191,9 +235,13 @@ class Prober:
         )
 
     def submit(
-        self, path: Path, library_root: Path | None = None
+        self, path: Path, library_root: Path | None = None, frame_out: Path | None = None
     ) -> concurrent.futures.Future[ProbeResult]:
-        args = (str(path), str(library_root) if library_root else None)
+        args = (
+            str(path),
+            str(library_root) if library_root else None,
+            str(frame_out) if frame_out else None,
+        )
         future: concurrent.futures.Future[ProbeResult] = self._pool.schedule(
             probe_file, args=args, timeout=self.timeout_s
         )

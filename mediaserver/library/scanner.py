@@ -212,7 +212,10 @@ class Scanner:
                 if item.found.size == 0:
                     item.result = ProbeResult(error="empty file (0 bytes)")
                 else:
-                    item.future = prober.submit(item.found.path, root)
+                    # The poster frame comes out of the same worker, while the file is open.
+                    frame = self.images_dir / f"{item.fingerprint}.jpg"
+                    wanted = None if frame.exists() else frame
+                    item.future = prober.submit(item.found.path, root, wanted)
             batch: list[tuple[catalog.MediaRecord, int | None]] = []
             for done, item in enumerate(pending, 1):
                 if should_stop():

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import shutil
 import signal
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from mediaserver.library.probe import Prober, ProbeResult, normalise_language
+from mediaserver.library.probe import Prober, ProbeResult, grab_frame, normalise_language
+from mediaserver.testing import open_catalog, scan_folder
 
 
 def _children() -> list[int]:
@@ -101,3 +103,27 @@ def test_probing_does_not_block_other_threads(clip_cache: Any) -> None:
         assert [r.container for r in results] == ["mkv"] * 4
     finally:
         prober.close()
+
+
+def test_grab_frame_writes_the_frame_at_the_time_asked(tmp_path: Path, clip_cache: Any) -> None:
+    import av
+
+    out = tmp_path / "poster.jpg"
+    assert grab_frame(clip_cache / "h264_aac.mp4", 1.0, out, width=160)
+    with av.open(str(out)) as image:
+        frame = next(image.decode(video=0))
+        assert (frame.width, frame.height) == (160, 90)  # 320x180 scaled, aspect kept
+    assert not out.with_name("poster.jpg.part").exists()
+
+
+def test_a_scan_makes_posters_in_the_probe_workers_without_an_ffmpeg_process(
+    tmp_path: Path, clip_cache: Any
+) -> None:
+    root = tmp_path / "media" / "Movies" / "Framed (2004)"
+    root.mkdir(parents=True)
+    shutil.copyfile(clip_cache / "h264_aac.mp4", root / "Framed.2004.mp4")
+    with open_catalog(tmp_path / "data") as db:
+        report = scan_folder(db, tmp_path / "media", ffmpeg="/nonexistent/ffmpeg")
+        (row,) = db.query("SELECT poster FROM items WHERE kind = 'movie'")
+    assert report.images == 1
+    assert row["poster"].startswith("cache:") and row["poster"].endswith(".jpg")
