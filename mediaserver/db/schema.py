@@ -181,8 +181,13 @@ END;
 """
 
 
+def _m002_keyframes(db: sqlite_utils.Database) -> None:
+    # Where a remux may cut: packed doubles, filled on first play (streaming/keyframes.py).
+    db.execute("ALTER TABLE files ADD COLUMN keyframes BLOB")
+
+
 Migration = Callable[[sqlite_utils.Database], None]
-MIGRATIONS: tuple[Migration, ...] = (_m001_catalog,)
+MIGRATIONS: tuple[Migration, ...] = (_m001_catalog, _m002_keyframes)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

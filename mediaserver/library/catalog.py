@@ -266,6 +266,7 @@ def _save_file(
         "bit_rate": probe.bit_rate,
         "chapters": json.dumps(probe.chapters),
         "probe_error": probe.error,
+        "keyframes": None,  # new content: the old index no longer applies
     }
     row = db.execute("SELECT id FROM files WHERE path = ?", [values["path"]]).fetchone()
     if row:
