@@ -20,7 +20,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from mediaserver import __version__
-from mediaserver.api import errors, items, libraries, scan, system
+from mediaserver.api import errors, items, libraries, playback, scan, system
 from mediaserver.api.middleware import RequestIdMiddleware
 from mediaserver.config import Settings
 from mediaserver.context import AppContext, build_context
@@ -64,6 +64,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             libraries.LibraryController,
             items.ItemController,
             items.GenreController,
+            playback.PlaybackController,
             scan.ScanController,
             pages.PageController,
             Metrics,

@@ -99,13 +99,9 @@ def describe_video(stream: Mapping[str, Any]) -> str:
 
 def _device(profile: ClientProfile) -> str:
     base = profile.name.split("+")[0]
-    return (
-        "browser"
-        if base in ("chromium", "firefox", "safari")
-        else "TV"
-        if base.startswith("tv-")
-        else "player"
-    )
+    if base in ("browser", "chromium", "firefox", "safari"):
+        return "browser"
+    return "TV" if base.startswith("tv-") else "player"
 
 
 def _pick(

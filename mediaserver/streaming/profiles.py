@@ -97,6 +97,14 @@ PROFILES: Mapping[str, ClientProfile] = {
             2,
             "ts",
         ),
+        # A browser whose player script sends what it probed (vcodec=, acodec=, container=).
+        ClientProfile(
+            "browser",
+            frozenset({"mp4", "m4v"}),
+            frozenset({"h264"}),
+            frozenset({"aac", "mp3"}),
+            frozenset(),
+        ),
         # The lowest common denominator every HLS player handles.
         ClientProfile(
             "generic",

@@ -212,12 +212,15 @@ def test_home_search_item_and_play(browser: Browser, base_url: str) -> None:
         expect(streams).to_contain_text("aac")
         expect(streams).to_contain_text("320\u00d7180, 25.0 fps, 8-bit, yuv420p, ")
 
-        # app.js hands the file to <video> only when canPlayType says it can decode it.
+        # app.js sends what the browser decodes; the server's decision hands the file over.
         player = page.locator("video#player")
         expect(player).to_have_attribute(
             "src", re.compile(r"^/api/v1/items/\d+/file\?file_id=\d+$")
         )
         expect(player).to_have_attribute("data-decision", "direct")
+        expect(page.locator("#player-decision")).to_have_text(
+            "Direct play: this browser plays MP4 with H.264 and AAC."
+        )
         expect(player).to_be_visible()
         page.evaluate(
             """async () => { const v = document.getElementById("player");

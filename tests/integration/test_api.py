@@ -734,3 +734,62 @@ def test_scan_one_library_then_cancel(
     poll(idle, 30, "the cancelled scan to stop")
     assert titles(client.get("/api/v1/items", params={"kind": "movie"})) == MOVIES
     assert client.post("/api/v1/scan/cancel").status_code == 202  # nothing to cancel: fine
+
+
+def test_playback_decision_for_a_browser_and_a_tv(
+    client: httpx.Client, items: dict[str, dict[str, Any]]
+) -> None:
+    zephyr = items["Zephyr Quokka"]["id"]
+    browser = client.get(
+        f"/api/v1/items/{zephyr}/playback",
+        params={
+            "profile": "browser",
+            "vcodec": "h264,vp9",
+            "acodec": "aac,opus",
+            "container": "mp4,webm",
+        },
+    )
+    assert browser.status_code == 200
+    body = browser.json()
+    assert body["decision"]["mode"] == "direct" and body["profile"] == "browser+custom"
+    assert body["message"] == "Direct play: this browser plays MP4 with H.264 and AAC."
+    assert body["direct_url"] == f"/api/v1/items/{zephyr}/file?file_id={body['file_id']}"
+    assert client.get(body["direct_url"], headers={"Range": "bytes=0-0"}).status_code == 206
+    legacy = client.get(f"/api/v1/items/{zephyr}/playback", params={"profile": "tv-legacy"}).json()
+    assert legacy["decision"]["mode"] == "remux" and legacy["direct_url"] is None
+    assert legacy["message"].startswith("Remuxing: this TV cannot open MP4 files")
+    marble = items["Marble Orchard"]["id"]
+    firefox = client.get(f"/api/v1/items/{marble}/playback", params={"profile": "firefox"}).json()
+    assert (
+        firefox["message"]
+        == "Remuxing: this browser cannot open Matroska files; the video is copied, not re-encoded."
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "key"),
+    [
+        ({"profile": "toaster"}, "profile"),
+        ({"vcodec": "h264,$(reboot)"}, "vcodec"),
+        ({"max_height": "tall"}, "max_height"),
+        ({"segments": "dash"}, "segments"),
+        ({"audio": "99"}, "audio"),
+        ({"subtitle": "99"}, "subtitle"),
+    ],
+)
+def test_playback_refuses_unknown_capabilities(
+    client: httpx.Client, items: dict[str, dict[str, Any]], params: dict[str, str], key: str
+) -> None:
+    response = client.get(f"/api/v1/items/{items['Zephyr Quokka']['id']}/playback", params=params)
+    detail = assert_json_error(response, 400)
+    assert detail.startswith(f"{key}: "), detail
+
+
+def test_playback_of_an_unknown_item_or_file(
+    client: httpx.Client, items: dict[str, dict[str, Any]]
+) -> None:
+    assert_json_error(client.get("/api/v1/items/999999/playback"), 404)
+    missing = client.get(
+        f"/api/v1/items/{items['Zephyr Quokka']['id']}/playback", params={"file_id": 999999}
+    )
+    assert "no playable file with id 999999" in assert_json_error(missing, 404)

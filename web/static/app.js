@@ -2,22 +2,80 @@
 // only when the browser says it can decode the file.  No inline scripts anywhere.
 "use strict";
 
-function setUpPlayer(video) {
-  const type = video.dataset.playableType;
+// What this browser decodes, asked the way players ask; the server decides from the answer.
+const VIDEO_PROBES = {
+  h264: ['video/mp4; codecs="avc1.640028"'],
+  hevc: ['video/mp4; codecs="hvc1.1.6.L120.90"', 'video/mp4; codecs="hev1.1.6.L120.90"'],
+  vp9: ['video/webm; codecs="vp9"', 'video/mp4; codecs="vp09.00.10.08"'],
+  av1: ['video/mp4; codecs="av01.0.05M.08"'],
+  vp8: ['video/webm; codecs="vp8"'],
+};
+const TEN_BIT_PROBES = {
+  hevc: ['video/mp4; codecs="hvc1.2.4.L120.90"'],
+  vp9: ['video/mp4; codecs="vp09.02.10.10"'],
+  av1: ['video/mp4; codecs="av01.0.05M.10"'],
+};
+const AUDIO_PROBES = {
+  aac: ['audio/mp4; codecs="mp4a.40.2"'],
+  mp3: ["audio/mpeg"],
+  opus: ['audio/webm; codecs="opus"', 'audio/mp4; codecs="opus"'],
+  vorbis: ['audio/webm; codecs="vorbis"'],
+  flac: ['audio/mp4; codecs="flac"', "audio/flac"],
+  ac3: ['audio/mp4; codecs="ac-3"'],
+  eac3: ['audio/mp4; codecs="ec-3"'],
+};
+// Containers the <video> element opens by itself (direct play), so canPlayType only.
+const CONTAINER_PROBES = {
+  mp4: 'video/mp4; codecs="avc1.640028"',
+  m4v: 'video/mp4; codecs="avc1.640028"',
+  webm: 'video/webm; codecs="vp9"',
+  mkv: 'video/x-matroska; codecs="avc1.640028"',
+  mov: 'video/quicktime; codecs="avc1.640028"',
+  ts: 'video/mp2t; codecs="avc1.640028"',
+};
+
+function decodes(video, types) {
+  return types.some((t) => video.canPlayType(t) !== "" || (window.MediaSource && MediaSource.isTypeSupported(t)));
+}
+
+function capabilities(video) {
+  const pick = (probes) => Object.keys(probes).filter((name) => decodes(video, probes[name]));
+  const containers = Object.keys(CONTAINER_PROBES).filter((name) => video.canPlayType(CONTAINER_PROBES[name]) !== "");
+  return new URLSearchParams({
+    profile: "browser",
+    vcodec: pick(VIDEO_PROBES).join(","),
+    ten_bit: pick(TEN_BIT_PROBES).join(","),
+    acodec: pick(AUDIO_PROBES).join(","),
+    container: containers.join(","),
+    file_id: video.dataset.fileId,
+  });
+}
+
+async function setUpPlayer(video) {
   const message = document.getElementById(video.dataset.messageId);
-  const verdict = type ? video.canPlayType(type) : "";
-  if (verdict === "probably" || verdict === "maybe") {
-    video.src = video.dataset.src;
+  const decision = document.getElementById(video.dataset.decisionId);
+  const say = (text) => { message.querySelector("[data-reason]").textContent = text; };
+  let answer;
+  try {
+    const response = await fetch(`/api/v1/items/${video.dataset.itemId}/playback?${capabilities(video)}`);
+    answer = await response.json();
+    if (!response.ok) throw new Error(answer.detail || response.statusText);
+  } catch (error) {
+    video.hidden = true;
+    message.hidden = false;
+    say("The server could not say how to play this file: " + error.message);
+    return;
+  }
+  video.dataset.decision = answer.decision.mode;
+  decision.textContent = answer.message;
+  if (answer.direct_url) {
+    video.src = answer.direct_url;
     video.hidden = false;
     message.hidden = true;
-    video.dataset.decision = "direct";
   } else {
     video.hidden = true;
     message.hidden = false;
-    message.querySelector("[data-reason]").textContent = type
-      ? "This browser cannot play " + type + " directly."
-      : "This file's format is not one a browser plays directly.";
-    video.dataset.decision = "unsupported";
+    say(answer.message);
   }
 }
 
