@@ -85,13 +85,15 @@ def build_record(
     parsed = probe.parsed or parse_media_path(video, root)
     nfo = read_nfo(p) if (p := find_nfo(video, allow_movie_nfo=videos_in_folder == 1)) else None
     is_episode = parsed.kind == "episode" or (nfo is not None and nfo.kind == "episodedetails")
-    common = {
-        "found": found,
-        "fingerprint": fingerprint,
-        "probe": probe,
-        "signature": sidecar_signature(video, names),
-        "subtitles": subtitles_for(video, names),
-    }
+    record = MediaRecord(
+        found=found,
+        fingerprint=fingerprint,
+        probe=probe,
+        signature=sidecar_signature(video, names),
+        kind="movie",
+        meta=ItemMeta(title=parsed.title),
+        subtitles=subtitles_for(video, names),
+    )
     if not is_episode:
         meta = _meta(parsed.title, parsed.year, nfo, probe, tags_fill=True)
         single = videos_in_folder == 1
@@ -101,7 +103,8 @@ def build_record(
         meta.backdrop = _image(
             find_image(video.parent, names, kind="backdrop", stem=video.stem, folder_wide=single)
         )
-        return MediaRecord(kind="movie", meta=meta, **common)  # type: ignore[arg-type]
+        record.meta = meta
+        return record
 
     show_dir = show_folder(video, root)
     show_names = sidecars.get(show_dir, {})
@@ -132,12 +135,6 @@ def build_record(
                 find_image(video.parent, names, kind="poster") if video.parent != show_dir else None
             )
         )
-    return MediaRecord(
-        kind="episode",
-        meta=meta,
-        show=show,
-        season_number=season,
-        episodes=episodes,
-        season_poster=season_poster,
-        **common,  # type: ignore[arg-type]
-    )
+    record.kind, record.meta, record.show = "episode", meta, show
+    record.season_number, record.episodes, record.season_poster = season, episodes, season_poster
+    return record
