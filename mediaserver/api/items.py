@@ -7,9 +7,10 @@ from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, route
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException, ValidationException
+from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 
+from mediaserver.api.errors import invalid_parameter
 from mediaserver.api.ranges import serve_file
 from mediaserver.context import AppContext
 from mediaserver.library import queries
@@ -30,16 +31,7 @@ def parse_kinds(kind: str | None) -> tuple[str, ...]:
     kinds = tuple(k.strip() for k in kind.split(",") if k.strip())
     bad = [k for k in kinds if k not in queries.ITEM_KINDS]
     if bad:
-        raise ValidationException(
-            detail="invalid parameter",
-            extra=[
-                {
-                    "key": "kind",
-                    "message": f"{bad[0]!r} is not one of {', '.join(queries.ITEM_KINDS)}",
-                    "source": "query",
-                }
-            ],
-        )
+        raise invalid_parameter("kind", f"{bad[0]!r} is not one of {', '.join(queries.ITEM_KINDS)}")
     return kinds
 
 

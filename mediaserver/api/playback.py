@@ -11,9 +11,10 @@ from typing import Annotated, Any
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException, ValidationException
+from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, QueryParameter
 
+from mediaserver.api.errors import invalid_parameter
 from mediaserver.api.items import require_item
 from mediaserver.context import AppContext
 from mediaserver.streaming.decision import decide
@@ -22,12 +23,6 @@ from mediaserver.streaming.profiles import PROFILES, CapabilityError, profile_fr
 __all__ = ["PlaybackController"]
 
 Names = Annotated[str | None, QueryParameter(description="Comma-separated names, e.g. h264,vp9.")]
-
-
-def _invalid(key: str, message: str) -> ValidationException:
-    return ValidationException(
-        detail="invalid parameter", extra=[{"key": key, "message": message, "source": "query"}]
-    )
 
 
 class PlaybackController(Controller):
@@ -74,7 +69,7 @@ class PlaybackController(Controller):
         try:
             client = profile_from_query({k: v for k, v in given.items() if v is not None})
         except CapabilityError as exc:
-            raise _invalid(exc.param, str(exc).split(": ", 1)[1]) from None
+            raise invalid_parameter(exc.param, str(exc).split(": ", 1)[1]) from None
         item = require_item(ctx, item_id)
         files = [f for f in item["files"] if file_id is None or f["id"] == file_id]
         if not files:
@@ -92,7 +87,9 @@ class PlaybackController(Controller):
                 subtitle_index=subtitle,
             )
         except LookupError as exc:
-            raise _invalid("subtitle" if "subtitle" in str(exc) else "audio", str(exc)) from None
+            raise invalid_parameter(
+                "subtitle" if "subtitle" in str(exc) else "audio", str(exc)
+            ) from None
         direct = decision.mode == "direct"
         return {
             "item_id": item_id,
