@@ -10,6 +10,8 @@ import functools
 import re
 import shutil
 import subprocess
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +22,9 @@ __all__ = [
     "ffmpeg_info",
     "find_ffmpeg",
     "find_ffprobe",
+    "guarded_argv",
     "input_url",
+    "run_ffmpeg",
 ]
 
 # Media files must never make ffmpeg read other files or the network (concat:, http:,
@@ -85,6 +89,28 @@ def ffmpeg_info(path: str, source: str) -> FfmpegInfo:
         m.group(1) for m in re.finditer(r"^ [VAS][\w.]{5} (\S+)", encoders_out, re.MULTILINE)
     )
     return FfmpegInfo(path, source, match.group(1) if match else "unknown", encoders)
+
+
+def guarded_argv(argv: Sequence[str]) -> list[str]:
+    """``argv`` run so that it dies with the server, even after ``kill -9`` of the server.
+
+    util-linux's ``setpriv --pdeathsig KILL`` (always on Debian) sets the parent-death signal
+    and execs the command; ``preexec_fn`` could do it too, but is unsafe in a threaded process.
+    The signal follows the thread that started the child, so start long jobs from a thread
+    that outlives them.
+    """
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or sys.platform != "linux":
+        return list(argv)
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv]
+
+
+def run_ffmpeg(argv: Sequence[str], *, timeout_s: float) -> subprocess.CompletedProcess[bytes]:
+    """Run one ffmpeg to completion: its own process group, no shell, killed on timeout
+    and with the server; raises ``subprocess.CalledProcessError`` / ``TimeoutExpired``."""
+    return subprocess.run(  # noqa: S603 - an argv list, never a shell
+        guarded_argv(argv), capture_output=True, timeout=timeout_s, check=True, process_group=0
+    )
 
 
 def _run(argv: list[str]) -> str:

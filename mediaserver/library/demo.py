@@ -18,6 +18,8 @@ from typing import Any
 
 import ffmpeg
 
+from mediaserver.ffmpeg_tools import run_ffmpeg
+
 __all__ = ["DEMO_MARKER", "DemoLibraryError", "demo_library_path", "ensure_demo_library"]
 
 DEMO_MARKER = ".hearth-demo-complete"
@@ -164,7 +166,7 @@ def _run(graph: Any, ffmpeg_binary: str) -> None:
         .compile(cmd=ffmpeg_binary)
     )
     try:
-        subprocess.run(argv, check=True, capture_output=True, timeout=120)  # noqa: S603
+        run_ffmpeg(argv, timeout_s=120)
     except subprocess.CalledProcessError as exc:
         tail = exc.stderr.decode("utf-8", "replace").strip()[-2000:]
         raise DemoLibraryError(f"ffmpeg exited with status {exc.returncode}: {tail}") from exc

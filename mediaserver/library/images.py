@@ -13,7 +13,7 @@ from pathlib import Path
 
 import ffmpeg
 
-from mediaserver.ffmpeg_tools import INPUT_GUARD, input_url
+from mediaserver.ffmpeg_tools import INPUT_GUARD, input_url, run_ffmpeg
 
 __all__ = ["CACHE_PREFIX", "FILE_PREFIX", "extract_frame", "resolve_image"]
 
@@ -43,7 +43,7 @@ def extract_frame(
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        subprocess.run(argv, capture_output=True, timeout=timeout_s, check=True)  # noqa: S603
+        run_ffmpeg(argv, timeout_s=timeout_s)
     except (subprocess.SubprocessError, OSError):
         tmp.unlink(missing_ok=True)
         return False

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import ffmpeg
 import pytest
 
-from mediaserver.ffmpeg_tools import FfmpegNotFound, ffmpeg_info, find_ffmpeg, input_url
+from mediaserver.ffmpeg_tools import (
+    FfmpegNotFound,
+    ffmpeg_info,
+    find_ffmpeg,
+    guarded_argv,
+    input_url,
+)
 from mediaserver.library import queries
 from mediaserver.testing import open_catalog, scan_folder
 
@@ -80,3 +90,62 @@ def test_embedded_tags_fill_what_the_name_does_not_say(tmp_path: Path, ffmpeg_bi
         assert movies["Named Year"]["year"] == 1999  # the name wins over the tag
         (episode,) = queries.list_items(db, queries.ItemQuery(kind=("episode",)))[0]
         assert (episode["title"], episode["episode_number"]) == ("The Tagged One", 3)
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_an_ffmpeg_dies_with_a_server_killed_with_sigkill(ffmpeg_binary: str) -> None:
+    """The parent-death signal: no ffmpeg outlives the process that started it."""
+    script = (
+        "import sys; from mediaserver.ffmpeg_tools import run_ffmpeg;"
+        f"run_ffmpeg([{ffmpeg_binary!r}, '-nostdin', '-loglevel', 'error', '-re', '-f', 'lavfi',"
+        " '-i', 'testsrc2=size=160x90:rate=10', '-f', 'null', '-'], timeout_s=120)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script])  # noqa: S603
+    try:
+        deadline = time.monotonic() + 20
+        children: list[int] = []
+        while time.monotonic() < deadline and not children:
+            children = [
+                c
+                for c in _children_of(parent.pid)
+                if "ffmpeg" in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")
+            ]
+            time.sleep(0.1)
+        assert children, "ffmpeg never started"
+        (child,) = children
+        assert os.getpgid(child) == child  # its own process group
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child), "ffmpeg outlived its parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def test_guarded_argv_wraps_the_command() -> None:
+    argv = guarded_argv(["ffmpeg", "-version"])
+    assert argv[-2:] == ["ffmpeg", "-version"]
+    assert argv[1:4] == ["--pdeathsig", "KILL", "--"] and argv[0].endswith("setpriv")

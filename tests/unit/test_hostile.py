@@ -139,7 +139,10 @@ def test_every_ffmpeg_input_is_guarded(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.setattr(images.subprocess, "run", fake_run)
     video = tmp_path / "-i evil:.mkv"
     assert not extract_frame("ffmpeg", video, 10.0, tmp_path / "out.jpg")  # nothing written
-    (argv,) = calls
+    (guarded,) = calls
+    # The parent-death guard comes first (it dies with the server), then ffmpeg itself.
+    assert guarded[0].endswith("setpriv") and guarded[1:4] == ["--pdeathsig", "KILL", "--"]
+    argv = guarded[4:]
     assert argv[0] == "ffmpeg"
     i = argv.index("-i")
     assert argv.count("-i") == 1
