@@ -186,8 +186,13 @@ def _m002_keyframes(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE files ADD COLUMN keyframes BLOB")
 
 
+def _m003_field_order(db: sqlite_utils.Database) -> None:
+    # progressive, tt, bb, tb or bt (interlaced); filled when a file is next probed.
+    db.execute("ALTER TABLE streams ADD COLUMN field_order TEXT")
+
+
 Migration = Callable[[sqlite_utils.Database], None]
-MIGRATIONS: tuple[Migration, ...] = (_m001_catalog, _m002_keyframes)
+MIGRATIONS: tuple[Migration, ...] = (_m001_catalog, _m002_keyframes, _m003_field_order)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

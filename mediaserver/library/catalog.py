@@ -50,6 +50,7 @@ _STREAM_COLUMNS = [
     "title",
     "is_default",
     "is_forced",
+    "field_order",
 ]
 
 

@@ -23,6 +23,8 @@ from mediaserver.library.naming import ParsedName, parse_media_path
 __all__ = ["ProbeResult", "Prober", "grab_frame", "normalise_language", "probe_file"]
 
 _FORCED = 0x40  # AV_DISPOSITION_FORCED
+# AVFieldOrder: anything but "progressive" is interlaced and needs deinterlacing to transcode.
+_FIELD_ORDERS = {1: "progressive", 2: "tt", 3: "bb", 4: "tb", 5: "bt"}
 # Names muxers write when a track has none; showing "SoundHandler" helps nobody.
 _DEFAULT_HANDLERS = {
     None,
@@ -130,6 +132,7 @@ def _stream_info(stream: Any) -> dict[str, Any]:
             pix_fmt=fmt.name if fmt else None,
             bit_depth=fmt.components[0].bits if fmt and fmt.components else None,
             frame_rate=round(float(rate), 3) if rate else None,
+            field_order=_FIELD_ORDERS.get(int(getattr(cc, "field_order", 0) or 0)),
         )
     elif stream.type == "audio":
         info.update(

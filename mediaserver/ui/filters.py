@@ -65,6 +65,8 @@ def stream_details(stream: Mapping[str, Any]) -> str:
             parts.append(f"{stream['bit_depth']}-bit")
         if stream.get("pix_fmt"):
             parts.append(str(stream["pix_fmt"]))
+        if stream.get("field_order") not in (None, "progressive"):
+            parts.append(f"interlaced ({stream['field_order']})")
     elif stream.get("type") == "audio":
         channels = stream.get("channels")
         parts.append(stream.get("channel_layout") or (f"{channels} ch" if channels else "?"))

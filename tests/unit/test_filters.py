@@ -61,6 +61,11 @@ def test_timestamp_before_the_start_is_the_start() -> None:
         ),
         ({"type": "audio", "channels": 2, "bit_rate": 96_000}, "2 ch, 96 kb/s"),
         ({"type": "subtitle", "bit_rate": 40}, ""),  # no ", 0 kb/s" for a text track
+        (
+            {"type": "video", "width": 720, "height": 576, "field_order": "tt"},
+            "720×576, interlaced (tt)",
+        ),
+        ({"type": "video", "width": 720, "height": 576, "field_order": "progressive"}, "720×576"),
         ({"type": "video", "width": 640, "height": 360, "bit_rate": 12}, "640×360"),
     ],
 )

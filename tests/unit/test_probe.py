@@ -127,3 +127,36 @@ def test_a_scan_makes_posters_in_the_probe_workers_without_an_ffmpeg_process(
         (row,) = db.query("SELECT poster FROM items WHERE kind = 'movie'")
     assert report.images == 1
     assert row["poster"].startswith("cache:") and row["poster"].endswith(".jpg")
+
+
+def test_interlaced_video_is_recognised(
+    tmp_path: Path, ffmpeg_binary: str, clip_cache: Any
+) -> None:
+    import subprocess
+
+    import ffmpeg
+
+    target = tmp_path / "interlaced.mkv"
+    source = ffmpeg.input("testsrc=size=320x240:rate=25", f="lavfi", t=1)
+    source = source.filter("tinterlace", "interleave_top").filter("setfield", "tff")
+    argv = (
+        ffmpeg.output(
+            source,
+            str(target),
+            vcodec="libx264",
+            preset="ultrafast",
+            flags="+ildct+ilme",
+            x264opts="tff=1",
+        )
+        .global_args("-hide_banner", "-loglevel", "error", "-nostdin")
+        .compile(cmd=ffmpeg_binary)
+    )
+    subprocess.run(argv, check=True, capture_output=True, timeout=60)  # noqa: S603
+    prober = Prober(workers=1, timeout_s=30)
+    try:
+        interlaced = prober.probe(target).streams[0]
+        progressive = prober.probe(clip_cache / "h264_aac.mp4").streams[0]
+    finally:
+        prober.close()
+    assert interlaced["field_order"] in ("tt", "tb", "bb", "bt")
+    assert progressive["field_order"] == "progressive"
