@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ def make_clip(
     vcodec: str = "libx264",
     extra_audio_languages: Sequence[str] = (),
     subtitle: bool = False,
+    output: Mapping[str, Any] | None = None,
     ffmpeg: str | None = None,
 ) -> Path:
     """Write a real clip to ``path``; the container follows the suffix (.mp4, .mkv, ...).
@@ -56,6 +57,8 @@ def make_clip(
     ``audio`` the first track is a tone tagged ``audio_language``; each entry of
     ``extra_audio_languages`` adds one more tone tagged with that language.  ``subtitle``
     embeds one English subtitle track (mov_text in MP4, WebVTT in WebM, else SubRip).
+    ``output`` adds or overrides ffmpeg output options (``{"g": 50}``, ``{"metadata:g:0":
+    "date=2011"}``, ``{"output_ts_offset": 10}``).
     """
     binary = ffmpeg or find_ffmpeg()[0]
     suffix = path.suffix.lower()
@@ -83,7 +86,9 @@ def make_clip(
             meta["metadata:s:s:0"] = "language=eng"
         path.parent.mkdir(parents=True, exist_ok=True)
         argv: list[str] = (
-            ffmpeg_python.output(*streams, str(path.absolute()), t=seconds, **options, **meta)
+            ffmpeg_python.output(
+                *streams, str(path.absolute()), t=seconds, **{**options, **meta, **(output or {})}
+            )
             .global_args("-hide_banner", "-loglevel", "error", "-nostdin")
             .overwrite_output()
             .compile(cmd=binary)

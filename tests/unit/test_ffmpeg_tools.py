@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import ffmpeg
 import pytest
 
 from mediaserver.ffmpeg_tools import (
@@ -21,7 +20,7 @@ from mediaserver.ffmpeg_tools import (
     input_url,
 )
 from mediaserver.library import queries
-from mediaserver.testing import open_catalog, scan_folder
+from mediaserver.testing import make_clip, open_catalog, scan_folder
 
 
 def test_path_ffmpeg_is_preferred(monkeypatch: pytest.MonkeyPatch, ffmpeg_binary: str) -> None:
@@ -52,16 +51,8 @@ def test_input_urls_keep_odd_names_files() -> None:
 
 
 def _tagged_clip(target: Path, ffmpeg_binary: str, **tags: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    video = ffmpeg.input("testsrc2=size=160x90:rate=10", f="lavfi", t=1)
     metadata = {f"metadata:g:{i}": f"{k}={v}" for i, (k, v) in enumerate(tags.items())}
-    argv = (
-        ffmpeg.output(video, str(target), vcodec="libx264", preset="ultrafast", **metadata)
-        .global_args("-hide_banner", "-loglevel", "error", "-nostdin")
-        .overwrite_output()
-        .compile(cmd=ffmpeg_binary)
-    )
-    subprocess.run(argv, check=True, capture_output=True, timeout=60)  # noqa: S603
+    make_clip(target, seconds=1, size="160x90", audio=False, output=metadata, ffmpeg=ffmpeg_binary)
 
 
 def test_embedded_tags_fill_what_the_name_does_not_say(tmp_path: Path, ffmpeg_binary: str) -> None:

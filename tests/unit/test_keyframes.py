@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 from pathlib import Path
 
-import ffmpeg
 import pytest
 
 from mediaserver.db import schema
@@ -17,29 +15,15 @@ from mediaserver.streaming.keyframes import (
     read_keyframes,
     unpack,
 )
-from mediaserver.testing import open_catalog, scan_folder
+from mediaserver.testing import make_clip, open_catalog, scan_folder
 
 
 def _clip(target: Path, ffmpeg_binary: str, **output: object) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    source = ffmpeg.input("testsrc2=size=160x90:rate=25", f="lavfi", t=9)
-    argv = (
-        ffmpeg.output(
-            source,
-            str(target),
-            vcodec="libx264",
-            preset="ultrafast",
-            g=50,
-            keyint_min=50,
-            sc_threshold=0,
-            **output,
-        )
-        .global_args("-hide_banner", "-loglevel", "error", "-nostdin")
-        .overwrite_output()
-        .compile(cmd=ffmpeg_binary)
+    """9 s with a keyframe exactly every 2 s (25 fps, GOP 50, no scene cuts)."""
+    gop = {"g": 50, "keyint_min": 50, "sc_threshold": 0, **output}
+    return make_clip(
+        target, seconds=9, size="160x90", audio=False, output=gop, ffmpeg=ffmpeg_binary
     )
-    subprocess.run(argv, check=True, capture_output=True, timeout=60)  # noqa: S603
-    return target
 
 
 def test_keyframes_every_two_seconds(tmp_path: Path, ffmpeg_binary: str) -> None:
