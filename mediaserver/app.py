@@ -20,7 +20,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from mediaserver import __version__
-from mediaserver.api import errors, items, libraries, playback, scan, system
+from mediaserver.api import errors, hls, items, libraries, playback, scan, system, trickplay
 from mediaserver.api.middleware import RequestIdMiddleware
 from mediaserver.config import Settings
 from mediaserver.context import AppContext, build_context
@@ -65,7 +65,10 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             items.ItemController,
             items.GenreController,
             playback.PlaybackController,
+            hls.MasterPlaylistController,
+            hls.HlsController,
             scan.ScanController,
+            trickplay.TrickplayController,
             pages.PageController,
             Metrics,
             create_static_files_router(

@@ -23,6 +23,7 @@ __all__ = [
     "LoggingSettings",
     "ServerSettings",
     "Settings",
+    "StreamingSettings",
     "default_data_dir",
     "load_settings",
 ]
@@ -61,6 +62,25 @@ class FfmpegSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=
     ffprobe: str = ""
 
 
+class StreamingSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    segment_seconds: Annotated[float, msgspec.Meta(ge=1, le=10)] = 3.0
+    max_transcodes: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0  # 0: number of cores
+    max_remuxes: Annotated[int, msgspec.Meta(ge=1, le=256)] = 16
+    throttle: bool = True
+    throttle_segments: Annotated[int, msgspec.Meta(ge=2, le=1000)] = 10
+    idle_timeout_seconds: Annotated[float, msgspec.Meta(ge=2)] = 30.0
+    cache_max_mb: Annotated[int, msgspec.Meta(ge=64)] = 10_240
+    token_ttl_hours: Annotated[float, msgspec.Meta(gt=0, le=168)] = 12.0
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = "veryfast"
+    trickplay: bool = True
+    trickplay_interval_seconds: Annotated[int, msgspec.Meta(ge=1, le=600)] = 10
+    trickplay_width: Annotated[int, msgspec.Meta(ge=64, le=640)] = 320
+
+    @property
+    def transcode_limit(self) -> int:
+        return self.max_transcodes or (os.cpu_count() or 2)
+
+
 class LoggingSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -71,6 +91,7 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     library: LibrarySettings = msgspec.field(default_factory=LibrarySettings)
     ffmpeg: FfmpegSettings = msgspec.field(default_factory=FfmpegSettings)
+    streaming: StreamingSettings = msgspec.field(default_factory=StreamingSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
 
     @property
@@ -80,6 +101,11 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     @property
     def database_path(self) -> Path:
         return self.data_path / "catalog.sqlite3"
+
+    @property
+    def cache_path(self) -> Path:
+        """Regenerable files (HLS segments, trickplay sprites, subtitles): safe to delete."""
+        return self.data_path / "cache"
 
     @property
     def media_paths(self) -> tuple[Path, ...]:

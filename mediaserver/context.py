@@ -19,11 +19,18 @@ import structlog
 from mediaserver import metrics
 from mediaserver.config import Settings
 from mediaserver.db import Database
-from mediaserver.events import EventBus
+from mediaserver.events import Event, EventBus
 from mediaserver.ffmpeg_tools import find_ffmpeg
 from mediaserver.library.scanner import Scanner
 from mediaserver.library.service import LibraryService
 from mediaserver.plugins.manager import PluginManager
+from mediaserver.streaming.keyframes import KeyframeIndex
+from mediaserver.streaming.segment_cache import SegmentCache
+from mediaserver.streaming.service import StreamingService
+from mediaserver.streaming.subtitles import SubtitleCache
+from mediaserver.streaming.tokens import load_secret
+from mediaserver.streaming.transcoder import Transcoder
+from mediaserver.streaming.trickplay import RUN_INTERVAL_MINUTES, TrickplayService
 
 __all__ = ["AppContext", "build_context"]
 
@@ -40,6 +47,11 @@ class AppContext:
     ffmpeg_path: str
     ffmpeg_source: str
     images_dir: Path
+    streaming: StreamingService
+    transcoder: Transcoder
+    keyframes: KeyframeIndex
+    subtitles: SubtitleCache
+    trickplay: TrickplayService
     demo: bool = False
     startup_state: str = "starting"  # starting | generating demo library | ready
     _scheduler: Any = None
@@ -53,10 +65,14 @@ class AppContext:
         self.db.open()
         self.db.write_latency_observer = metrics.DB_WRITE_LATENCY.observe
         metrics.DB_WRITE_QUEUE.set_function(lambda: self.db.write_queue_depth)
+        self.transcoder.open()
         self.plugins.load_entry_points()
         self.bus.subscribe(self.plugins.on_event)
         self.plugins.call("mediaserver_startup", context=self)
         if background:
+            if self.settings.streaming.trickplay:
+                # Each finished scan starts a preview run (a running one goes round again).
+                self.bus.subscribe(lambda *_: self.trickplay.request_run(), Event.SCAN_FINISHED)
             thread = threading.Thread(target=self._prepare_libraries, name="startup", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -95,20 +111,32 @@ class AppContext:
 
     def _start_scheduler(self) -> None:
         minutes = self.settings.library.scan_interval_minutes
-        if not minutes:
+        trickplay = self.settings.streaming.trickplay
+        if not minutes and not trickplay:
             return
         from apscheduler.schedulers.background import BackgroundScheduler
 
         self._scheduler = BackgroundScheduler(daemon=True)
-        self._scheduler.add_job(
-            self.library.request_scan,
-            "interval",
-            minutes=minutes,
-            id="library-scan",
-            name="Scan all libraries",
-            coalesce=True,
-            max_instances=1,
-        )
+        if minutes:
+            self._scheduler.add_job(
+                self.library.request_scan,
+                "interval",
+                minutes=minutes,
+                id="library-scan",
+                name="Scan all libraries",
+                coalesce=True,
+                max_instances=1,
+            )
+        if trickplay:  # catches up on files a stopped or paused run left behind
+            self._scheduler.add_job(
+                self.trickplay.request_run,
+                "interval",
+                minutes=RUN_INTERVAL_MINUTES,
+                id="trickplay",
+                name="Build trickplay previews",
+                coalesce=True,
+                max_instances=1,
+            )
         self._scheduler.start()
 
     async def start_watching(self) -> None:
@@ -152,9 +180,31 @@ class AppContext:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._watch_task, timeout=5)
 
+    def streaming_file(self, file_id: int) -> dict[str, Any]:
+        """A file row with its streams as stored (sidecar paths included), for the engine."""
+        row = self.db.query_one("SELECT * FROM files WHERE id = ?", [file_id])
+        if row is None:
+            raise KeyError(file_id)
+        file = dict(row)
+        file["streams"] = [
+            dict(s)
+            for s in self.db.query(
+                "SELECT * FROM streams WHERE file_id = ? ORDER BY idx", [file_id]
+            )
+        ]
+        return file
+
+    def subtitle_attributes(self, stream: dict[str, Any]) -> dict[str, str]:
+        from mediaserver.streaming.subtitles import rendition_attrs
+
+        return rendition_attrs(stream)
+
     def stop(self) -> None:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
+        self.trickplay.stop()
+        self.transcoder.close()
+        self.keyframes.close()
         self.library.close()
         self.plugins.call("mediaserver_shutdown", context=self)
         self.db.close()
@@ -175,8 +225,36 @@ def build_context(settings: Settings) -> AppContext:
         probe_timeout_s=settings.library.probe_timeout_seconds,
         image_workers=settings.library.poster_workers,
     )
+    cache = SegmentCache(settings.cache_path / "hls", settings.streaming.cache_max_mb * 1024 * 1024)
+    secret = load_secret(settings.data_path)
+    transcoder = Transcoder(
+        ffmpeg_path,
+        cache,
+        secret,
+        run_dir=settings.cache_path / "run",
+        max_transcodes=settings.streaming.transcode_limit,
+        max_remuxes=settings.streaming.max_remuxes,
+        idle_timeout_s=settings.streaming.idle_timeout_seconds,
+        throttle_segments=settings.streaming.throttle_segments
+        if settings.streaming.throttle
+        else None,
+    )
+    keyframes = KeyframeIndex(db)
     return AppContext(
         settings=settings,
+        streaming=StreamingService(settings.streaming, transcoder, keyframes, secret),
+        transcoder=transcoder,
+        keyframes=keyframes,
+        subtitles=SubtitleCache(ffmpeg_path, settings.cache_path / "subtitles"),
+        trickplay=TrickplayService(
+            db,
+            ffmpeg_binary=ffmpeg_path,
+            cache_dir=settings.cache_path,
+            interval_s=settings.streaming.trickplay_interval_seconds,
+            width=settings.streaming.trickplay_width,
+            enabled=settings.streaming.trickplay,
+            busy=transcoder.at_capacity,  # previews wait while transcodes fill every slot
+        ),
         db=db,
         bus=bus,
         plugins=PluginManager(),

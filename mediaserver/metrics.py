@@ -9,10 +9,17 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "BUSY_REFUSALS",
     "DB_WRITE_LATENCY",
     "DB_WRITE_QUEUE",
+    "FFMPEG_PROCESSES",
+    "JOBS_STARTED",
+    "REMUXES",
     "SCAN_DURATION",
     "SCAN_FILES",
+    "SEGMENT_CACHE_BYTES",
+    "SEGMENT_REQUESTS",
+    "TRANSCODES",
 ]
 
 SCAN_DURATION = Histogram(
@@ -27,3 +34,17 @@ DB_WRITE_LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1),
 )
 DB_WRITE_QUEUE = Gauge("hearth_db_write_queue_depth", "Writes waiting for the writer thread.")
+
+TRANSCODES = Gauge("hearth_transcodes_active", "HLS jobs re-encoding video right now.")
+REMUXES = Gauge("hearth_remuxes_active", "HLS jobs copying video right now.")
+FFMPEG_PROCESSES = Gauge("hearth_ffmpeg_processes", "ffmpeg processes the streaming engine runs.")
+JOBS_STARTED = Counter("hearth_stream_jobs_total", "HLS jobs started.", ["mode"])
+BUSY_REFUSALS = Counter(
+    "hearth_stream_busy_total", "Segment requests refused (503) because every slot was taken."
+)
+SEGMENT_CACHE_BYTES = Gauge("hearth_segment_cache_bytes", "Bytes in the HLS segment cache.")
+SEGMENT_REQUESTS = Counter(
+    "hearth_segment_requests_total",
+    "HLS segment requests by where they were served from.",
+    ["source"],
+)

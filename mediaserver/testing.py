@@ -48,6 +48,7 @@ def make_clip(
     vcodec: str = "libx264",
     extra_audio_languages: Sequence[str] = (),
     subtitle: bool = False,
+    chapters: Sequence[tuple[float, float, str]] = (),
     output: Mapping[str, Any] | None = None,
     ffmpeg: str | None = None,
 ) -> Path:
@@ -57,6 +58,7 @@ def make_clip(
     ``audio`` the first track is a tone tagged ``audio_language``; each entry of
     ``extra_audio_languages`` adds one more tone tagged with that language.  ``subtitle``
     embeds one English subtitle track (mov_text in MP4, WebVTT in WebM, else SubRip).
+    ``chapters`` adds chapters, each ``(start_s, end_s, title)``.
     ``output`` adds or overrides ffmpeg output options (``{"g": 50}``, ``{"metadata:g:0":
     "date=2011"}``, ``{"output_ts_offset": 10}``).
     """
@@ -93,11 +95,26 @@ def make_clip(
             .overwrite_output()
             .compile(cmd=binary)
         )
+        if chapters:  # ffmpeg-python cannot add a stream-less input: splice it in last
+            chapter_file = Path(scratch) / "chapters.txt"
+            chapter_file.write_text(_ffmetadata(chapters), encoding="utf-8")
+            splice = ["-f", "ffmetadata", "-i", str(chapter_file)]
+            splice += ["-map_chapters", str(argv.count("-i"))]
+            at = argv.index("-map")
+            argv[at:at] = splice
         done = subprocess.run(argv, capture_output=True, timeout=120, check=False)  # noqa: S603
     if done.returncode != 0:
         tail = done.stderr.decode("utf-8", "replace").strip()[-1500:]
         raise ClipError(f"ffmpeg exited with status {done.returncode} making {path}: {tail}")
     return path
+
+
+def _ffmetadata(chapters: Sequence[tuple[float, float, str]]) -> str:
+    lines = [";FFMETADATA1"]
+    for start, end, title in chapters:
+        lines += ["[CHAPTER]", "TIMEBASE=1/1000", f"START={round(start * 1000)}"]
+        lines += [f"END={round(end * 1000)}", f"title={title}"]
+    return "\n".join(lines) + "\n"
 
 
 @contextmanager

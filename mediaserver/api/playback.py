@@ -7,7 +7,10 @@ the sentence to show the viewer, and the URL to play.
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Mapping
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
@@ -17,10 +20,15 @@ from litestar.params import FromPath, QueryParameter
 from mediaserver.api.errors import invalid_parameter
 from mediaserver.api.items import require_item
 from mediaserver.context import AppContext
-from mediaserver.streaming.decision import decide
-from mediaserver.streaming.profiles import PROFILES, CapabilityError, profile_from_query
+from mediaserver.streaming.decision import IMAGE_SUBTITLES, Decision, decide
+from mediaserver.streaming.profiles import (
+    PROFILES,
+    CapabilityError,
+    ClientProfile,
+    profile_from_query,
+)
 
-__all__ = ["PlaybackController"]
+__all__ = ["PlaybackController", "new_session", "resolve"]
 
 Names = Annotated[str | None, QueryParameter(description="Comma-separated names, e.g. h264,vp9.")]
 
@@ -66,30 +74,12 @@ class PlaybackController(Controller):
             "max_channels": max_channels,
             "segments": segments,
         }
-        try:
-            client = profile_from_query({k: v for k, v in given.items() if v is not None})
-        except CapabilityError as exc:
-            raise invalid_parameter(exc.param, str(exc).split(": ", 1)[1]) from None
-        item = require_item(ctx, item_id)
-        files = [f for f in item["files"] if file_id is None or f["id"] == file_id]
-        if not files:
-            detail = f"item {item_id} has no playable file" + (
-                f" with id {file_id}" if file_id else ""
-            )
-            raise NotFoundException(detail=detail)
-        chosen = files[0]
-        try:
-            decision = decide(
-                chosen["container"],
-                chosen["streams"],
-                client,
-                audio_index=audio,
-                subtitle_index=subtitle,
-            )
-        except LookupError as exc:
-            raise invalid_parameter(
-                "subtitle" if "subtitle" in str(exc) else "audio", str(exc)
-            ) from None
+        query = {k: v for k, v in given.items() if v is not None}
+        for name, value in (("audio", audio), ("subtitle", subtitle), ("file_id", file_id)):
+            if value is not None:
+                query[name] = str(value)
+        chosen, client, decision = resolve(ctx, item_id, query)
+        session = new_session()
         direct = decision.mode == "direct"
         return {
             "item_id": item_id,
@@ -100,5 +90,103 @@ class PlaybackController(Controller):
             "direct_url": f"/api/v1/items/{item_id}/file?file_id={chosen['id']}"
             if direct
             else None,
-            "hls_url": None,  # the streaming engine (issue 4) fills this in
+            "hls_url": f"/api/v1/items/{item_id}/hls/master.m3u8?{urlencode({**query, 'session': session})}",
+            "session": session,
+            "duration_s": chosen["duration_s"],
+            "audio_tracks": [_track(s) for s in chosen["streams"] if s["type"] == "audio"],
+            "subtitle_tracks": [_track(s) for s in chosen["streams"] if s["type"] == "subtitle"],
+            "chapters": _chapters(chosen),
+            "trickplay_url": _trickplay_url(ctx, item_id, chosen["id"]),
         }
+
+
+_CAPABILITIES = (
+    "profile",
+    "vcodec",
+    "acodec",
+    "container",
+    "ten_bit",
+    "max_height",
+    "max_channels",
+    "segments",
+)
+
+
+def new_session() -> str:
+    return secrets.token_urlsafe(9)
+
+
+def _int_param(query: Mapping[str, str], name: str) -> int | None:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 9:
+        raise invalid_parameter(name, "must be a whole number")
+    return int(raw)
+
+
+def resolve(
+    ctx: AppContext, item_id: int, query: Mapping[str, str]
+) -> tuple[dict[str, Any], ClientProfile, Decision]:
+    """The file, client profile and decision for a playback request (400/404 on bad input)."""
+    try:
+        client = profile_from_query({k: query[k] for k in _CAPABILITIES if k in query})
+    except CapabilityError as exc:
+        raise invalid_parameter(exc.param, str(exc).split(": ", 1)[1]) from None
+    file_id = _int_param(query, "file_id")
+    audio = _int_param(query, "audio")
+    subtitle = _int_param(query, "subtitle")
+    item = require_item(ctx, item_id)
+    files = [f for f in item["files"] if file_id is None or f["id"] == file_id]
+    if not files:
+        detail = f"item {item_id} has no playable file" + (f" with id {file_id}" if file_id else "")
+        raise NotFoundException(detail=detail)
+    chosen = files[0]
+    try:
+        decision = decide(
+            chosen["container"],
+            chosen["streams"],
+            client,
+            audio_index=audio,
+            subtitle_index=subtitle,
+        )
+    except LookupError as exc:
+        raise invalid_parameter(
+            "subtitle" if "subtitle" in str(exc) else "audio", str(exc)
+        ) from None
+    return chosen, client, decision
+
+
+def _track(stream: Mapping[str, Any]) -> dict[str, Any]:
+    kind = "image" if stream.get("codec") in IMAGE_SUBTITLES else "text"
+    return {
+        "index": stream["idx"],
+        "language": stream.get("language"),
+        "title": stream.get("title"),
+        "codec": stream.get("codec"),
+        "channels": stream.get("channels"),
+        "default": bool(stream.get("is_default")),
+        "forced": bool(stream.get("is_forced")),
+        **({"kind": kind} if stream["type"] == "subtitle" else {}),
+    }
+
+
+def _chapters(file: Mapping[str, Any]) -> list[dict[str, Any]]:
+    chapters = file.get("chapters") or []
+    return [
+        {
+            "start_s": c.get("start_s", c.get("start")),
+            "end_s": c.get("end_s", c.get("end")),
+            "title": c.get("title"),
+        }
+        for c in chapters
+        if isinstance(c, Mapping)
+    ]
+
+
+def _trickplay_url(ctx: AppContext, item_id: int, file_id: int) -> str | None:
+    service = getattr(ctx, "trickplay", None)
+    if service is None:
+        return None
+    url: str | None = service.vtt_url(item_id, file_id)
+    return url

@@ -128,6 +128,9 @@ def _video_problem(video: Mapping[str, Any], profile: ClientProfile, device: str
         return f"this {device} cannot play {describe_video(video)}"
     if str(video.get("profile") or "").lower() in _UNPLAYABLE_PROFILES:
         return f"this {device} cannot play {describe_video(video)} {video['profile']}"
+    if device == "browser" and video.get("field_order") not in (None, "progressive"):
+        # Browsers show interlaced pictures as they are, combed; the transcode deinterlaces.
+        return f"this {device} cannot deinterlace {describe_video(video)} video"
     if (video.get("height") or 0) > profile.max_height:
         return f"this {device} plays at most {profile.max_height}p, the video is {video['height']}p"
     return None

@@ -15,8 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "Rendition",
     "Segment",
     "Variant",
+    "lead_in_segments",
     "master_playlist",
     "remux_segments",
     "timed_segments",
@@ -40,6 +42,32 @@ class Variant:
     resolution: tuple[int, int] | None
     frame_rate: float | None
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rendition:
+    """An ``EXT-X-MEDIA`` subtitle track: ``attributes`` are NAME, LANGUAGE, DEFAULT, ..."""
+
+    uri: str
+    attributes: dict[str, str]
+
+
+def lead_in_segments(duration_s: float, target_s: float) -> list[Segment]:
+    """Transcode segments: 1 s and 2 s first (the first picture comes sooner), then ``target_s``.
+
+    A 1 s segment at 720p is ready about 0.4 s after ffmpeg starts, a 4 s one after 1.2 s
+    (measured on the 2-core machine, ``veryfast``); later segments are made faster than
+    they play, so only the start needs to be short.
+    """
+    if duration_s <= 0 or target_s <= 0:
+        return []
+    cuts = [0.0]
+    for step in itertools.chain((1.0, 2.0), itertools.repeat(target_s)):
+        if cuts[-1] + step >= duration_s - 0.5:  # no sliver at the end: fold it in
+            break
+        cuts.append(cuts[-1] + step)
+    cuts.append(duration_s)
+    return [Segment(n, a, b - a) for n, (a, b) in enumerate(itertools.pairwise(cuts))]
 
 
 def timed_segments(duration_s: float, target_s: float) -> list[Segment]:
@@ -92,10 +120,15 @@ def variant_playlist(
     return "\n".join(lines) + "\n"
 
 
-def master_playlist(variants: Sequence[Variant]) -> str:
-    """The multivariant playlist, highest bandwidth first (players start near the top)."""
+def master_playlist(variants: Sequence[Variant], subtitles: Sequence[Rendition] = ()) -> str:
+    """The multivariant playlist, in the order given: players start with the first variant,
+    so the caller lists the one it is already preparing first."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
-    for v in sorted(variants, key=lambda v: v.bandwidth, reverse=True):
+    for rendition in subtitles:
+        media = {"TYPE": "SUBTITLES", "GROUP-ID": '"subs"', **rendition.attributes}
+        media["URI"] = f'"{rendition.uri}"'
+        lines.append("#EXT-X-MEDIA:" + ",".join(f"{k}={v}" for k, v in media.items()))
+    for v in variants:
         attributes = [f"BANDWIDTH={v.bandwidth}"]
         if v.average_bandwidth:
             attributes.append(f"AVERAGE-BANDWIDTH={v.average_bandwidth}")
@@ -105,5 +138,7 @@ def master_playlist(variants: Sequence[Variant]) -> str:
         if v.frame_rate:
             attributes.append(f"FRAME-RATE={v.frame_rate:.3f}")
         attributes.append(f'NAME="{v.name}"')
+        if subtitles:
+            attributes.append('SUBTITLES="subs"')
         lines += [f"#EXT-X-STREAM-INF:{','.join(attributes)}", v.uri]
     return "\n".join(lines) + "\n"

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -204,21 +204,40 @@ def spare_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def write_config(
-    data_dir: Path, *, watch: bool = False, debounce_s: float = 0.5, log_level: str = "warning"
+    data_dir: Path,
+    *,
+    watch: bool = False,
+    debounce_s: float = 0.5,
+    log_level: str = "warning",
+    streaming: Mapping[str, bool | int | float | str] | None = None,
 ) -> Path:
-    """A TOML config with background work limited to what a test exercises."""
+    """A TOML config with background work limited to what a test exercises.
+
+    ``streaming`` adds a ``[streaming]`` section (``{"max_transcodes": 1}``): those settings
+    have no environment variables.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / "hearth.toml"
-    config.write_text(
+    text = (
         "[library]\n"
         f"watch = {'true' if watch else 'false'}\n"
         f"watch_debounce_seconds = {debounce_s}\n"
         "scan_interval_minutes = 0\n"
         "[logging]\n"
-        f'level = "{log_level}"\n',
-        encoding="utf-8",
+        f'level = "{log_level}"\n'
     )
+    if streaming:
+        text += "[streaming]\n" + "".join(
+            f"{key} = {_toml_value(value)}\n" for key, value in streaming.items()
+        )
+    config.write_text(text, encoding="utf-8")
     return config
+
+
+def _toml_value(value: bool | int | float | str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f'"{value}"' if isinstance(value, str) else str(value)
 
 
 @contextmanager
@@ -230,10 +249,12 @@ def run_hearth(
     debounce_s: float = 0.5,
     log_level: str = "warning",
     wrap: Callable[[ASGIApp], ASGIApp] | None = None,
+    streaming: Mapping[str, bool | int | float | str] | None = None,
 ) -> Iterator[str]:
     """A real Hearth (create_app) on uvicorn over ``media_dirs``; no dirs means the demo.
 
-    ``wrap`` puts an ASGI wrapper around the app, to see what it sends before uvicorn does.
+    ``wrap`` puts an ASGI wrapper around the app, to see what it sends before uvicorn does;
+    ``streaming`` sets ``[streaming]`` settings (see ``write_config``).
     """
     from mediaserver.app import create_app
     from mediaserver.config import load_settings
@@ -241,7 +262,9 @@ def run_hearth(
     environ = {"MEDIASERVER_DATA_DIR": str(data_dir)}
     if media_dirs:
         environ["MEDIASERVER_MEDIA_DIRS"] = ":".join(str(p) for p in media_dirs)
-    config = write_config(data_dir, watch=watch, debounce_s=debounce_s, log_level=log_level)
+    config = write_config(
+        data_dir, watch=watch, debounce_s=debounce_s, log_level=log_level, streaming=streaming
+    )
     settings = load_settings(config, environ)
     app: ASGIApp = create_app(settings)
     with run_server(wrap(app) if wrap else app) as url:
@@ -250,7 +273,8 @@ def run_hearth(
 
 @pytest.fixture(scope="session")
 def hearth_server() -> HearthServer:
-    """``run_hearth(data_dir, media_dirs, watch=..., debounce_s=..., log_level=..., wrap=...)``."""
+    """``run_hearth(data_dir, media_dirs, watch=..., debounce_s=..., log_level=..., wrap=...,
+    streaming=...)``."""
     return run_hearth
 
 

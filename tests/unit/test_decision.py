@@ -150,3 +150,23 @@ def test_unknown_capability_values_are_refused(query: dict[str, str], param: str
     with pytest.raises(CapabilityError) as error:
         profile_from_query(query)
     assert error.value.param == param and str(error.value).startswith(f"{param}: ")
+
+
+def test_interlaced_video_is_deinterlaced_for_browsers_only() -> None:
+    streams = [
+        {
+            "idx": 0,
+            "type": "video",
+            "codec": "h264",
+            "width": 1920,
+            "height": 1080,
+            "field_order": "tt",
+        },
+        {"idx": 1, "type": "audio", "codec": "aac", "channels": 2},
+    ]
+    browser = decide("mp4", streams, PROFILES["chromium"])
+    assert browser.mode == "transcode"
+    assert browser.reasons == ("this browser cannot deinterlace H.264 video",)
+    assert decide("mp4", streams, PROFILES["tv-samsung"]).mode == "direct"  # TVs deinterlace
+    progressive = [{**streams[0], "field_order": "progressive"}, streams[1]]
+    assert decide("mp4", progressive, PROFILES["chromium"]).mode == "direct"

@@ -10,6 +10,7 @@ import pytest
 
 from mediaserver.streaming.ladder import build_ladder
 from mediaserver.streaming.playlists import (
+    Rendition,
     Variant,
     master_playlist,
     remux_segments,
@@ -112,14 +113,20 @@ def test_playlists_text() -> None:
                 rung.frame_rate,
                 rung.name,
             ),
-        ]
+        ],
+        [Rendition("subs/2.m3u8", {"NAME": '"English"', "LANGUAGE": '"en"', "DEFAULT": "NO"})],
     )
     lines = master.splitlines()
     assert lines[3] == (
-        f"#EXT-X-STREAM-INF:BANDWIDTH={rung.bandwidth},AVERAGE-BANDWIDTH={rung.average_bandwidth},"
-        f'CODECS="{rung.codecs}",RESOLUTION=1280x720,FRAME-RATE=25.000,NAME="720p"'
+        '#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="English",LANGUAGE="en",DEFAULT=NO,'
+        'URI="subs/2.m3u8"'
     )
-    assert lines[4] == "720p.m3u8" and lines[6] == "480p.m3u8"  # best first
+    assert lines[6] == (
+        f"#EXT-X-STREAM-INF:BANDWIDTH={rung.bandwidth},AVERAGE-BANDWIDTH={rung.average_bandwidth},"
+        f'CODECS="{rung.codecs}",RESOLUTION=1280x720,FRAME-RATE=25.000,NAME="720p",SUBTITLES="subs"'
+    )
+    # The order given is kept: players start with the first variant, the one being prepared.
+    assert lines[5] == "480p.m3u8" and lines[7] == "720p.m3u8"
 
 
 def test_a_real_hls_client_plays_our_variant_playlist(tmp_path: Path, ffmpeg_binary: str) -> None:

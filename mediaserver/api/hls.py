@@ -1,0 +1,221 @@
+"""HLS: ``/api/v1/items/{id}/hls/master.m3u8`` and the signed stream folders under ``/api/v1/hls``.
+
+Stream URLs are ``/api/v1/hls/<key>/<name>?t=<token>&s=<session>``.  The key names the
+rendition's content (file, rung, audio, segment format), so segments are immutable and any
+HTTP cache in front may keep them for a year; the token is signed for that key alone and
+expires; the session lets the engine share and stop jobs per viewer.  Names are parsed
+strictly (``index.m3u8``, ``init.mp4``, ``<n>.m4s`` / ``<n>.ts`` with ``n`` in range), so a
+request can never name a file outside the stream's folder.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post, route
+from litestar.di import NamedDependency
+from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
+from litestar.params import FromPath, FromQuery
+from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
+
+from mediaserver import metrics
+from mediaserver.api.errors import invalid_parameter
+from mediaserver.api.playback import new_session, resolve
+from mediaserver.api.ranges import serve_file
+from mediaserver.context import AppContext
+from mediaserver.streaming.keyframes import KeyframeError
+from mediaserver.streaming.tokens import TokenError
+from mediaserver.streaming.transcoder import TS_OFFSET_S, Busy, Stream, StreamError
+
+__all__ = ["HlsController", "MasterPlaylistController"]
+
+PLAYLIST = "application/vnd.apple.mpegurl"
+_KEY = re.compile(r"^[0-9a-f]{24}$")
+_SEGMENT = re.compile(r"^(0|[1-9][0-9]{0,6})\.(m4s|ts)$")
+_SUBTITLE = re.compile(r"^(0|[1-9][0-9]{0,3})\.(m3u8|vtt)$")
+_SESSION = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_IMMUTABLE = {"cache-control": "public, max-age=31536000, immutable"}
+_NO_CACHE = {"cache-control": "no-cache"}
+_CONTENT_TYPES = {"m4s": "video/iso.segment", "ts": "video/mp2t", "mp4": "video/mp4"}
+
+
+def _session(value: str | None) -> str:
+    if value is None or value == "":
+        return new_session()
+    if not _SESSION.match(value):
+        raise invalid_parameter("session", "letters, digits, - and _ only, at most 32")
+    return value
+
+
+def _playlist(text: str) -> Response[bytes]:
+    return Response(text.encode(), media_type=PLAYLIST, headers=_NO_CACHE)
+
+
+class _Unavailable(HTTPException):
+    status_code = HTTP_503_SERVICE_UNAVAILABLE
+
+
+def _busy(exc: Busy) -> _Unavailable:
+    return _Unavailable(detail=str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+
+class MasterPlaylistController(Controller):
+    path = "/api/v1/items/{item_id:int}/hls"
+    tags = ["playback"]
+
+    @get(
+        "/master.m3u8",
+        sync_to_thread=True,
+        summary="The HLS master playlist for this client",
+        description="Takes the same parameters as the playback endpoint (profile, vcodec, "
+        "acodec, container, ten_bit, max_height, max_channels, segments, audio, subtitle, "
+        "file_id) plus an optional session id.",
+    )
+    def master(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        item_id: FromPath[int],
+    ) -> Response[bytes]:
+        query = {k: v for k, v in request.query_params.items()}
+        session = _session(query.pop("session", None))
+        chosen, client, decision = resolve(ctx, item_id, query)
+        file = ctx.streaming_file(int(chosen["id"]))
+        try:
+            plan = ctx.streaming.plan(file, decision, client)
+        except LookupError as exc:
+            raise NotFoundException(detail=str(exc)) from None
+        except KeyframeError as exc:
+            raise _Unavailable(detail=f"this file cannot be streamed: {exc}") from None
+        names = [ctx.subtitle_attributes(s) for s in plan.subtitles]
+        return _playlist(ctx.streaming.master(plan, session, names))
+
+
+class HlsController(Controller):
+    path = "/api/v1/hls"
+    tags = ["playback"]
+
+    def _stream(self, ctx: AppContext, key: str, token: str | None) -> Stream:
+        if not _KEY.match(key):
+            raise NotFoundException(detail="no such stream")
+        try:
+            ctx.streaming.verify(key, token)
+        except TokenError as exc:
+            raise PermissionDeniedException(detail=str(exc)) from None
+        stream = ctx.transcoder.stream(key)
+        if stream is None:
+            raise NotFoundException(detail="this stream is gone; reload the player")
+        return stream
+
+    @route(
+        "/{key:str}/{name:str}",
+        http_method=["GET", "HEAD"],
+        sync_to_thread=True,
+        summary="A stream's playlist, init segment or media segment",
+    )
+    def media(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        key: FromPath[str],
+        name: FromPath[str],
+        t: FromQuery[str | None] = None,
+        s: FromQuery[str | None] = None,
+    ) -> Response[Any]:
+        stream = self._stream(ctx, key, t)
+        session = _session(s)
+        if name == "index.m3u8":
+            return _playlist(ctx.streaming.media_playlist(stream, session))
+        try:
+            if name == "init.mp4" and stream.spec.segment_format == "fmp4":
+                path = ctx.transcoder.init_segment(stream, session)
+                return serve_file(request, path, content_type="video/mp4", extra_headers=_IMMUTABLE)
+            match = _SEGMENT.match(name)
+            if match is None or match[2] != stream.spec.extension:
+                raise NotFoundException(detail="no such segment")
+            index = int(match[1])
+            if index >= len(stream.segments):
+                raise NotFoundException(detail="no such segment")
+            cached = ctx.transcoder.cache.lookup(stream.key, index)
+            metrics.SEGMENT_REQUESTS.labels("cache" if cached else "job").inc()
+            path = cached or ctx.transcoder.segment(stream, index, session)
+        except Busy as exc:
+            raise _busy(exc) from None
+        except StreamError as exc:
+            raise _Unavailable(detail=str(exc), headers={"Retry-After": "10"}) from None
+        return serve_file(
+            request, path, content_type=_CONTENT_TYPES[match[2]], extra_headers=_IMMUTABLE
+        )
+
+    @get(
+        "/{key:str}/subtitles/{name:str}",
+        sync_to_thread=True,
+        summary="A text subtitle track as an HLS playlist or WebVTT",
+    )
+    def subtitles(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        key: FromPath[str],
+        name: FromPath[str],
+        t: FromQuery[str | None] = None,
+        s: FromQuery[str | None] = None,
+    ) -> Response[Any]:
+        stream = self._stream(ctx, key, t)
+        match = _SUBTITLE.match(name)
+        if match is None:
+            raise NotFoundException(detail="no such subtitle track")
+        file = ctx.streaming_file(stream.spec.file_id)
+        track = next(
+            (x for x in file["streams"] if x["type"] == "subtitle" and x["idx"] == int(match[1])),
+            None,
+        )
+        if track is None:
+            raise NotFoundException(detail="no such subtitle track")
+        if match[2] == "m3u8":
+            from mediaserver.streaming.subtitles import subtitle_playlist
+
+            query = ctx.streaming.query(stream.key, _session(s))
+            return _playlist(subtitle_playlist(stream.spec.duration_s, f"{match[1]}.vtt?{query}"))
+        from mediaserver.streaming.subtitles import SubtitleError
+
+        offset = int(TS_OFFSET_S * 90_000) if stream.spec.segment_format == "ts" else 0
+        try:
+            path = ctx.subtitles.webvtt(file["path"], track, mpegts_offset=offset)
+        except SubtitleError as exc:
+            raise _Unavailable(detail=str(exc)) from None
+        return serve_file(
+            request, Path(path), content_type="text/vtt; charset=utf-8", extra_headers=_NO_CACHE
+        )
+
+    @post(
+        "/sessions/{session:str}/stop",
+        status_code=204,
+        sync_to_thread=False,
+        summary="The viewer left",
+    )
+    def stop(self, ctx: NamedDependency[AppContext], session: FromPath[str]) -> None:
+        ctx.transcoder.stop_session(_session(session))
+
+    @post(
+        "/sessions/{session:str}/ping",
+        status_code=204,
+        sync_to_thread=False,
+        summary="Still watching (paused)",
+    )
+    def ping(self, ctx: NamedDependency[AppContext], session: FromPath[str]) -> None:
+        ctx.transcoder.ping(_session(session))
+
+    @get("/jobs", sync_to_thread=False, summary="Running stream jobs")
+    def jobs(self, ctx: NamedDependency[AppContext]) -> dict[str, Any]:
+        return {
+            "jobs": ctx.transcoder.jobs(),
+            "cache": {
+                "bytes": ctx.transcoder.cache.total_bytes,
+                "max_bytes": ctx.transcoder.cache.max_bytes,
+                "hits": ctx.transcoder.cache.hits,
+                "misses": ctx.transcoder.cache.misses,
+            },
+        }

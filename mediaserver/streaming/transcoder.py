@@ -1,0 +1,695 @@
+"""The ffmpeg job manager: segments made on demand, shared, throttled, capped and never leaked.
+
+A *stream* is one rendition of one file (the copied original, or a rung of the ladder, with
+one audio track and segment format), named by a content key.  A *job* is one ffmpeg making
+segments N, N+1, ... of a stream into the segment cache.  A request for segment N is served
+from the cache, or waits for a job that will reach N within a segment or two, or starts a
+job at N (a seek).  Viewers of the same stream share jobs.
+
+- fMP4 (the default): ffmpeg writes one fragmented MP4 to a pipe; we cut it into the
+  segments the playlist promised (``fmp4.py``) and move each job's timeline to its start.
+  Throttling is free: a job we stop reading from blocks in ``write()`` and uses no CPU.
+- MPEG-TS (old TVs): ffmpeg's ``segment`` muxer cuts at our times into a job folder and
+  lists each finished segment on stdout; throttling stops the process group (SIGSTOP).
+
+Every ffmpeg runs in its own process group with the parent-death signal set by the thread
+that started it, which lives exactly as long as its ffmpeg: after ``kill -9`` of the server
+the kernel kills them.  Jobs idle for ``idle_timeout_seconds`` are stopped, at most
+``max_transcodes`` transcodes (and ``max_remuxes`` remuxes) run at once, beyond that the
+caller gets :class:`Busy` (a 503 with Retry-After).  Start-up kills what a crashed run left.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import hashlib
+import hmac
+import itertools
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import ffmpeg as ffmpeg_python
+import msgspec
+import structlog
+
+from mediaserver import metrics
+from mediaserver.ffmpeg_tools import INPUT_GUARD, guarded_argv, input_url
+from mediaserver.streaming import fmp4
+from mediaserver.streaming.playlists import Segment
+from mediaserver.streaming.segment_cache import SegmentCache
+
+__all__ = ["Busy", "Stream", "StreamError", "StreamSpec", "Transcoder", "build_command"]
+
+log = structlog.get_logger(__name__)
+
+# Mux time offset of MPEG-TS output: timestamps never go negative (B-frames), and every job,
+# whatever its start, lands on the same timeline.  WebVTT's X-TIMESTAMP-MAP uses it too.
+TS_OFFSET_S = 10.0
+_WAIT_AHEAD = {"transcode": 2, "remux": 8}  # wait for a job this close rather than restart
+_MAX_JOB_SEGMENTS = 1200  # a job covers at most this many segments; the next one follows
+_SEGMENT_TIMEOUT_S = 60.0
+
+
+class StreamError(Exception):
+    """The stream cannot be made (ffmpeg failed, disk full); the message is for the viewer."""
+
+
+class Busy(Exception):
+    """Every transcode slot is taken; try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class StreamSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything that determines a stream's bytes; its hash is the stream's key."""
+
+    file_id: int
+    path: str
+    size: int
+    mtime_ns: int
+    duration_s: float
+    video_index: int
+    video_codec: str
+    copy_video: bool
+    width: int = 0  # transcode only: the rung
+    height: int = 0
+    video_kbps: int = 0
+    max_video_kbps: int = 0
+    level: int = 0
+    max_frame_rate: float = 0.0  # 0: keep the source's
+    deinterlace: bool = False
+    burn_subtitle: int | None = None
+    audio_index: int | None = None
+    copy_audio: bool = False
+    segment_format: Literal["fmp4", "ts"] = "fmp4"
+    segment_s: float = 3.0
+    preset: str = "veryfast"
+    keyframes: tuple[float, ...] = ()  # remux only: where the copied video can be cut
+
+    @property
+    def mode(self) -> Literal["remux", "transcode"]:
+        return "remux" if self.copy_video else "transcode"
+
+    @property
+    def extension(self) -> str:
+        return "m4s" if self.segment_format == "fmp4" else "ts"
+
+    def key(self, secret: bytes) -> str:
+        """24 hex digits: unguessable without the server secret, stable across restarts."""
+        digest = hmac.new(secret, msgspec.json.encode(self), hashlib.sha256).hexdigest()
+        return digest[:24]
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    key: str
+    spec: StreamSpec
+    segments: tuple[Segment, ...]
+
+    @property
+    def starts(self) -> list[float]:
+        return [s.start_s for s in self.segments]
+
+
+def build_command(
+    ffmpeg: str, spec: StreamSpec, segments: Sequence[Segment], start: int, end: int, out: Path
+) -> list[str]:
+    """The ffmpeg argv for segments ``start`` .. ``end - 1`` of ``spec`` (a list, no shell)."""
+    first = segments[start]
+    begin = first.start_s
+    stop = segments[end - 1].start_s + segments[end - 1].duration_s
+    source_opts: dict[str, Any] = dict(INPUT_GUARD)
+    if begin > 0:
+        if spec.copy_video:
+            # Land on the keyframe at ``begin`` even if the file's start differs a little
+            # from the video stream's (the index is relative to the video's first frame).
+            gap = segments[start].duration_s
+            source_opts["ss"] = f"{begin + min(0.5 * gap, 0.25):.6f}"
+        else:
+            source_opts["ss"] = f"{begin:.6f}"
+    source = ffmpeg_python.input(input_url(Path(spec.path)), **source_opts)
+    video = source[str(spec.video_index)]
+    opts: dict[str, Any] = {"t": f"{stop - begin:.6f}", "map_metadata": -1, "map_chapters": -1}
+    if spec.copy_video:
+        opts["c:v"] = "copy"
+    else:
+        if spec.burn_subtitle is not None:
+            video = ffmpeg_python.overlay(video, source[str(spec.burn_subtitle)], eof_action="pass")
+        if spec.deinterlace:
+            video = video.filter("yadif", mode=0, deint=1)
+        if spec.max_frame_rate:
+            video = video.filter("fps", fps=spec.max_frame_rate)
+        # The rung's short side, whatever the orientation: ffmpeg turns rotated phone video
+        # upright before the filters run, so a 640x360 rung of it comes out 360x640.
+        short = min(spec.width, spec.height)
+        video = video.filter(
+            "scale", f"if(gt(iw,ih),-2,{short})", f"if(gt(iw,ih),{short},-2)"
+        ).filter("format", "yuv420p")
+        # Keyframes exactly at our boundaries and nowhere else: every segment starts on one,
+        # and all rungs switch at the same places.
+        cuts = [f"{s.start_s - begin:.3f}" for s in segments[start + 1 : end]]
+        opts.update(
+            {
+                "c:v": "libx264",
+                "preset": spec.preset,
+                "profile:v": "high",
+                "level:v": f"{spec.level / 10:.1f}",
+                "b:v": f"{spec.video_kbps}k",
+                "maxrate": f"{spec.max_video_kbps}k",
+                "bufsize": f"{2 * spec.max_video_kbps}k",
+                "force_key_frames": ",".join(cuts) or "0",
+                "sc_threshold": 0,
+                "g": 100_000,
+            }
+        )
+    streams = [video]
+    if spec.audio_index is not None:
+        streams.append(source[str(spec.audio_index)])
+        opts.update({"c:a": "copy"} if spec.copy_audio else {"c:a": "aac", "ac": 2, "b:a": "128k"})
+    if spec.segment_format == "fmp4":
+        opts.update(
+            {
+                "avoid_negative_ts": "disabled",
+                "f": "mp4",
+                "movflags": "+frag_keyframe+empty_moov+default_base_moof+negative_cts_offsets",
+            }
+        )
+        if spec.copy_video and spec.video_codec == "hevc":
+            opts["tag:v"] = "hvc1"  # what Apple's players and MSE expect for HEVC in fMP4
+        target = "pipe:1"
+    else:
+        times = [f"{s.start_s - begin + TS_OFFSET_S:.3f}" for s in segments[start + 1 : end]]
+        opts.update(
+            {
+                "output_ts_offset": f"{begin + TS_OFFSET_S:.6f}",
+                "muxdelay": 0,
+                "muxpreload": 0,
+                "f": "segment",
+                "segment_format": "mpegts",
+                "segment_times": ",".join(times) or f"{stop - begin + TS_OFFSET_S + 1:.3f}",
+                "segment_start_number": start,
+                "segment_format_options": "mpegts_flags=+initial_discontinuity",
+                "segment_list": "pipe:1",
+                "segment_list_type": "csv",
+            }
+        )
+        target = str(out / "%d.ts")
+    command = ffmpeg_python.output(*streams, target, **opts).global_args(
+        "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error"
+    )
+    return list(command.compile(cmd=ffmpeg))
+
+
+@dataclass
+class Job:
+    id: int
+    stream: Stream
+    start: int
+    end: int  # exclusive
+    sessions: set[str]
+    next_index: int = 0  # the next segment this job will finish
+    requested: int = 0  # the furthest segment a viewer asked this job for
+    last_request: float = field(default_factory=time.monotonic)
+    state: Literal["running", "done", "failed", "stopped"] = "running"
+    error: str | None = None
+    process: subprocess.Popen[bytes] | None = None
+    paused: bool = False
+    thread: threading.Thread | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.state == "running"
+
+    def covers(self, index: int) -> bool:
+        ahead = _WAIT_AHEAD[self.stream.spec.mode]
+        return self.alive and self.start <= index < self.end and index <= self.next_index + ahead
+
+
+class Transcoder:
+    """All HLS jobs of one server."""
+
+    def __init__(
+        self,
+        ffmpeg: str,
+        cache: SegmentCache,
+        secret: bytes,
+        *,
+        run_dir: Path,
+        max_transcodes: int,
+        max_remuxes: int,
+        idle_timeout_s: float = 30.0,
+        throttle_segments: int | None = 10,
+    ) -> None:
+        self.ffmpeg = ffmpeg
+        self.cache = cache
+        self.secret = secret
+        self.run_dir = run_dir
+        self.max_transcodes = max_transcodes
+        self.max_remuxes = max_remuxes
+        self.idle_timeout_s = idle_timeout_s
+        self.throttle_segments = throttle_segments
+        self._cond = threading.Condition()
+        self._jobs: list[Job] = []
+        self._streams: dict[str, Stream] = {}
+        self._ids = itertools.count(1)
+        self._closing = threading.Event()
+        self._reaper: threading.Thread | None = None
+        self.segment_hooks: list[Callable[[str, int], None]] = []
+        cache.protected = self._protected
+        cache.in_use = lambda key: any(j.alive and j.stream.key == key for j in self._jobs)
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    def open(self) -> None:
+        self.reap_leftovers()
+        self.cache.open()
+        self._reaper = threading.Thread(target=self._reap_idle, name="hls-reaper", daemon=True)
+        self._reaper.start()
+        metrics.TRANSCODES.set_function(lambda: self._count("transcode"))
+        metrics.REMUXES.set_function(lambda: self._count("remux"))
+        metrics.FFMPEG_PROCESSES.set_function(
+            lambda: sum(1 for j in self._jobs if j.alive and j.process is not None)
+        )
+        metrics.SEGMENT_CACHE_BYTES.set_function(lambda: self.cache.total_bytes)
+
+    def close(self) -> None:
+        """Kill every ffmpeg and wait for its thread."""
+        self._closing.set()
+        with self._cond:
+            jobs = list(self._jobs)
+            for job in jobs:
+                self._stop(job, "the server is shutting down")
+            self._cond.notify_all()
+        for job in jobs:
+            if job.thread is not None:
+                job.thread.join(timeout=10)
+        if self._reaper is not None:
+            self._reaper.join(timeout=5)
+
+    def reap_leftovers(self) -> int:
+        """Kill ffmpeg processes a crashed run left (each job wrote its pid file)."""
+        killed = 0
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for pid_file in self.run_dir.glob("*.pid"):
+            with contextlib.suppress(ValueError, OSError, IndexError):
+                pid_text, source = pid_file.read_text().split("\n", 1)
+                pid = int(pid_text)
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                # Only an ffmpeg reading the file the job read: pids get reused.
+                if b"ffmpeg" in cmdline and source.strip().encode() in cmdline:
+                    os.killpg(pid, signal.SIGKILL)
+                    killed += 1
+            with contextlib.suppress(OSError):
+                pid_file.unlink()
+        if killed:
+            log.warning("killed ffmpeg processes left by a previous run", count=killed)
+        return killed
+
+    # -- streams ------------------------------------------------------------------------
+
+    def register(self, spec: StreamSpec, segments: Sequence[Segment]) -> Stream:
+        """Remember a stream (in memory and beside its segments, for after a restart)."""
+        key = spec.key(self.secret)
+        stream = Stream(key, spec, tuple(segments))
+        with self._cond:
+            known = self._streams.get(key)
+            if known is not None:
+                return known
+            self._streams[key] = stream
+        folder = self.cache.stream_dir(key)
+        folder.mkdir(parents=True, exist_ok=True)
+        description = folder / "stream.json"
+        if not description.exists():
+            tmp = description.with_suffix(".tmp")
+            tmp.write_bytes(msgspec.json.encode({"spec": spec, "segments": segments}))
+            os.replace(tmp, description)
+        return stream
+
+    def stream(self, key: str) -> Stream | None:
+        with self._cond:
+            known = self._streams.get(key)
+        if known is not None:
+            return known
+        try:
+            raw = msgspec.json.decode((self.cache.stream_dir(key) / "stream.json").read_bytes())
+            spec = msgspec.convert(raw["spec"], StreamSpec)
+            segments = tuple(Segment(**s) for s in raw["segments"])
+        except (OSError, ValueError, KeyError, TypeError, msgspec.MsgspecError):
+            return None
+        if spec.key(self.secret) != key:
+            return None
+        stream = Stream(key, spec, segments)
+        with self._cond:
+            return self._streams.setdefault(key, stream)
+
+    # -- segments -----------------------------------------------------------------------
+
+    def init_segment(self, stream: Stream, session: str) -> Path:
+        """The fMP4 init segment, from the cache or the first job that writes one."""
+        path = self.cache.stream_dir(stream.key) / "init.mp4"
+        deadline = time.monotonic() + _SEGMENT_TIMEOUT_S
+        with self._cond:
+            while not path.exists():
+                job = next((j for j in self._jobs if j.alive and j.stream.key == stream.key), None)
+                if job is None:
+                    job = self._start(stream, 0, session)
+                job.last_request = time.monotonic()
+                self._wait(job, deadline)
+        return path
+
+    def segment(self, stream: Stream, index: int, session: str) -> Path:
+        """Segment ``index`` of ``stream``: cached, or made by a shared or new job."""
+        deadline = time.monotonic() + _SEGMENT_TIMEOUT_S
+        failed_job: Job | None = None
+        with self._cond:
+            while True:
+                path = self.cache.lookup(stream.key, index)
+                if path is not None:
+                    for other in self._jobs:
+                        if other.stream.key == stream.key and other.start <= index < other.end:
+                            self._touch(other, index, session)
+                    return path
+                found = next(
+                    (j for j in self._jobs if j.stream.key == stream.key and j.covers(index)), None
+                )
+                if found is None:
+                    if failed_job is not None:
+                        raise StreamError(failed_job.error or "the stream could not be made")
+                    found = self._start(stream, index, session)
+                job = found
+                self._touch(job, index, session)
+                self._wait(job, deadline)
+                if not job.alive and job.state != "done":
+                    raise StreamError(job.error or "the stream stopped")
+                if not job.alive and self.cache.lookup(stream.key, index) is None:
+                    failed_job = job  # it ended without making this segment: do not loop
+
+    def prepare(self, stream: Stream, session: str) -> None:
+        """Start making the first segments now (the master playlist was just requested)."""
+        if self.cache.lookup(stream.key, 0) is not None:
+            return
+        with self._cond:
+            if any(j.stream.key == stream.key and j.covers(0) for j in self._jobs):
+                return
+            with contextlib.suppress(Busy):
+                self._touch(self._start(stream, 0, session), 0, session)
+
+    def stop_session(self, session: str) -> int:
+        """The viewer left: stop the jobs only this session used."""
+        stopped = 0
+        with self._cond:
+            for job in self._jobs:
+                job.sessions.discard(session)
+                if job.alive and not job.sessions:
+                    self._stop(job, "the viewer stopped")
+                    stopped += 1
+            self._cond.notify_all()
+        return stopped
+
+    def ping(self, session: str) -> None:
+        """A paused viewer is still there: keep its jobs from being stopped as idle."""
+        with self._cond:
+            for job in self._jobs:
+                if session in job.sessions:
+                    job.last_request = time.monotonic()
+
+    def at_capacity(self) -> bool:
+        return self._count("transcode") >= self.max_transcodes
+
+    def jobs(self) -> list[dict[str, Any]]:
+        with self._cond:
+            return [
+                {
+                    "id": j.id,
+                    "stream": j.stream.key,
+                    "file_id": j.stream.spec.file_id,
+                    "mode": j.stream.spec.mode,
+                    "start": j.start,
+                    "next": j.next_index,
+                    "requested": j.requested,
+                    "paused": j.paused,
+                    "state": j.state,
+                    "sessions": sorted(j.sessions),
+                    "pid": j.process.pid if j.process else None,
+                }
+                for j in self._jobs
+            ]
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _count(self, mode: str) -> int:
+        return sum(1 for j in self._jobs if j.alive and j.stream.spec.mode == mode)
+
+    def _protected(self, key: str, index: int) -> bool:
+        return any(
+            j.alive and j.stream.key == key and j.requested <= index <= j.next_index + 1
+            for j in self._jobs
+        )
+
+    def _touch(self, job: Job, index: int, session: str) -> None:
+        job.last_request = time.monotonic()
+        job.requested = max(job.requested, index) if job.start <= index < job.end else job.requested
+        job.sessions.add(session)
+        self._cond.notify_all()
+
+    def _wait(self, job: Job, deadline: float) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise StreamError("the server took too long to prepare this part of the video")
+        self._cond.wait(timeout=min(remaining, 1.0))
+
+    def _start(self, stream: Stream, index: int, session: str) -> Job:
+        """A new job from ``index`` (the lock is held)."""
+        if self._closing.is_set():
+            raise StreamError("the server is shutting down")
+        mode = stream.spec.mode
+        # The same viewer moved (seek, quality switch): its old jobs make way.
+        for job in self._jobs:
+            if job.alive and job.sessions == {session}:
+                self._stop(job, "the viewer moved on")
+        limit = self.max_transcodes if mode == "transcode" else self.max_remuxes
+        if self._count(mode) >= limit:
+            quiet = [j for j in self._jobs if j.alive and j.stream.spec.mode == mode]
+            quiet.sort(key=lambda j: j.last_request)
+            if quiet and time.monotonic() - quiet[0].last_request > 10:
+                self._stop(quiet[0], "another viewer needed its slot")
+            else:
+                metrics.BUSY_REFUSALS.inc()
+                raise Busy(f"all {limit} {mode} slots are in use; try again shortly")
+        end = min(len(stream.segments), index + _MAX_JOB_SEGMENTS)
+        job = Job(next(self._ids), stream, index, end, {session}, next_index=index, requested=index)
+        job.thread = threading.Thread(
+            target=self._run, args=(job,), name=f"hls-job-{job.id}", daemon=True
+        )
+        self._jobs.append(job)
+        job.thread.start()
+        metrics.JOBS_STARTED.labels(mode).inc()
+        log.info("stream job started", job=job.id, stream=stream.key, mode=mode, start=index)
+        return job
+
+    def _stop(self, job: Job, reason: str) -> None:
+        if job.alive:
+            job.state = "stopped"
+            job.error = reason
+            log.info("stream job stopped", job=job.id, reason=reason, at=job.next_index)
+        _kill(job.process)
+
+    def _reap_idle(self) -> None:
+        while not self._closing.wait(1.0):
+            now = time.monotonic()
+            with self._cond:
+                for job in self._jobs:
+                    if job.alive and now - job.last_request > self.idle_timeout_s:
+                        self._stop(job, "nobody asked for its segments")
+                self._jobs = [
+                    j for j in self._jobs if j.alive or (j.thread and j.thread.is_alive())
+                ]
+                self._cond.notify_all()
+
+    def _run(self, job: Job) -> None:
+        """The job's thread: starts ffmpeg (so the parent-death signal follows this thread),
+        reads its output until it ends, then cleans up."""
+        spec = job.stream.spec
+        work = self.cache.stream_dir(job.stream.key) / f"job-{job.id}"
+        argv = build_command(self.ffmpeg, spec, job.stream.segments, job.start, job.end, work)
+        pid_file = self.run_dir / f"{os.getpid()}-{job.id}.pid"
+        log_path = self.run_dir / f"{os.getpid()}-{job.id}.log"
+        try:
+            if spec.segment_format == "ts":
+                work.mkdir(parents=True, exist_ok=True)
+            with open(log_path, "wb") as stderr:
+                process = subprocess.Popen(  # noqa: S603 - an argv list, never a shell
+                    guarded_argv(argv),
+                    stdout=subprocess.PIPE,
+                    stderr=stderr,
+                    stdin=subprocess.DEVNULL,
+                    process_group=0,
+                )
+            pid_file.write_text(f"{process.pid}\n{input_url(Path(spec.path))}\n")
+            with self._cond:
+                job.process = process
+                if not job.alive:  # stopped while starting
+                    _kill(process)
+            assert process.stdout is not None
+            if spec.segment_format == "fmp4":
+                self._read_fmp4(job, process.stdout)
+            else:
+                self._read_ts(job, process.stdout, work)
+            code = process.wait()
+            with self._cond:
+                if job.alive:
+                    if code == 0 and job.next_index >= job.end:
+                        job.state = "done"
+                    else:
+                        job.state = "failed"
+                        job.error = _failure(log_path, code)
+                        log.warning("stream job failed", job=job.id, error=job.error, code=code)
+        except OSError as exc:  # a full disk, a vanished folder
+            with self._cond:
+                if job.alive:
+                    job.state = "failed"
+                    job.error = (
+                        "the server's disk is full"
+                        if exc.errno == 28
+                        else f"the stream failed: {exc.strerror}"
+                    )
+                    log.warning("stream job failed", job=job.id, error=job.error)
+        except Exception:
+            log.exception("stream job crashed", job=job.id)
+            with self._cond:
+                job.state, job.error = "failed", "the server hit an internal error"
+        finally:
+            _kill(job.process)
+            if job.process is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    job.process.wait(timeout=5)
+                if job.process.stdout is not None:
+                    job.process.stdout.close()
+            for path in (pid_file, log_path):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            if work.exists():
+                import shutil
+
+                shutil.rmtree(work, ignore_errors=True)
+            with self._cond:
+                self._cond.notify_all()
+
+    def _finished(self, job: Job, index: int) -> None:
+        """Segment ``index`` is in the cache: wake its waiters, then throttle (lock not held)."""
+        with self._cond:
+            job.next_index = index + 1
+            self._cond.notify_all()
+            while (
+                self.throttle_segments is not None
+                and job.alive
+                and job.next_index - job.requested > self.throttle_segments
+            ):
+                if not job.paused:
+                    job.paused = True
+                    if job.stream.spec.segment_format == "ts" and job.process is not None:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.killpg(job.process.pid, signal.SIGSTOP)
+                self._cond.wait(timeout=1.0)
+            if job.paused:
+                job.paused = False
+                if job.stream.spec.segment_format == "ts" and job.process is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(job.process.pid, signal.SIGCONT)
+        for hook in self.segment_hooks:
+            hook(job.stream.key, index)
+
+    def _read_fmp4(self, job: Job, pipe: Any) -> None:
+        stream = job.stream
+        starts = stream.starts
+        offset = stream.segments[job.start].start_s
+        init = bytearray()
+        tracks: dict[int, fmp4.Track] = {}
+        video: fmp4.Track | None = None
+        buffer = bytearray()
+        current = job.start
+        pending = bytearray()
+        while chunk := pipe.read1(1 << 20):
+            buffer += chunk
+            used = 0
+            for box in fmp4.iter_boxes(buffer):
+                used = box.end
+                if box.kind in ("ftyp", "moov"):
+                    init += buffer[box.start : box.end]
+                    if box.kind == "moov":
+                        tracks = fmp4.read_tracks(bytes(init))
+                        video = next((t for t in tracks.values() if t.handler == "vide"), None)
+                        self._write_init(stream.key, bytes(init))
+                elif box.kind == "moof":
+                    moof = bytearray(buffer[box.start : box.end])
+                    local = fmp4.Box("moof", 0, box.header, box.size)
+                    when = fmp4.fragment_time(moof, local, video) if video else None
+                    if when is not None:
+                        index = bisect.bisect_right(starts, when + offset + 0.02) - 1
+                        if index > current and pending:
+                            self._store(job, current, pending)
+                            pending = bytearray()
+                        current = max(current, index)
+                    fmp4.shift_fragment(moof, local, tracks, offset)
+                    pending += moof
+                elif box.kind == "mdat":
+                    pending += buffer[box.start : box.end]
+            del buffer[:used]
+            if not job.alive:
+                return
+        if pending and job.alive:
+            self._store(job, current, pending)
+
+    def _write_init(self, key: str, data: bytes) -> None:
+        path = self.cache.stream_dir(key) / "init.mp4"
+        if path.exists():
+            return
+        tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        with self._cond:
+            self._cond.notify_all()
+
+    def _store(self, job: Job, index: int, data: bytearray) -> None:
+        if index >= job.end:
+            return
+        self.cache.put(job.stream.key, index, "m4s", data)
+        self._finished(job, index)
+
+    def _read_ts(self, job: Job, pipe: Any, work: Path) -> None:
+        for raw in pipe:
+            name = raw.decode("utf-8", "replace").split(",", 1)[0].strip()
+            if not name.endswith(".ts") or not name[:-3].isdigit():
+                continue
+            index = int(name[:-3])
+            if index >= job.end:
+                continue
+            self.cache.adopt(job.stream.key, index, "ts", work / name)
+            self._finished(job, index)
+            if not job.alive:
+                return
+
+
+def _kill(process: subprocess.Popen[bytes] | None) -> None:
+    if process is not None and process.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def _failure(log_path: Path, code: int) -> str:
+    try:
+        lines = [ln for ln in log_path.read_text("utf-8", "replace").splitlines() if ln.strip()]
+    except OSError:
+        lines = []
+    detail = lines[-1] if lines else f"ffmpeg exited with code {code}"
+    return f"the video could not be converted ({detail[:200]})"
