@@ -89,6 +89,8 @@ class MasterPlaylistController(Controller):
             raise NotFoundException(detail=str(exc)) from None
         except KeyframeError as exc:
             raise _Unavailable(detail=f"this file cannot be streamed: {exc}") from None
+        if not plan.streams:
+            raise NotFoundException(detail="this file's video cannot be streamed (no size known)")
         names = [ctx.subtitle_attributes(s) for s in plan.subtitles]
         return _playlist(ctx.streaming.master(plan, session, names))
 

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import structlog
+
 from mediaserver.config import StreamingSettings
 from mediaserver.streaming import tokens
 from mediaserver.streaming.decision import IMAGE_SUBTITLES, Decision
-from mediaserver.streaming.keyframes import KeyframeIndex
+from mediaserver.streaming.keyframes import KeyframeError, KeyframeIndex
 from mediaserver.streaming.ladder import AUDIO_KBPS, Rung, build_ladder
 from mediaserver.streaming.playlists import (
     Rendition,
@@ -31,6 +33,8 @@ from mediaserver.streaming.profiles import ClientProfile
 from mediaserver.streaming.transcoder import Stream, StreamSpec, Transcoder
 
 __all__ = ["HLS_PREFIX", "StreamingService", "codec_string"]
+
+log = structlog.get_logger(__name__)
 
 HLS_PREFIX = "/api/v1/hls"
 _H264_PROFILES = {
@@ -115,7 +119,10 @@ class StreamingService:
         )
         audio_bps = int((audio or {}).get("bit_rate") or AUDIO_KBPS * 1000) if audio else 0
         if decision.video == "copy":
-            planned.append(self._original(file, video, base, audio_codec, audio_bps))
+            try:
+                planned.append(self._original(file, video, base, audio_codec, audio_bps))
+            except KeyframeError as exc:  # cannot be cut without its keyframes: ladder only
+                log.warning("no remux for this file", file_id=base["file_id"], reason=str(exc))
         burn = decision.subtitle_index if decision.subtitles == "burn" else None
         rungs = build_ladder(video, max_height=profile.max_height)
         for rung in rungs:
