@@ -46,9 +46,7 @@ class TrickplayController(Controller):
             text = ctx.trickplay.vtt(item_id, file_id)
         except TrickplayUnavailable as exc:
             raise _not_found(ctx, item_id, exc) from None
-        return Response(
-            text, media_type="text/vtt; charset=utf-8", headers={"Cache-Control": "no-cache"}
-        )
+        return Response(text, media_type="text/vtt", headers={"Cache-Control": "no-cache"})
 
     @route(
         "/items/{item_id:int}/trickplay/{file_id:int}/{name:str}",

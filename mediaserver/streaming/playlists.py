@@ -44,6 +44,9 @@ class Variant:
     name: str
 
 
+_QUOTED = frozenset({"NAME", "LANGUAGE", "ASSOC-LANGUAGE", "CHARACTERISTICS", "INSTREAM-ID"})
+
+
 @dataclass(frozen=True, slots=True)
 class Rendition:
     """An ``EXT-X-MEDIA`` subtitle track: ``attributes`` are NAME, LANGUAGE, DEFAULT, ..."""
@@ -125,7 +128,10 @@ def master_playlist(variants: Sequence[Variant], subtitles: Sequence[Rendition] 
     so the caller lists the one it is already preparing first."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
     for rendition in subtitles:
-        media = {"TYPE": "SUBTITLES", "GROUP-ID": '"subs"', **rendition.attributes}
+        media = {"TYPE": "SUBTITLES", "GROUP-ID": '"subs"'}
+        for key, value in rendition.attributes.items():
+            quoted = key in _QUOTED and not value.startswith('"')
+            media[key] = f'"{value}"' if quoted else value
         media["URI"] = f'"{rendition.uri}"'
         lines.append("#EXT-X-MEDIA:" + ",".join(f"{k}={v}" for k, v in media.items()))
     for v in variants:

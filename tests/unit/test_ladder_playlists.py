@@ -114,7 +114,7 @@ def test_playlists_text() -> None:
                 rung.name,
             ),
         ],
-        [Rendition("subs/2.m3u8", {"NAME": '"English"', "LANGUAGE": '"en"', "DEFAULT": "NO"})],
+        [Rendition("subs/2.m3u8", {"NAME": "English", "LANGUAGE": "en", "DEFAULT": "NO"})],
     )
     lines = master.splitlines()
     assert lines[3] == (

@@ -1,5 +1,5 @@
-// Hearth's own script: keyboard navigation, filters that apply themselves, and direct play
-// only when the browser says it can decode the file.  No inline scripts anywhere.
+// Hearth's own script: keyboard navigation, filters that apply themselves, and the codec
+// probes the player (player.js) sends to the server.  No inline scripts anywhere.
 "use strict";
 
 // What this browser decodes, asked the way players ask; the server decides from the answer.
@@ -51,34 +51,6 @@ function capabilities(video) {
   });
 }
 
-async function setUpPlayer(video) {
-  const message = document.getElementById(video.dataset.messageId);
-  const decision = document.getElementById(video.dataset.decisionId);
-  const say = (text) => { message.querySelector("[data-reason]").textContent = text; };
-  let answer;
-  try {
-    const response = await fetch(`/api/v1/items/${video.dataset.itemId}/playback?${capabilities(video)}`);
-    answer = await response.json();
-    if (!response.ok) throw new Error(answer.detail || response.statusText);
-  } catch (error) {
-    video.hidden = true;
-    message.hidden = false;
-    say("The server could not say how to play this file: " + error.message);
-    return;
-  }
-  video.dataset.decision = answer.decision.mode;
-  decision.textContent = answer.message;
-  if (answer.direct_url) {
-    video.src = answer.direct_url;
-    video.hidden = false;
-    message.hidden = true;
-  } else {
-    video.hidden = true;
-    message.hidden = false;
-    say(answer.message);
-  }
-}
-
 function focusableCards() {
   return Array.from(document.querySelectorAll("[data-nav=card]")).filter((el) => el.offsetParent !== null);
 }
@@ -109,14 +81,14 @@ document.addEventListener("keydown", (event) => {
   if (event.key === "/" && !typing) { event.preventDefault(); document.getElementById("search-box").focus(); return; }
   if (event.key === "Escape" && typing) { event.target.blur(); return; }
   if (!typing && ["ArrowRight", "ArrowLeft", "ArrowDown", "ArrowUp"].includes(event.key)) {
-    if (document.activeElement && document.activeElement.tagName === "VIDEO") return;
+    // The player (player.js) has its own arrows: seek and volume.
+    if (event.defaultPrevented || event.target.closest("[data-player]")) return;
     event.preventDefault();
     moveFocus(event.key);
   }
 });
 
 function init(root) {
-  root.querySelectorAll("video[data-src]").forEach(setUpPlayer);
   root.querySelectorAll("[data-autosubmit]").forEach((el) => el.addEventListener("change", () => el.form.submit()));
 }
 
