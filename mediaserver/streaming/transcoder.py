@@ -121,6 +121,21 @@ class Stream:
         return [s.start_s for s in self.segments]
 
 
+def seek_point(spec: StreamSpec, segments: Sequence[Segment], start: int) -> float:
+    """Where a job for segment ``start`` seeks (``-ss``).
+
+    A copy lands on the keyframe at the segment's start even if the file's start differs a
+    little from the video stream's (the index counts from the video's first frame), so it
+    seeks a little past it; re-encoded streams start exactly at the seek point.
+    """
+    begin = segments[start].start_s
+    if begin <= 0:
+        return 0.0
+    if spec.copy_video:
+        return begin + min(0.5 * segments[start].duration_s, 0.25)
+    return begin
+
+
 def build_command(
     ffmpeg: str, spec: StreamSpec, segments: Sequence[Segment], start: int, end: int, out: Path
 ) -> list[str]:
@@ -130,13 +145,7 @@ def build_command(
     stop = segments[end - 1].start_s + segments[end - 1].duration_s
     source_opts: dict[str, Any] = dict(INPUT_GUARD)
     if begin > 0:
-        if spec.copy_video:
-            # Land on the keyframe at ``begin`` even if the file's start differs a little
-            # from the video stream's (the index is relative to the video's first frame).
-            gap = segments[start].duration_s
-            source_opts["ss"] = f"{begin + min(0.5 * gap, 0.25):.6f}"
-        else:
-            source_opts["ss"] = f"{begin:.6f}"
+        source_opts["ss"] = f"{seek_point(spec, segments, start):.6f}"
     source = ffmpeg_python.input(input_url(Path(spec.path)), **source_opts)
     video = source[str(spec.video_index)]
     opts: dict[str, Any] = {"t": f"{stop - begin:.6f}", "map_metadata": -1, "map_chapters": -1}
@@ -188,15 +197,19 @@ def build_command(
             opts["tag:v"] = "hvc1"  # what Apple's players and MSE expect for HEVC in fMP4
         target = "pipe:1"
     else:
-        times = [f"{s.start_s - begin + TS_OFFSET_S:.3f}" for s in segments[start + 1 : end]]
+        # Output time 0 is the -ss point (a copy seeks a little past ``begin``): offset from
+        # there, so every job lands on the timeline of one that ran from the start.  The
+        # segment muxer compares its times with the offset timestamps: they are absolute.
+        seek = float(source_opts.get("ss", 0.0))
+        times = [f"{s.start_s + TS_OFFSET_S:.3f}" for s in segments[start + 1 : end]]
         opts.update(
             {
-                "output_ts_offset": f"{begin + TS_OFFSET_S:.6f}",
+                "output_ts_offset": f"{seek + TS_OFFSET_S:.6f}",
                 "muxdelay": 0,
                 "muxpreload": 0,
                 "f": "segment",
                 "segment_format": "mpegts",
-                "segment_times": ",".join(times) or f"{stop - begin + TS_OFFSET_S + 1:.3f}",
+                "segment_times": ",".join(times) or f"{stop + TS_OFFSET_S + 1:.3f}",
                 "segment_start_number": start,
                 "segment_format_options": "mpegts_flags=+initial_discontinuity",
                 "segment_list": "pipe:1",
@@ -311,6 +324,9 @@ class Transcoder:
                     killed += 1
             with contextlib.suppress(OSError):
                 pid_file.unlink()
+        for stale_log in self.run_dir.glob("*.log"):  # no job of this run has started yet
+            with contextlib.suppress(OSError):
+                stale_log.unlink()
         if killed:
             log.warning("killed ffmpeg processes left by a previous run", count=killed)
         return killed
@@ -322,15 +338,14 @@ class Transcoder:
         key = spec.key(self.secret)
         stream = Stream(key, spec, tuple(segments))
         with self._cond:
-            known = self._streams.get(key)
-            if known is not None:
-                return known
-            self._streams[key] = stream
+            stream = self._streams.setdefault(key, stream)
+        # Also for a known stream: eviction removes the folder of a stream whose last
+        # segment it dropped, and a restarted server finds streams by their description.
         folder = self.cache.stream_dir(key)
         folder.mkdir(parents=True, exist_ok=True)
         description = folder / "stream.json"
         if not description.exists():
-            tmp = description.with_suffix(".tmp")
+            tmp = description.with_suffix(f".{threading.get_ident()}.tmp")
             tmp.write_bytes(msgspec.json.encode({"spec": spec, "segments": segments}))
             os.replace(tmp, description)
         return stream
@@ -525,6 +540,9 @@ class Transcoder:
         pid_file = self.run_dir / f"{os.getpid()}-{job.id}.pid"
         log_path = self.run_dir / f"{os.getpid()}-{job.id}.log"
         try:
+            # The folder goes when eviction takes a stream's last segment; a player still
+            # holding its playlist brings it back.
+            work.parent.mkdir(parents=True, exist_ok=True)
             if spec.segment_format == "ts":
                 work.mkdir(parents=True, exist_ok=True)
             with open(log_path, "wb") as stderr:
@@ -613,12 +631,18 @@ class Transcoder:
         stream = job.stream
         starts = stream.starts
         offset = stream.segments[job.start].start_s
+        # Copied video starts at the keyframe (``offset``); re-encoded audio starts at the
+        # seek point, a little later when the video is copied: each track gets its own shift.
+        audio_offset = offset
+        if stream.spec.copy_video and not stream.spec.copy_audio:
+            audio_offset = seek_point(stream.spec, stream.segments, job.start)
         init = bytearray()
         tracks: dict[int, fmp4.Track] = {}
         video: fmp4.Track | None = None
         buffer = bytearray()
         current = job.start
         pending = bytearray()
+        pending_video = False
         while chunk := pipe.read1(1 << 20):
             buffer += chunk
             used = 0
@@ -639,15 +663,23 @@ class Transcoder:
                         if index > current and pending:
                             self._store(job, current, pending)
                             pending = bytearray()
+                            pending_video = False
                         current = max(current, index)
-                    fmp4.shift_fragment(moof, local, tracks, offset)
+                        pending_video = True
+                    video_only = {k: t for k, t in tracks.items() if t.handler == "vide"}
+                    others = {k: t for k, t in tracks.items() if t.handler != "vide"}
+                    fmp4.shift_fragment(moof, local, video_only, offset)
+                    fmp4.shift_fragment(moof, local, others, audio_offset)
                     pending += moof
                 elif box.kind == "mdat":
                     pending += buffer[box.start : box.end]
             del buffer[:used]
             if not job.alive:
                 return
-        if pending and job.alive:
+        # What is left is the last segment only if ffmpeg got that far: an input that ends
+        # early (a truncated file) leaves a partial segment, or sound without pictures,
+        # which must not be kept as a finished (immutable) segment.
+        if pending and pending_video and job.alive and current == job.end - 1:
             self._store(job, current, pending)
 
     def _write_init(self, key: str, data: bytes) -> None:
@@ -688,7 +720,11 @@ def _kill(process: subprocess.Popen[bytes] | None) -> None:
 
 def _failure(log_path: Path, code: int) -> str:
     try:
-        lines = [ln for ln in log_path.read_text("utf-8", "replace").splitlines() if ln.strip()]
+        lines = [
+            ln.strip()
+            for ln in log_path.read_text("utf-8", "replace").splitlines()
+            if ln.strip() and not ln.strip().startswith("Last message repeated")
+        ]
     except OSError:
         lines = []
     detail = lines[-1] if lines else f"ffmpeg exited with code {code}"
