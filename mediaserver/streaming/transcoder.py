@@ -405,6 +405,9 @@ class Transcoder:
                 self._touch(job, index, session)
                 self._wait(job, deadline)
                 if not job.alive and job.state != "done":
+                    made = self.cache.lookup(stream.key, index)
+                    if made is not None:  # it failed just after making this one
+                        return made
                     raise StreamError(job.error or "the stream stopped")
                 if not job.alive and self.cache.lookup(stream.key, index) is None:
                     failed_job = job  # it ended without making this segment: do not loop
