@@ -14,7 +14,15 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["Box", "Track", "fragment_time", "iter_boxes", "read_tracks", "shift_fragment"]
+__all__ = [
+    "Box",
+    "Track",
+    "fragment_end",
+    "fragment_time",
+    "iter_boxes",
+    "read_tracks",
+    "shift_fragment",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,3 +151,42 @@ def shift_fragment(data: bytearray, moof: Box, tracks: dict[int, Track], seconds
             struct.pack_into(">I", data, tfdt.body + 4, value)
         else:
             raise ValueError("a 32-bit tfdt cannot hold this start time")
+
+
+def fragment_end(data: bytes | bytearray, moof: Box, track: Track) -> float | None:
+    """Decode time (seconds, job-relative) just after ``track``'s last sample in ``moof``.
+
+    Lets a segment be stored the moment its last fragment is in, instead of when the next
+    fragment starts (which for a transcode means a whole segment of encoding later).
+    None when the durations are not in the fragment.
+    """
+    for traf in iter_boxes(data, moof.body, moof.end):
+        if traf.kind != "traf":
+            continue
+        tfhd = _child(data, traf, "tfhd")
+        tfdt = _child(data, traf, "tfdt")
+        if tfhd is None or tfdt is None:
+            continue
+        if struct.unpack_from(">I", data, tfhd.body + 4)[0] != track.track_id:
+            continue
+        tf_flags = int.from_bytes(data[tfhd.body + 1 : tfhd.body + 4], "big")
+        position = tfhd.body + 8 + (8 if tf_flags & 0x1 else 0) + (4 if tf_flags & 0x2 else 0)
+        default = struct.unpack_from(">I", data, position)[0] if tf_flags & 0x8 else None
+        total = 0
+        for trun in iter_boxes(data, traf.body, traf.end):
+            if trun.kind != "trun":
+                continue
+            flags = int.from_bytes(data[trun.body + 1 : trun.body + 4], "big")
+            (count,) = struct.unpack_from(">I", data, trun.body + 4)
+            position = trun.body + 8 + (4 if flags & 0x1 else 0) + (4 if flags & 0x4 else 0)
+            if not flags & 0x100:
+                if default is None:
+                    return None
+                total += default * count
+                continue
+            step = 4 * sum(1 for bit in (0x100, 0x200, 0x400, 0x800) if flags & bit)
+            total += sum(
+                struct.unpack_from(">I", data, position + n * step)[0] for n in range(count)
+            )
+        return (_tfdt_value(data, tfdt) + total) / track.timescale
+    return None

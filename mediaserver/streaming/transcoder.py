@@ -646,6 +646,8 @@ class Transcoder:
         current = job.start
         pending = bytearray()
         pending_video = False
+        pending_end: float | None = None  # where the pending fragments' video ends
+        stored = job.start - 1
         while chunk := pipe.read1(1 << 20):
             buffer += chunk
             used = 0
@@ -665,10 +667,13 @@ class Transcoder:
                         index = bisect.bisect_right(starts, when + offset + 0.02) - 1
                         if index > current and pending:
                             self._store(job, current, pending)
+                            stored = current
                             pending = bytearray()
                             pending_video = False
-                        current = max(current, index)
+                        current = max(current, index, stored + 1)
                         pending_video = True
+                        end = fmp4.fragment_end(moof, local, video) if video else None
+                        pending_end = None if end is None else end + offset
                     video_only = {k: t for k, t in tracks.items() if t.handler == "vide"}
                     others = {k: t for k, t in tracks.items() if t.handler != "vide"}
                     fmp4.shift_fragment(moof, local, video_only, offset)
@@ -676,13 +681,25 @@ class Transcoder:
                     pending += moof
                 elif box.kind == "mdat":
                     pending += buffer[box.start : box.end]
+                    following = current + 1
+                    if (
+                        pending_video
+                        and pending_end is not None
+                        and following < len(starts)
+                        and pending_end >= starts[following] - 0.02
+                    ):
+                        # The segment's last fragment is in: store it now, not when ffmpeg
+                        # has encoded the whole next segment and starts writing it.
+                        self._store(job, current, pending)
+                        stored, current = current, following
+                        pending, pending_video, pending_end = bytearray(), False, None
             del buffer[:used]
             if not job.alive:
                 return
         # What is left is the last segment only if ffmpeg got that far: an input that ends
         # early (a truncated file) leaves a partial segment, or sound without pictures,
         # which must not be kept as a finished (immutable) segment.
-        if pending and pending_video and job.alive and current == job.end - 1:
+        if pending and pending_video and job.alive and current == job.end - 1 > stored:
             self._store(job, current, pending)
 
     def _write_init(self, key: str, data: bytes) -> None:

@@ -317,6 +317,15 @@ def test_fragment_time_is_the_first_presentation_time(fragmented: bytes) -> None
     assert fmp4.fragment_time(fragmented, moofs[0], fmp4.Track(99, 1000, "vide")) is None
 
 
+def test_fragment_end_is_where_the_next_fragment_starts(fragmented: bytes) -> None:
+    init, moofs = split(fragmented)
+    video = next(t for t in fmp4.read_tracks(init).values() if t.handler == "vide")
+    ends = [fmp4.fragment_end(fragmented, m, video) for m in moofs]
+    # 25 frames of 1/25 s each: the first ends where the second begins, the last at 2 s.
+    assert ends == [1.0, 2.0]
+    assert fmp4.fragment_end(fragmented, moofs[0], fmp4.Track(99, 1000, "vide")) is None
+
+
 @pytest.mark.parametrize("seconds", [0.0, 2.5, 3601.37, 1 / 3])
 def test_shift_fragment_moves_every_tfdt_by_the_exact_ticks(
     fragmented: bytes, seconds: float
