@@ -969,10 +969,13 @@ class CacheUse:
 def cache_use(data_dir: Path) -> CacheUse:
     root = data_dir / "cache" / "hls"
     segments = in_flight = other = 0
-    for path in root.rglob("*"):
-        if not path.is_file():
-            continue
-        size = path.stat().st_size
+    # os.walk, not rglob: the server removes job folders and evicted streams while we look.
+    files = [Path(top, name) for top, _, names in os.walk(root) for name in names]
+    for path in files:
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            continue  # gone between listing and looking: it no longer counts
         if path.parent.name.startswith("job-") or path.suffix == ".tmp":
             in_flight += size
         elif path.suffix in (".m4s", ".ts"):
