@@ -67,6 +67,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             playback.PlaybackController,
             hls.MasterPlaylistController,
             hls.HlsController,
+            hls.SubtitleController,
             scan.ScanController,
             trickplay.TrickplayController,
             pages.PageController,

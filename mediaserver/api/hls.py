@@ -25,11 +25,13 @@ from mediaserver.api.errors import invalid_parameter
 from mediaserver.api.playback import new_session, resolve
 from mediaserver.api.ranges import serve_file
 from mediaserver.context import AppContext
+from mediaserver.streaming.decision import IMAGE_SUBTITLES
 from mediaserver.streaming.keyframes import KeyframeError
+from mediaserver.streaming.subtitles import SubtitleError, subtitle_playlist
 from mediaserver.streaming.tokens import TokenError
 from mediaserver.streaming.transcoder import TS_OFFSET_S, Busy, Stream, StreamError
 
-__all__ = ["HlsController", "MasterPlaylistController"]
+__all__ = ["HlsController", "MasterPlaylistController", "SubtitleController"]
 
 PLAYLIST = "application/vnd.apple.mpegurl"
 _KEY = re.compile(r"^[0-9a-f]{24}$")
@@ -59,6 +61,20 @@ class _Unavailable(HTTPException):
 
 def _busy(exc: Busy) -> _Unavailable:
     return _Unavailable(detail=str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+
+def _webvtt(
+    request: Request[Any, Any, Any],
+    ctx: AppContext,
+    file: dict[str, Any],
+    track: dict[str, Any],
+    mpegts_offset: int,
+) -> Response[Any]:
+    try:
+        path = ctx.subtitles.webvtt(file["path"], track, mpegts_offset=mpegts_offset)
+    except SubtitleError as exc:
+        raise _Unavailable(detail=str(exc)) from None
+    return serve_file(request, Path(path), content_type="text/vtt", extra_headers=_NO_CACHE)
 
 
 class MasterPlaylistController(Controller):
@@ -177,20 +193,10 @@ class HlsController(Controller):
         if track is None:
             raise NotFoundException(detail="no such subtitle track")
         if match[2] == "m3u8":
-            from mediaserver.streaming.subtitles import subtitle_playlist
-
             query = ctx.streaming.query(stream.key, _session(s))
             return _playlist(subtitle_playlist(stream.spec.duration_s, f"{match[1]}.vtt?{query}"))
-        from mediaserver.streaming.subtitles import SubtitleError
-
         offset = int(TS_OFFSET_S * 90_000) if stream.spec.segment_format == "ts" else 0
-        try:
-            path = ctx.subtitles.webvtt(file["path"], track, mpegts_offset=offset)
-        except SubtitleError as exc:
-            raise _Unavailable(detail=str(exc)) from None
-        return serve_file(
-            request, Path(path), content_type="text/vtt; charset=utf-8", extra_headers=_NO_CACHE
-        )
+        return _webvtt(request, ctx, file, track, offset)
 
     @post(
         "/sessions/{session:str}/stop",
@@ -221,3 +227,39 @@ class HlsController(Controller):
                 "misses": ctx.transcoder.cache.misses,
             },
         }
+
+
+class SubtitleController(Controller):
+    path = "/api/v1/items/{item_id:int}/subtitles"
+    tags = ["playback"]
+
+    @get(
+        "/{name:str}",
+        sync_to_thread=True,
+        summary="A text subtitle track as WebVTT (for direct play's <track>)",
+    )
+    def webvtt(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        item_id: FromPath[int],
+        name: FromPath[str],
+        file_id: FromQuery[int | None] = None,
+    ) -> Response[Any]:
+        match = _SUBTITLE.match(name)
+        if match is None or match[2] != "vtt":
+            raise NotFoundException(detail="no such subtitle track")
+        sql = "SELECT id FROM files WHERE item_id = ?" + (" AND id = ?" if file_id else "")
+        row = ctx.db.query_one(
+            sql + " ORDER BY id LIMIT 1", [item_id, *([file_id] if file_id else [])]
+        )
+        if row is None:
+            raise NotFoundException(detail=f"item {item_id} has no such file")
+        file = ctx.streaming_file(int(row["id"]))
+        track = next(
+            (x for x in file["streams"] if x["type"] == "subtitle" and x["idx"] == int(match[1])),
+            None,
+        )
+        if track is None or track.get("codec") in IMAGE_SUBTITLES:
+            raise NotFoundException(detail="no such text subtitle track")
+        return _webvtt(request, ctx, file, track, 0)

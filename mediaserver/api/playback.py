@@ -94,7 +94,11 @@ class PlaybackController(Controller):
             "session": session,
             "duration_s": chosen["duration_s"],
             "audio_tracks": [_track(s) for s in chosen["streams"] if s["type"] == "audio"],
-            "subtitle_tracks": [_track(s) for s in chosen["streams"] if s["type"] == "subtitle"],
+            "subtitle_tracks": [
+                _subtitle(item_id, chosen["id"], s)
+                for s in chosen["streams"]
+                if s["type"] == "subtitle"
+            ],
             "chapters": _chapters(chosen),
             "trickplay_url": _trickplay_url(ctx, item_id, chosen["id"]),
         }
@@ -169,6 +173,17 @@ def _track(stream: Mapping[str, Any]) -> dict[str, Any]:
         "forced": bool(stream.get("is_forced")),
         **({"kind": kind} if stream["type"] == "subtitle" else {}),
     }
+
+
+def _subtitle(item_id: int, file_id: int, stream: Mapping[str, Any]) -> dict[str, Any]:
+    """A subtitle track; text ones carry the WebVTT ``url`` a direct-play <track> loads."""
+    track = _track(stream)
+    track["url"] = (
+        f"/api/v1/items/{item_id}/subtitles/{stream['idx']}.vtt?file_id={file_id}"
+        if track["kind"] == "text"
+        else None
+    )
+    return track
 
 
 def _chapters(file: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -89,6 +89,10 @@ CLIPS: dict[str, tuple[str, dict[str, Any]]] = {
             "output": {"g": 100, "bf": 2, "c:a": "ac3"},
         },
     ),
+    "Tern Harbour": (
+        "Tern Harbour (2017).mkv",
+        {"seconds": 8, "size": "320x180", "subtitle": True, "audio_language": "eng"},
+    ),
     "Gannet Point": (
         "Gannet Point (2015).mkv",
         {"seconds": 24, "size": "640x360", "video": "rgbtestsrc"},
@@ -1040,3 +1044,31 @@ def test_the_segment_cache_keeps_to_its_quota(
         again = renditions(client, items["Albatross Cove"], "again", profile="chromium")["Original"]
         done = decode(url + again.url)
         assert done.returncode == 0, done.stderr
+
+
+def test_text_subtitles_are_webvtt_renditions_and_direct_play_tracks(hearth: Hearth) -> None:
+    client = hearth.client
+    item = hearth.items["Tern Harbour"]
+    answer = client.get(f"/api/v1/items/{item}/playback", params={"profile": "chromium"}).json()
+    (track,) = answer["subtitle_tracks"]
+    assert track["kind"] == "text" and track["url"]
+    direct = client.get(track["url"])
+    assert direct.status_code == 200
+    assert direct.headers["content-type"].startswith("text/vtt")
+    assert direct.text.startswith("WEBVTT") and "-->" in direct.text
+    assert client.get(f"/api/v1/items/{item}/subtitles/99.vtt").status_code == 404
+    assert client.get(f"/api/v1/items/{item}/subtitles/..%2Fx.vtt").status_code == 404
+
+    text = client.get(answer["hls_url"]).text
+    media = next(line for line in text.splitlines() if line.startswith("#EXT-X-MEDIA:"))
+    assert 'TYPE=SUBTITLES,GROUP-ID="subs",NAME="English"' in media
+    uri = media.split('URI="', 1)[1].rstrip('"')
+    playlist = client.get(uri)
+    assert playlist.status_code == 200
+    assert playlist.headers["content-type"] == "application/vnd.apple.mpegurl"
+    vtt_name = next(x for x in playlist.text.splitlines() if x and not x.startswith("#"))
+    vtt = client.get(uri.rsplit("/", 1)[0] + "/" + vtt_name)
+    assert vtt.status_code == 200
+    lines = vtt.text.splitlines()
+    assert lines[0] == "WEBVTT" and lines[1].startswith("X-TIMESTAMP-MAP=MPEGTS:0,")
+    assert all('SUBTITLES="subs"' in x for x in text.splitlines() if x.startswith("#EXT-X-STREAM"))
