@@ -608,6 +608,42 @@ def test_an_idle_job_is_stopped_and_its_ffmpeg_killed(
     poll(lambda: not pid_alive(job["pid"]), 3, f"ffmpeg {job['pid']} to exit")
 
 
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_a_job_ahead_of_its_viewer_pauses_without_using_cpu(
+    hearth: Hearth, client: httpx.Client, sessions: Callable[[], str], poll: Callable[..., Any]
+) -> None:
+    rendition = renditions(client, hearth.items["Gannet Point"], sessions(), profile="chromium")[
+        "240p"
+    ]
+    index = uncached_run(hearth, rendition)
+    assert client.get(rendition.segments[index]).status_code == 200
+    poll(
+        lambda: any(j["paused"] for j in stream_jobs(client, rendition.key, alive=True)),
+        5,
+        "the job to pause",
+    )
+    (job,) = stream_jobs(client, rendition.key, alive=True)
+    # throttle_segments = 2: it stops once two segments past what was asked are made.
+    assert job["next"] - job["requested"] <= STREAMING["throttle_segments"] + 1
+    before = cpu_ticks(job["pid"])
+    time.sleep(0.8)  # within the 3 s idle timeout
+    assert cpu_ticks(job["pid"]) - before <= 1  # blocked on its full pipe: no CPU
+    (still,) = stream_jobs(client, rendition.key, alive=True)
+    assert still["next"] == job["next"]
+    # The viewer catches up: the same job goes on.
+    assert client.get(rendition.segments[job["next"] - 1]).status_code == 200
+    poll(
+        lambda: any(j["next"] > job["next"] for j in stream_jobs(client, rendition.key)),
+        5,
+        "the job to resume",
+    )
+    assert [j["id"] for j in stream_jobs(client, rendition.key, alive=True)] == [job["id"]]
+
+
 def test_the_stop_endpoint_ends_a_session_at_once(
     hearth: Hearth, client: httpx.Client, sessions: Callable[[], str], poll: Callable[..., Any]
 ) -> None:
