@@ -156,9 +156,11 @@ class HlsController(Controller):
             index = int(match[1])
             if index >= len(stream.segments):
                 raise NotFoundException(detail="no such segment")
-            cached = ctx.transcoder.cache.lookup(stream.key, index)
+            cached = ctx.transcoder.cache.contains(stream.key, index)
             metrics.SEGMENT_REQUESTS.labels("cache" if cached else "job").inc()
-            path = cached or ctx.transcoder.segment(stream, index, session)
+            # Through the transcoder even when cached: a job ahead of this viewer, paused
+            # until the viewer catches up, learns here that it has.
+            path = ctx.transcoder.segment(stream, index, session)
         except Busy as exc:
             raise _busy(exc) from None
         except StreamError as exc:

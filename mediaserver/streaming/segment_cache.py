@@ -68,6 +68,11 @@ class SegmentCache:
         assert _KEY.match(key), key  # keys are parsed strictly before they get here
         return self.root / key
 
+    def contains(self, key: str, index: int) -> bool:
+        """Whether the segment is cached (no hit or miss counted)."""
+        with self._lock:
+            return (key, index) in self._lru
+
     def lookup(self, key: str, index: int) -> Path | None:
         """The finished segment, or None; a hit makes it the most recently used."""
         with self._lock:

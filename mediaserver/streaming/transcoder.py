@@ -342,12 +342,17 @@ class Transcoder:
         # Also for a known stream: eviction removes the folder of a stream whose last
         # segment it dropped, and a restarted server finds streams by their description.
         folder = self.cache.stream_dir(key)
-        folder.mkdir(parents=True, exist_ok=True)
         description = folder / "stream.json"
-        if not description.exists():
-            tmp = description.with_suffix(f".{threading.get_ident()}.tmp")
-            tmp.write_bytes(msgspec.json.encode({"spec": spec, "segments": segments}))
-            os.replace(tmp, description)
+        tmp = description.with_suffix(f".{threading.get_ident()}.tmp")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if not description.exists():
+                tmp.write_bytes(msgspec.json.encode({"spec": spec, "segments": segments}))
+                os.replace(tmp, description)
+        except OSError as exc:  # a full disk: the stream works, only a restart forgets it
+            log.warning("could not describe a stream on disk", stream=key, error=str(exc))
+            with contextlib.suppress(OSError):
+                tmp.unlink()
         return stream
 
     def stream(self, key: str) -> Stream | None:
