@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from mediaserver.streaming.playlists import lead_in_segments, remux_segments
 from mediaserver.streaming.transcoder import (
@@ -12,7 +13,7 @@ from mediaserver.streaming.transcoder import (
     seek_point,
 )
 
-BASE = {
+BASE: dict[str, Any] = {
     "file_id": 1,
     "path": "/media/-odd name; $(x).mkv",
     "size": 1,
@@ -22,7 +23,13 @@ BASE = {
     "video_codec": "h264",
     "audio_index": 1,
 }
-RUNG = {"width": 1280, "height": 720, "video_kbps": 3000, "max_video_kbps": 4500, "level": 31}
+RUNG: dict[str, Any] = {
+    "width": 1280,
+    "height": 720,
+    "video_kbps": 3000,
+    "max_video_kbps": 4500,
+    "level": 31,
+}
 
 
 def option(argv: list[str], name: str) -> str:
