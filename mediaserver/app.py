@@ -20,7 +20,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from mediaserver import __version__
-from mediaserver.api import errors, hls, items, libraries, playback, scan, system, trickplay
+from mediaserver.api import auth, errors, hls, items, libraries, playback, scan, system, trickplay
 from mediaserver.api.middleware import RequestIdMiddleware
 from mediaserver.config import Settings
 from mediaserver.context import AppContext, build_context
@@ -65,6 +65,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             items.ItemController,
             items.GenreController,
             playback.PlaybackController,
+            auth.AuthController,
             hls.MasterPlaylistController,
             hls.HlsController,
             hls.SubtitleController,

@@ -140,6 +140,54 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return run_doctor(_settings(args))
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        line = sys.stdin.readline()
+        return line[:-1] if line.endswith("\n") else line
+    if not sys.stdin.isatty():
+        raise SystemExit("error: give --password-stdin to read the password from a pipe")
+    import getpass
+
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        raise SystemExit("error: the two passwords differ")
+    return first
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from mediaserver.accounts.passwords import WeakPassword
+    from mediaserver.accounts.users import UserError, UserService
+    from mediaserver.db import Database
+
+    settings = _settings(args)
+    db = Database(settings.database_path)
+    db.open()
+    try:
+        users = UserService(db)
+        if args.action == "list":
+            for user in users.all():
+                print(f"{user.id}\t{user.name}\t{'admin' if user.is_admin else 'member'}")
+            return 0
+        try:
+            if args.action == "add":
+                user = users.create(args.name, _read_password(args), admin=args.admin)
+                role = "an admin" if user.is_admin else "a member"
+                print(f"added {user.name} ({role}, id {user.id})")
+            else:
+                found = users.by_name(args.name)
+                if found is None:
+                    print(f"error: no user called {args.name!r}", file=sys.stderr)
+                    return 1
+                revoked = users.set_password(found.id, _read_password(args))
+                print(f"changed the password of {found.name}; {revoked} sessions and keys revoked")
+        except (UserError, WeakPassword) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        db.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mediaserver", description="Hearth, a home media server.")
     parser.add_argument("--version", action="version", version=f"Hearth {__version__}")
@@ -153,6 +201,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="check ffmpeg, the data folder and the catalog").set_defaults(
         fn=cmd_doctor
     )
+    user = sub.add_parser("user", help="add users, change passwords, list users")
+    actions = user.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="add a user (prompts for the password)")
+    add.add_argument("name")
+    add.add_argument("--admin", action="store_true", help="may manage users and libraries")
+    passwd = actions.add_parser("passwd", help="set a user's password; signs them out everywhere")
+    passwd.add_argument("name")
+    for action in (add, passwd):
+        action.add_argument(
+            "--password-stdin", action="store_true", help="read the password from standard input"
+        )
+    actions.add_parser("list", help="list the users")
+    user.set_defaults(fn=cmd_user)
     return parser
 
 

@@ -17,6 +17,8 @@ from typing import Any
 import structlog
 
 from mediaserver import metrics
+from mediaserver.accounts.auth import AuthService
+from mediaserver.accounts.users import UserService
 from mediaserver.config import Settings
 from mediaserver.db import Database
 from mediaserver.events import Event, EventBus
@@ -51,6 +53,8 @@ class AppContext:
     transcoder: Transcoder
     keyframes: KeyframeIndex
     subtitles: SubtitleCache
+    users: UserService
+    auth: AuthService
     trickplay: TrickplayService
     demo: bool = False
     startup_state: str = "starting"  # starting | generating demo library | ready
@@ -240,8 +244,11 @@ def build_context(settings: Settings) -> AppContext:
         else None,
     )
     keyframes = KeyframeIndex(db)
+    users = UserService(db)
     return AppContext(
         settings=settings,
+        users=users,
+        auth=AuthService(db, users, secret),
         streaming=StreamingService(settings.streaming, transcoder, keyframes, secret),
         transcoder=transcoder,
         keyframes=keyframes,

@@ -191,8 +191,51 @@ def _m003_field_order(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE streams ADD COLUMN field_order TEXT")
 
 
+def _m004_accounts(db: sqlite_utils.Database) -> None:
+    # People, and what lets them in: web sessions, refresh tokens and API keys are stored
+    # as SHA-256 of the secret (a stolen catalog opens nothing), passwords as argon2id.
+    db.executescript(
+        """
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            password_hash TEXT NOT NULL,
+            is_admin INTEGER NOT NULL DEFAULT 0,
+            max_rating TEXT,
+            show_unrated INTEGER NOT NULL DEFAULT 1,
+            totp_secret TEXT,
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ')),
+            password_changed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ'))
+        );
+        CREATE TABLE user_libraries (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            library_id INTEGER NOT NULL REFERENCES libraries(id) ON DELETE CASCADE,
+            PRIMARY KEY (user_id, library_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE credentials (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('session', 'refresh', 'api_key')),
+            secret_hash BLOB NOT NULL UNIQUE,
+            name TEXT,
+            device TEXT,
+            address TEXT,
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ')),
+            last_used_at TEXT,
+            expires_at TEXT
+        );
+        CREATE INDEX credentials_user ON credentials(user_id, kind);
+        """
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
-MIGRATIONS: tuple[Migration, ...] = (_m001_catalog, _m002_keyframes, _m003_field_order)
+MIGRATIONS: tuple[Migration, ...] = (
+    _m001_catalog,
+    _m002_keyframes,
+    _m003_field_order,
+    _m004_accounts,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

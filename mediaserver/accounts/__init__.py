@@ -1,0 +1,1 @@
+"""Accounts: users, passwords and the credentials that let people and devices in."""

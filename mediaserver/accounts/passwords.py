@@ -1,0 +1,65 @@
+"""Password hashing (argon2id, argon2-cffi) and the rules a new password must meet.
+
+A password is refused when it is shorter than ``MIN_LENGTH`` or when zxcvbn, which knows
+the common-password lists and keyboard walks, rates it weak ("password123", "qwertyuiop");
+the refusal says why, with zxcvbn's advice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import argon2
+from zxcvbn import zxcvbn  # type: ignore[import-untyped]
+
+__all__ = [
+    "MIN_LENGTH",
+    "WeakPassword",
+    "check_strength",
+    "hash_password",
+    "needs_rehash",
+    "verify",
+]
+
+MIN_LENGTH = 10
+MAX_LENGTH = 256  # argon2 takes any length; a megabyte "password" is just a slow request
+_hasher = argon2.PasswordHasher()  # RFC 9106 "low memory" profile: 64 MiB, t=3, p=4
+# Verifying against this costs what verifying a real hash costs, so a login for a name
+# that does not exist takes as long as one for a name that does.
+_DUMMY = _hasher.hash("no such user, but the same work")
+
+
+class WeakPassword(ValueError):
+    """The password is refused; the message says why, in words a person understands."""
+
+
+def check_strength(password: str, *, context: Sequence[str] = ()) -> None:
+    """Raise WeakPassword unless ``password`` is long and not guessable (``context``: the
+    user's name and the like, which must not make up the password)."""
+    if len(password) < MIN_LENGTH:
+        raise WeakPassword(f"the password must be at least {MIN_LENGTH} characters long")
+    if len(password) > MAX_LENGTH:
+        raise WeakPassword(f"the password must be at most {MAX_LENGTH} characters long")
+    verdict = zxcvbn(password[:100], user_inputs=[c for c in context if c])
+    if verdict["score"] < 3:
+        feedback = verdict["feedback"]
+        reason = feedback.get("warning") or "it is too easy to guess"
+        advice = " ".join(feedback.get("suggestions") or [])
+        raise WeakPassword(f"the password is too weak: {reason.rstrip('.')}. {advice}".strip())
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify(stored: str | None, password: str) -> bool:
+    """Whether ``password`` matches ``stored``; None (no such user) costs the same time."""
+    try:
+        return _hasher.verify(stored or _DUMMY, password[:MAX_LENGTH]) and stored is not None
+    except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+        return False
+
+
+def needs_rehash(stored: str) -> bool:
+    """The hash was made with weaker parameters than today's: store a new one at login."""
+    return _hasher.check_needs_rehash(stored)

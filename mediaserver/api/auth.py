@@ -1,0 +1,114 @@
+"""``/api/v1/auth``: sign in with a name and password, refresh, sign out, who am I.
+
+Apps and TVs sign in once (``POST /login``), use the 15-minute access token as
+``Authorization: Bearer``, and swap the refresh token for a new pair before it runs out
+(``POST /refresh``; each refresh token works once).  Too many failures answer 429 with
+Retry-After, for the account and for the address alike.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.params import JSONBody
+from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS
+
+from mediaserver.accounts.auth import LockedOut, Login
+from mediaserver.context import AppContext
+
+__all__ = ["AuthController"]
+
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+
+
+class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    password: Text
+    device: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+
+
+class RefreshBody(msgspec.Struct, forbid_unknown_fields=True):
+    refresh_token: Text
+
+
+class _TooMany(HTTPException):
+    status_code = HTTP_429_TOO_MANY_REQUESTS
+
+
+def _address(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _answer(login: Login) -> dict[str, Any]:
+    return {
+        "access_token": login.access_token,
+        "token_type": "Bearer",
+        "expires_in": login.expires_in,
+        "refresh_token": login.refresh_token,
+        "user": login.user.as_dict(),
+    }
+
+
+def bearer(request: Request[Any, Any, Any]) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+class AuthController(Controller):
+    path = "/api/v1/auth"
+    tags = ["auth"]
+
+    @post(
+        "/login", status_code=200, sync_to_thread=True, summary="Sign in: access and refresh tokens"
+    )
+    def login(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        data: JSONBody[LoginBody],
+    ) -> dict[str, Any]:
+        try:
+            login = ctx.auth.login(
+                data.username, data.password, address=_address(request), device=data.device
+            )
+        except LockedOut as exc:
+            raise _TooMany(detail=str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
+        except PermissionError as exc:
+            raise NotAuthorizedException(detail=str(exc)) from None
+        return _answer(login)
+
+    @post(
+        "/refresh",
+        status_code=200,
+        sync_to_thread=True,
+        summary="A new token pair for a refresh token",
+    )
+    def refresh(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        data: JSONBody[RefreshBody],
+    ) -> dict[str, Any]:
+        try:
+            return _answer(ctx.auth.refresh(data.refresh_token, address=_address(request)))
+        except PermissionError as exc:
+            raise NotAuthorizedException(detail=str(exc)) from None
+
+    @post("/logout", status_code=204, sync_to_thread=True, summary="Revoke a refresh token")
+    def logout(self, ctx: NamedDependency[AppContext], data: JSONBody[RefreshBody]) -> None:
+        ctx.auth.revoke_secret(data.refresh_token)
+
+    @get("/me", sync_to_thread=False, summary="The signed-in user")
+    def me(
+        self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext]
+    ) -> dict[str, Any]:
+        token = bearer(request)
+        user = ctx.auth.authenticate_bearer(token) if token else None
+        if user is None:
+            raise NotAuthorizedException(detail="sign in first: no valid access token or API key")
+        return user.as_dict()

@@ -1,0 +1,114 @@
+"""Signing in over HTTP: users made with the CLI, tokens, refresh, lockout with 429."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import httpx
+import pytest
+
+PASSWORD = "correct horse battery staple"
+
+
+def cli(data_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MEDIASERVER_DATA_DIR": str(data_dir)}
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "mediaserver", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def server(
+    hearth_server: Callable[..., AbstractContextManager[str]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[httpx.Client, Path]]:
+    data_dir = tmp_path_factory.mktemp("auth-data")
+    empty = tmp_path_factory.mktemp("auth-media")
+    with hearth_server(data_dir, [empty]) as url, httpx.Client(base_url=url, timeout=30) as client:
+        added = cli(
+            data_dir, "user", "add", "Alice", "--admin", "--password-stdin", stdin=PASSWORD + "\n"
+        )
+        assert added.returncode == 0, added.stderr
+        assert "added Alice (an admin" in added.stdout
+        yield client, data_dir
+
+
+def login(client: httpx.Client, name: str = "Alice", password: str = PASSWORD) -> httpx.Response:
+    return client.post("/api/v1/auth/login", json={"username": name, "password": password})
+
+
+def test_the_cli_refuses_weak_passwords_and_duplicates(server: tuple[httpx.Client, Path]) -> None:
+    _, data_dir = server
+    weak = cli(data_dir, "user", "add", "bob", "--password-stdin", stdin="password123\n")
+    assert weak.returncode == 1 and "too weak" in weak.stderr
+    again = cli(data_dir, "user", "add", "alice", "--password-stdin", stdin=PASSWORD + "\n")
+    assert again.returncode == 1 and "already a user" in again.stderr
+    listed = cli(data_dir, "user", "list")
+    assert listed.stdout.split("\n")[0].split("\t")[1:] == ["Alice", "admin"]
+    piped = cli(data_dir, "user", "add", "carol")  # no tty and no --password-stdin
+    assert piped.returncode != 0 and "--password-stdin" in piped.stderr
+
+
+def test_sign_in_use_the_token_and_refresh(server: tuple[httpx.Client, Path]) -> None:
+    client, _ = server
+    answer = login(client)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["token_type"] == "Bearer" and body["expires_in"] == 900
+    assert body["user"]["name"] == "Alice" and body["user"]["is_admin"] is True
+    me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.status_code == 200 and me.json()["name"] == "Alice"
+    assert client.get("/api/v1/auth/me").status_code == 401
+    bad = client.get("/api/v1/auth/me", headers={"Authorization": "Bearer hat_1.1.x"})
+    assert bad.status_code == 401
+    renewed = client.post("/api/v1/auth/refresh", json={"refresh_token": body["refresh_token"]})
+    assert renewed.status_code == 200, renewed.text
+    reused = client.post("/api/v1/auth/refresh", json={"refresh_token": body["refresh_token"]})
+    assert reused.status_code == 401  # each refresh token works once
+    new = renewed.json()["refresh_token"]
+    assert client.post("/api/v1/auth/logout", json={"refresh_token": new}).status_code == 204
+    gone = client.post("/api/v1/auth/refresh", json={"refresh_token": new})
+    assert gone.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"username": "Alice"},
+        {"username": "", "password": "x"},
+        {"username": "Alice", "password": "x" * 300},
+        {"username": "Alice", "password": PASSWORD, "admin": True},
+        {"username": ["Alice"], "password": PASSWORD},
+    ],
+)
+def test_malformed_sign_ins_are_400(server: tuple[httpx.Client, Path], body: object) -> None:
+    client, _ = server
+    answer = client.post("/api/v1/auth/login", json=body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["detail"]
+
+
+def test_wrong_passwords_lock_the_account_with_429(server: tuple[httpx.Client, Path]) -> None:
+    client, data_dir = server
+    made = cli(
+        data_dir, "user", "add", "Dave", "--password-stdin", stdin="another long phrase here\n"
+    )
+    assert made.returncode == 0, made.stderr
+    statuses = [login(client, "Dave", "wrong guess number").status_code for _ in range(5)]
+    assert statuses == [401] * 5
+    locked = login(client, "Dave", "another long phrase here")
+    assert locked.status_code == 429
+    assert int(locked.headers["Retry-After"]) >= 1
+    assert "try again" in locked.json()["detail"]
