@@ -50,7 +50,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1
+    # before we see the request; server.trusted_proxies is the one place that decides.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        proxy_headers=False,
+    )
     return 0
 
 

@@ -7,6 +7,7 @@ turns that into one line and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -21,6 +22,7 @@ __all__ = [
     "FfmpegSettings",
     "LibrarySettings",
     "LoggingSettings",
+    "NetworkSettings",
     "ServerSettings",
     "Settings",
     "StreamingSettings",
@@ -44,6 +46,15 @@ class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 class ServerSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     host: str = "0.0.0.0"
     port: Port = 8420
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or CIDRs); nobody else's.
+    trusted_proxies: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {entry!r} is not an address or CIDR") from None
 
 
 class LibrarySettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -86,6 +97,37 @@ class LoggingSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only
     format: Literal["json", "console"] = "json"
 
 
+class NetworkSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Outbound requests (artwork, plugins, peers); see ``mediaserver.net.fetch``."""
+
+    allow_private_fetch: tuple[str, ...] = ()  # CIDRs or host names a fetch may reach anyway
+    allow_fetch_ports: tuple[Port, ...] = ()  # besides 80 and 443
+    fetch_timeout_seconds: PositiveFloat = 10.0
+    fetch_max_mb: PositiveInt = 20
+
+    def __post_init__(self) -> None:
+        for entry in self.allow_private_fetch:
+            if not _is_network_or_host_name(entry):
+                raise ValueError(
+                    f"{entry!r} in allow_private_fetch is neither an address range "
+                    "(CIDR, e.g. 192.168.1.0/24) nor a host name"
+                )
+
+
+_LABEL = r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$", re.IGNORECASE)
+
+
+def _is_network_or_host_name(entry: str) -> bool:
+    try:
+        ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        name = entry.removesuffix(".")
+        # "1.2.3.999" is a broken address, not a name.
+        return bool(_HOST_NAME.match(name)) and not name.rsplit(".", 1)[-1].isdigit()
+    return True
+
+
 class Settings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     data_dir: str = ""  # empty: $XDG_DATA_HOME/hearth
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
@@ -93,6 +135,7 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     ffmpeg: FfmpegSettings = msgspec.field(default_factory=FfmpegSettings)
     streaming: StreamingSettings = msgspec.field(default_factory=StreamingSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
+    network: NetworkSettings = msgspec.field(default_factory=NetworkSettings)
 
     @property
     def data_path(self) -> Path:

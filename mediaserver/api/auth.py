@@ -18,6 +18,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS
 
 from mediaserver.accounts.auth import LockedOut, Login
+from mediaserver.api.clients import client_address, parse_proxies
 from mediaserver.context import AppContext
 
 __all__ = ["AuthController"]
@@ -39,8 +40,8 @@ class _TooMany(HTTPException):
     status_code = HTTP_429_TOO_MANY_REQUESTS
 
 
-def _address(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else "unknown"
+def _address(request: Request[Any, Any, Any], ctx: AppContext) -> str:
+    return client_address(request, parse_proxies(ctx.settings.server.trusted_proxies))
 
 
 def _answer(login: Login) -> dict[str, Any]:
@@ -74,7 +75,7 @@ class AuthController(Controller):
     ) -> dict[str, Any]:
         try:
             login = ctx.auth.login(
-                data.username, data.password, address=_address(request), device=data.device
+                data.username, data.password, address=_address(request, ctx), device=data.device
             )
         except LockedOut as exc:
             raise _TooMany(detail=str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
@@ -95,7 +96,7 @@ class AuthController(Controller):
         data: JSONBody[RefreshBody],
     ) -> dict[str, Any]:
         try:
-            return _answer(ctx.auth.refresh(data.refresh_token, address=_address(request)))
+            return _answer(ctx.auth.refresh(data.refresh_token, address=_address(request, ctx)))
         except PermissionError as exc:
             raise NotAuthorizedException(detail=str(exc)) from None
 

@@ -45,6 +45,7 @@ def run_server(
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         config.setdefault("log_level", "warning")
+        config.setdefault("proxy_headers", False)  # as `mediaserver serve` runs it
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **config))
         failure: list[BaseException] = []
 

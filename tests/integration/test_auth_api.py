@@ -112,3 +112,31 @@ def test_wrong_passwords_lock_the_account_with_429(server: tuple[httpx.Client, P
     assert locked.status_code == 429
     assert int(locked.headers["Retry-After"]) >= 1
     assert "try again" in locked.json()["detail"]
+
+
+def test_a_forged_forwarded_for_does_not_dodge_the_lock(server: tuple[httpx.Client, Path]) -> None:
+    """No proxy is trusted here: rotating X-Forwarded-For changes neither lock."""
+    client, data_dir = server
+    made = cli(
+        data_dir, "user", "add", "Erin", "--password-stdin", stdin="yet another fine phrase\n"
+    )
+    assert made.returncode == 0, made.stderr
+    statuses = []
+    for n in range(20):
+        headers = {"X-Forwarded-For": f"203.0.113.{n}", "X-Real-IP": f"198.51.100.{n}"}
+        answer = client.post(
+            "/api/v1/auth/login",
+            json={"username": "Erin", "password": f"wrong guess {n}"},
+            headers=headers,
+        )
+        statuses.append(answer.status_code)
+    # At most five tries get to check a password (fewer if an earlier test already locked
+    # this address); every later one is refused before that, whatever the header says.
+    assert set(statuses) <= {401, 429} and statuses.count(401) <= 5
+    assert statuses[5:] == [429] * 15
+    right = client.post(
+        "/api/v1/auth/login",
+        json={"username": "Erin", "password": "yet another fine phrase"},
+        headers={"X-Forwarded-For": "192.0.2.200"},
+    )
+    assert right.status_code == 429  # still locked: the header was not believed

@@ -1,0 +1,76 @@
+"""Who is asking: the client's address, believing ``X-Forwarded-For`` only from our proxies.
+
+Media servers have been fooled into treating an attacker as "local" by a forged
+``X-Forwarded-For``.  Here the header counts only when the connection comes from an address
+in ``server.trusted_proxies``, and then only as far as the chain of trusted proxies goes:
+reading from the right, the first address that is not a trusted proxy is the client.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from collections.abc import Sequence
+from typing import Any
+
+from litestar import Request
+
+__all__ = ["client_address", "parse_proxies"]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.cache
+def parse_proxies(entries: tuple[str, ...]) -> tuple[Network, ...]:
+    """``["127.0.0.1", "10.0.0.0/8"]`` as networks; ValueError names a bad entry."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise ValueError(
+                f"server.trusted_proxies: {entry!r} is not an address or CIDR"
+            ) from None
+    return tuple(networks)
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    text = text.strip().strip('"')
+    if text.startswith("[") and "]" in text:  # [v6]:port
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:  # v4:port
+        text = text.split(":", 1)[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped
+    return address
+
+
+def _trusted(address: Any, proxies: Sequence[Network]) -> bool:
+    return address is not None and any(address in network for network in proxies)
+
+
+def client_address(request: Request[Any, Any, Any], proxies: Sequence[Network]) -> str:
+    """The client's IP address as text (``"unknown"`` when the server cannot tell)."""
+    peer = _address(request.client.host) if request.client else None
+    if peer is None:
+        return "unknown"
+    if not _trusted(peer, proxies):
+        return str(peer)  # a direct client: whatever headers it sent are its own words
+    chain = [
+        part
+        for header in request.headers.getall("x-forwarded-for", [])
+        for part in header.split(",")
+    ]
+    current = peer
+    for hop in reversed(chain):
+        address = _address(hop)
+        if address is None:
+            break  # garbage in the chain: stop at the last proxy we trust
+        current = address
+        if not _trusted(address, proxies):
+            break
+    return str(current)

@@ -1,0 +1,1 @@
+"""Outbound network requests: every URL the server fetches goes through ``net.fetch``."""
