@@ -254,6 +254,14 @@ class AuthService:
 
         return bool(self.db.write(delete))
 
+    def describe(self, secret: str) -> dict[str, Any] | None:
+        """id, kind, name and times of the credential ``secret`` (for answering "created")."""
+        row = self.db.query_one(
+            "SELECT id, kind, name, created_at FROM credentials WHERE secret_hash = ?",
+            [_digest(secret)],
+        )
+        return dict(row) if row else None
+
     def revoke_secret(self, secret: str) -> None:
         self.db.write(
             lambda db: db.execute(

@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import HTTPException, NotAuthorizedException
-from litestar.params import JSONBody
+from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS
 
 from mediaserver.accounts.auth import LockedOut, Login
+from mediaserver.accounts.users import User
 from mediaserver.api.clients import client_address, parse_proxies
 from mediaserver.context import AppContext
 
@@ -36,6 +37,10 @@ class RefreshBody(msgspec.Struct, forbid_unknown_fields=True):
     refresh_token: Text
 
 
+class KeyBody(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
 class _TooMany(HTTPException):
     status_code = HTTP_429_TOO_MANY_REQUESTS
 
@@ -52,6 +57,15 @@ def _answer(login: Login) -> dict[str, Any]:
         "refresh_token": login.refresh_token,
         "user": login.user.as_dict(),
     }
+
+
+def current_user(request: Request[Any, Any, Any], ctx: AppContext) -> User:
+    """The user behind the request's bearer token or API key; 401 when there is none."""
+    token = bearer(request)
+    user = ctx.auth.authenticate_bearer(token) if token else None
+    if user is None:
+        raise NotAuthorizedException(detail="sign in first: no valid access token or API key")
+    return user
 
 
 def bearer(request: Request[Any, Any, Any]) -> str | None:
@@ -108,8 +122,74 @@ class AuthController(Controller):
     def me(
         self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext]
     ) -> dict[str, Any]:
-        token = bearer(request)
-        user = ctx.auth.authenticate_bearer(token) if token else None
-        if user is None:
-            raise NotAuthorizedException(detail="sign in first: no valid access token or API key")
-        return user.as_dict()
+        return current_user(request, ctx).as_dict()
+
+    @get("/keys", sync_to_thread=False, summary="Your API keys (never the keys themselves)")
+    def keys(
+        self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext]
+    ) -> dict[str, Any]:
+        user = current_user(request, ctx)
+        rows = [c for c in ctx.auth.credentials(user.id) if c["kind"] == "api_key"]
+        return {
+            "keys": [{k: c[k] for k in ("id", "name", "created_at", "last_used_at")} for c in rows]
+        }
+
+    @post("/keys", sync_to_thread=True, summary="A new API key, shown this once")
+    def new_key(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        data: JSONBody[KeyBody],
+    ) -> dict[str, Any]:
+        user = current_user(request, ctx)
+        key = ctx.auth.issue(user.id, "api_key", name=data.name.strip())
+        created = ctx.auth.describe(key)
+        assert created is not None
+        return {"id": created["id"], "name": created["name"], "key": key}
+
+    @get("/sessions", sync_to_thread=False, summary="Where you are signed in")
+    def sessions(
+        self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext]
+    ) -> dict[str, Any]:
+        user = current_user(request, ctx)
+        rows = [c for c in ctx.auth.credentials(user.id) if c["kind"] != "api_key"]
+        return {"sessions": rows}
+
+    @delete(
+        "/keys/{credential_id:int}",
+        status_code=204,
+        sync_to_thread=True,
+        summary="Revoke an API key",
+    )
+    def revoke_key(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        credential_id: FromPath[int],
+    ) -> None:
+        _revoke(request, ctx, credential_id, "api_key")
+
+    @delete(
+        "/sessions/{credential_id:int}",
+        status_code=204,
+        sync_to_thread=True,
+        summary="Sign a device out",
+    )
+    def revoke_session(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        credential_id: FromPath[int],
+    ) -> None:
+        _revoke(request, ctx, credential_id, "session", "refresh")
+
+
+def _revoke(
+    request: Request[Any, Any, Any], ctx: AppContext, credential_id: int, *kinds: str
+) -> None:
+    user = current_user(request, ctx)
+    mine = {c["id"] for c in ctx.auth.credentials(user.id) if c["kind"] in kinds}
+    # Someone else's credential answers exactly like one that does not exist.
+    if credential_id not in mine or not ctx.auth.revoke(user.id, credential_id):
+        what = "API key" if "api_key" in kinds else "session"
+        raise NotFoundException(detail=f"you have no such {what}")

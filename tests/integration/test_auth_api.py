@@ -100,6 +100,66 @@ def test_malformed_sign_ins_are_400(server: tuple[httpx.Client, Path], body: obj
     assert answer.json()["detail"]
 
 
+def bearer_for(client: httpx.Client, name: str, password: str) -> dict[str, str]:
+    answer = login(client, name, password)
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+def test_api_keys_are_shown_once_and_belong_to_their_owner(
+    server: tuple[httpx.Client, Path],
+) -> None:
+    client, data_dir = server
+    made = cli(
+        data_dir, "user", "add", "Frank", "--password-stdin", stdin="frank says hello there\n"
+    )
+    assert made.returncode == 0, made.stderr
+    alice = bearer_for(client, "Alice", PASSWORD)
+    frank = bearer_for(client, "Frank", "frank says hello there")
+    created = client.post("/api/v1/auth/keys", json={"name": "backup script"}, headers=alice)
+    assert created.status_code == 201, created.text
+    key = created.json()["key"]
+    assert key.startswith("hak_") and len(key) >= 4 + 43  # 256 random bits
+    listed = client.get("/api/v1/auth/keys", headers=alice).json()["keys"]
+    assert [k["name"] for k in listed] == ["backup script"]
+    assert key not in str(listed)  # never shown again
+    me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {key}"})
+    assert me.status_code == 200 and me.json()["name"] == "Alice"
+    # Frank cannot see or revoke Alice's key: it answers like one that does not exist.
+    assert client.get("/api/v1/auth/keys", headers=frank).json()["keys"] == []
+    key_id = created.json()["id"]
+    theirs = client.delete(f"/api/v1/auth/keys/{key_id}", headers=frank)
+    missing = client.delete("/api/v1/auth/keys/999999", headers=frank)
+    assert theirs.status_code == missing.status_code == 404
+    assert theirs.json()["detail"] == missing.json()["detail"]
+    assert (
+        client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    )
+    assert client.delete(f"/api/v1/auth/keys/{key_id}", headers=alice).status_code == 204
+    assert (
+        client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+    )
+    assert client.get("/api/v1/auth/keys").status_code == 401  # and nothing without a token
+
+
+def test_a_device_can_be_signed_out(server: tuple[httpx.Client, Path]) -> None:
+    client, _ = server
+    tv = client.post(
+        "/api/v1/auth/login",
+        json={"username": "Alice", "password": PASSWORD, "device": "Living room TV"},
+    ).json()
+    alice = bearer_for(client, "Alice", PASSWORD)
+    sessions = client.get("/api/v1/auth/sessions", headers=alice).json()["sessions"]
+    (entry,) = [s for s in sessions if s["device"] == "Living room TV"]
+    assert entry["kind"] == "refresh" and entry["address"] == "127.0.0.1"
+    assert client.delete(f"/api/v1/auth/sessions/{entry['id']}", headers=alice).status_code == 204
+    dead = client.post("/api/v1/auth/refresh", json={"refresh_token": tv["refresh_token"]})
+    assert dead.status_code == 401
+
+
+# The lockout tests come last: they leave 127.0.0.1 locked for a while.
+
+
 def test_wrong_passwords_lock_the_account_with_429(server: tuple[httpx.Client, Path]) -> None:
     client, data_dir = server
     made = cli(
