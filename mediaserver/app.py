@@ -13,7 +13,6 @@ from pathlib import Path
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import RedocRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.static_files import create_static_files_router
@@ -22,6 +21,7 @@ from litestar.template.config import TemplateConfig
 from mediaserver import __version__
 from mediaserver.api import auth, errors, hls, items, libraries, playback, scan, system, trickplay
 from mediaserver.api.middleware import RequestIdMiddleware
+from mediaserver.api.security import RedocPage, add_security_headers
 from mediaserver.config import Settings
 from mediaserver.context import AppContext, build_context
 from mediaserver.logs import logging_config
@@ -82,6 +82,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
         ],
         dependencies={"ctx": Provide(lambda: ctx, use_cache=True, sync_to_thread=False)},
         lifespan=[lifespan],
+        before_send=[add_security_headers],  # every response, 404s and static files too
         middleware=[
             RequestIdMiddleware,
             PrometheusConfig(app_name="hearth", prefix="hearth", group_path=True).middleware,
@@ -95,7 +96,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             path="/schema",
             # A home server may have no internet: the docs page uses our vendored Redoc.
             render_plugins=[
-                RedocRenderPlugin(
+                RedocPage(
                     path=["/", "/redoc"],
                     js_url="/static/vendor/redoc-2.5.4/redoc.standalone.js",
                     google_fonts=False,

@@ -4,10 +4,10 @@ The clips are Matroska with H.264 video and AC-3 audio: Chromium cannot play AC-
 server remuxes them (video copied, audio to AAC) and the page must play them through hls.js.
 The second clip has two audio languages and a text subtitle, for the track menus.
 One server and one browser for the module, a fresh page per test.  ``page.route`` fakes
-only what the server cannot be made to do on cue (a 503, a 404) and adds the CSP the page
-must work under (no inline or eval'd script; MSE needs ``blob:`` media, the hls.js worker
-loads from its own file).  Waits use function expressions: string ones are eval'd in the
-page, which that CSP forbids.
+only what the server cannot be made to do on cue (a 503, a 404).  Every page runs under the
+server's own Content-Security-Policy (no inline or eval'd script; MSE needs ``blob:`` media,
+the hls.js worker loads from its own file) and a violation fails the test.  Waits use
+function expressions: string ones are eval'd in the page, which that CSP forbids.
 """
 
 from __future__ import annotations
@@ -62,11 +62,6 @@ pytestmark = [
 PLAYER = "document.querySelector('[data-player]').hearthPlayer"
 HLS = PLAYER + ".hls"
 VIDEO = "document.getElementById('player')"
-STRICT_CSP = (
-    "default-src 'self'; script-src 'self'; worker-src 'self'; media-src 'self' blob:; "
-    "img-src 'self' data:; connect-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "object-src 'none'; base-uri 'none'"
-)  # style-src allows inline only for htmx's indicator <style>, which is not the player's
 
 
 def add_chapters(source: Path, target: Path) -> None:
@@ -129,21 +124,12 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
-def add_csp(route: Route) -> None:
-    response = route.fetch()
-    route.fulfill(
-        response=response, headers={**response.headers, "content-security-policy": STRICT_CSP}
-    )
-
-
 @contextmanager
-def player_page(browser: Browser, base_url: str, *, csp: bool = False) -> Iterator[Page]:
+def player_page(browser: Browser, base_url: str) -> Iterator[Page]:
     """A fresh page; on the way out: no script errors, no CSP violations, no other host."""
     context = browser.new_context(viewport=DESKTOP)
     context.set_default_timeout(10_000)
     page = context.new_page()
-    if csp:
-        page.route(re.compile(r"/items/\d+$"), add_csp)
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     errors: list[str] = []
@@ -187,8 +173,10 @@ def start(page: Page, item_url: str) -> None:
 def test_a_remuxed_file_plays_through_hls_js(
     browser: Browser, base_url: str, item_url: str
 ) -> None:
-    with player_page(browser, base_url, csp=True) as page:
-        page.goto(item_url)
+    with player_page(browser, base_url) as page:
+        response = page.goto(item_url)
+        assert response is not None
+        assert "script-src 'self';" in response.headers["content-security-policy"]
         player = page.locator("video#player")
         expect(player).to_have_attribute("data-engine", "hls.js")
         expect(player).to_have_attribute("data-decision", re.compile("^(remux|transcode)$"))

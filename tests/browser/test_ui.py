@@ -234,7 +234,7 @@ def test_home_search_item_and_play(browser: Browser, base_url: str) -> None:
                              v.muted = true; await v.play(); }"""
         )
         page.wait_for_function(
-            "document.getElementById('player').currentTime > 0.5", timeout=10_000
+            "() => document.getElementById('player').currentTime > 0.5", timeout=10_000
         )
         page.evaluate("document.getElementById('player').pause()")
         page.screenshot(path=SCREENSHOTS / "item.png", full_page=True)  # with the details

@@ -88,7 +88,11 @@ def test_a_version_1_catalog_is_migrated_with_a_backup_and_keeps_its_rows(
             )
             assert old.schema_version == 1
     with Database(path) as db:
-        assert db.schema_version == schema.SCHEMA_VERSION == 3
+        assert db.schema_version == schema.SCHEMA_VERSION == len(schema.MIGRATIONS)
+        tables = {
+            r["name"] for r in db.query("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        assert {"users", "credentials"} <= tables  # every later migration ran too
         assert [r["name"] for r in db.query("SELECT name FROM libraries")] == ["Films"]
         assert "keyframes" in {r["name"] for r in db.query("PRAGMA table_info(files)")}
         assert db.integrity_check() == ["ok"]
