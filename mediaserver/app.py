@@ -59,6 +59,8 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
         engine_callback=filters.install,
     )
     return Litestar(
+        # JSON bodies are small; a bigger one is refused (413) before it is read into memory.
+        request_max_body_size=1024 * 1024,
         route_handlers=[
             system.HealthController,
             libraries.LibraryController,

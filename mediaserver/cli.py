@@ -50,6 +50,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
+    from mediaserver.http_protocol import BoundedHttpToolsProtocol
+
     # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1
     # before we see the request; server.trusted_proxies is the one place that decides.
     uvicorn.run(
@@ -60,6 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,
         lifespan="on",
         proxy_headers=False,
+        http=BoundedHttpToolsProtocol,  # header size and time limits (http_protocol.py)
     )
     return 0
 

@@ -12,7 +12,7 @@ import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Template
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_500_INTERNAL_SERVER_ERROR
 
 __all__ = ["HANDLERS", "describe_validation", "invalid_parameter"]
 
@@ -60,4 +60,14 @@ def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     )
 
 
-HANDLERS: dict[Any, Any] = {HTTPException: _http, Exception: _internal}
+def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    # msgspec gives up on [[[[...]]]] nested thousands deep; that is the client's fault.
+    log.warning("request too deeply nested", path=request.url.path)
+    return _respond(request, HTTP_400_BAD_REQUEST, "the request body is nested too deeply")
+
+
+HANDLERS: dict[Any, Any] = {
+    HTTPException: _http,
+    RecursionError: _too_deep,
+    Exception: _internal,
+}

@@ -29,6 +29,7 @@ from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwr
 
 from mediaserver.app import create_app
 from mediaserver.config import LibrarySettings, LoggingSettings, Settings
+from mediaserver.http_protocol import BoundedHttpToolsProtocol
 
 CHROMIUM = Path("/usr/bin/chromium")
 FFMPEG = shutil.which("ffmpeg") or "ffmpeg"  # make system-deps installs it
@@ -112,6 +113,7 @@ def run_server(app: Any, startup_timeout: float = 15.0) -> Iterator[str]:
             log_level="warning",
             lifespan="on",
             proxy_headers=False,
+            http=BoundedHttpToolsProtocol,
         )
     )
     thread = threading.Thread(

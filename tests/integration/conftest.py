@@ -26,6 +26,8 @@ import httpx
 import pytest
 import uvicorn
 
+from mediaserver.http_protocol import BoundedHttpToolsProtocol
+
 ASGIApp = Callable[..., Awaitable[None]]
 
 
@@ -46,6 +48,7 @@ def run_server(
         port: int = sock.getsockname()[1]
         config.setdefault("log_level", "warning")
         config.setdefault("proxy_headers", False)  # as `mediaserver serve` runs it
+        config.setdefault("http", BoundedHttpToolsProtocol)
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **config))
         failure: list[BaseException] = []
 
