@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from mediaserver.accounts.totp import TwoFactor
 from mediaserver.accounts.users import User, UserService
 from mediaserver.db import Database
 
@@ -32,6 +33,7 @@ __all__ = [
     "LockedOut",
     "Login",
     "Throttle",
+    "TwoFactorRequired",
 ]
 
 ACCESS_TTL_S = 15 * 60
@@ -41,6 +43,10 @@ FAILURES_BEFORE_LOCK = 5
 MAX_LOCK_S = 15 * 60
 Kind = Literal["session", "refresh", "api_key"]
 _PREFIX = {"session": "hss_", "refresh": "hrt_", "api_key": "hak_"}
+
+
+class TwoFactorRequired(PermissionError):
+    """Name and password were right; the two-factor code is missing."""
 
 
 class LockedOut(Exception):
@@ -112,17 +118,33 @@ class AuthService:
         self.users = users
         self.secret = secret
         self.throttle = Throttle()
+        self.two_factor = TwoFactor(db, secret)
 
     # -- logging in ---------------------------------------------------------------------
 
-    def login(self, name: str, password: str, *, address: str, device: str | None = None) -> Login:
-        """Tokens for a correct name and password; LockedOut or PermissionError otherwise."""
+    def login(
+        self,
+        name: str,
+        password: str,
+        *,
+        address: str,
+        device: str | None = None,
+        totp: str | None = None,
+    ) -> Login:
+        """Tokens for a correct name and password (and two-factor code, when the user has
+        turned it on); LockedOut, TwoFactorRequired or PermissionError otherwise."""
         keys = (f"user:{name.strip().lower()[:64]}", f"addr:{address}")
         self.throttle.check(*keys)
         user = self.users.authenticate(name, password)
         if user is None:
             self.throttle.failed(*keys)
             raise PermissionError("wrong user name or password")
+        if self.two_factor.enabled(user.id):
+            if not totp:
+                raise TwoFactorRequired("this account needs a two-factor code (or a recovery code)")
+            if not self.two_factor.check(user.id, totp):
+                self.throttle.failed(*keys)
+                raise PermissionError("wrong or already used two-factor code")
         self.throttle.succeeded(*keys)
         refresh = self.issue(user.id, "refresh", device=device, address=address)
         return Login(user, self.access_token(user.id), refresh, ACCESS_TTL_S)

@@ -13,11 +13,16 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    ValidationException,
+)
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS
 
-from mediaserver.accounts.auth import LockedOut, Login
+from mediaserver.accounts.auth import LockedOut, Login, TwoFactorRequired
 from mediaserver.accounts.users import User
 from mediaserver.api.clients import client_address, parse_proxies
 from mediaserver.context import AppContext
@@ -31,10 +36,19 @@ class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
     username: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     password: Text
     device: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    totp: Annotated[str, msgspec.Meta(max_length=20)] | None = None
 
 
 class RefreshBody(msgspec.Struct, forbid_unknown_fields=True):
     refresh_token: Text
+
+
+class CodeBody(msgspec.Struct, forbid_unknown_fields=True):
+    code: Annotated[str, msgspec.Meta(min_length=6, max_length=20)]
+
+
+class PasswordBody(msgspec.Struct, forbid_unknown_fields=True):
+    password: Text
 
 
 class KeyBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -89,10 +103,16 @@ class AuthController(Controller):
     ) -> dict[str, Any]:
         try:
             login = ctx.auth.login(
-                data.username, data.password, address=_address(request, ctx), device=data.device
+                data.username,
+                data.password,
+                address=_address(request, ctx),
+                device=data.device,
+                totp=data.totp,
             )
         except LockedOut as exc:
             raise _TooMany(detail=str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
+        except TwoFactorRequired as exc:
+            raise NotAuthorizedException(detail=str(exc), extra={"totp_required": True}) from None
         except PermissionError as exc:
             raise NotAuthorizedException(detail=str(exc)) from None
         return _answer(login)
@@ -154,6 +174,39 @@ class AuthController(Controller):
         user = current_user(request, ctx)
         rows = [c for c in ctx.auth.credentials(user.id) if c["kind"] != "api_key"]
         return {"sessions": rows}
+
+    @post("/totp", sync_to_thread=True, summary="Start two-factor set-up: secret and QR code")
+    def totp_enrol(
+        self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext]
+    ) -> dict[str, Any]:
+        user = current_user(request, ctx)
+        return ctx.auth.two_factor.enrol(user.id, user.name)
+
+    @post("/totp/confirm", status_code=200, sync_to_thread=True, summary="Turn two-factor on")
+    def totp_confirm(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        data: JSONBody[CodeBody],
+    ) -> dict[str, Any]:
+        user = current_user(request, ctx)
+        codes = ctx.auth.two_factor.confirm(user.id, data.code.strip())
+        if codes is None:
+            raise ValidationException(detail="that code does not match; check the app's clock")
+        return {"enabled": True, "recovery_codes": codes}
+
+    @post("/totp/disable", status_code=200, sync_to_thread=True, summary="Turn two-factor off")
+    def totp_disable(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        data: JSONBody[PasswordBody],
+    ) -> dict[str, Any]:
+        user = current_user(request, ctx)
+        if ctx.users.authenticate(user.name, data.password) is None:
+            raise NotAuthorizedException(detail="wrong password")
+        ctx.auth.two_factor.disable(user.id)
+        return {"enabled": False}
 
     @delete(
         "/keys/{credential_id:int}",

@@ -35,17 +35,22 @@ def describe_validation(exc: ValidationException) -> str:
     return "; ".join(parts) or exc.detail
 
 
-def _respond(request: Request[Any, Any, Any], status: int, detail: str) -> Response[Any]:
+def _respond(
+    request: Request[Any, Any, Any],
+    status: int,
+    detail: str,
+    extra: dict[str, Any] | None = None,
+) -> Response[Any]:
     if request.url.path.startswith("/api") or request.url.path.startswith("/health"):
-        return Response(
-            {"status_code": status, "detail": detail}, status_code=status, media_type=MediaType.JSON
-        )
+        body = {"status_code": status, "detail": detail, **(extra or {})}
+        return Response(body, status_code=status, media_type=MediaType.JSON)
     return Template("error.html", context={"status": status, "detail": detail}, status_code=status)
 
 
 def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     detail = describe_validation(exc) if isinstance(exc, ValidationException) else exc.detail
-    response = _respond(request, exc.status_code, detail)
+    extra = exc.extra if isinstance(exc.extra, dict) else None  # e.g. {"totp_required": true}
+    response = _respond(request, exc.status_code, detail, extra)
     if exc.headers:
         response.headers.update(exc.headers)
     return response

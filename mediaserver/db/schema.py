@@ -229,12 +229,30 @@ def _m004_accounts(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m005_two_factor(db: sqlite_utils.Database) -> None:
+    # TOTP: a secret being enrolled until its first code confirms it, the last time step
+    # used (a code works once), and one-time recovery codes kept as HMACs.
+    db.executescript(
+        """
+        ALTER TABLE users ADD COLUMN totp_pending TEXT;
+        ALTER TABLE users ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE recovery_codes (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            code_hash BLOB NOT NULL,
+            used_at TEXT,
+            PRIMARY KEY (user_id, code_hash)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: tuple[Migration, ...] = (
     _m001_catalog,
     _m002_keyframes,
     _m003_field_order,
     _m004_accounts,
+    _m005_two_factor,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
+import pyotp
 import pytest
 
 PASSWORD = "correct horse battery staple"
@@ -155,6 +156,38 @@ def test_a_device_can_be_signed_out(server: tuple[httpx.Client, Path]) -> None:
     assert client.delete(f"/api/v1/auth/sessions/{entry['id']}", headers=alice).status_code == 204
     dead = client.post("/api/v1/auth/refresh", json={"refresh_token": tv["refresh_token"]})
     assert dead.status_code == 401
+
+
+def test_two_factor_over_the_api(server: tuple[httpx.Client, Path]) -> None:
+    client, data_dir = server
+    made = cli(data_dir, "user", "add", "Gina", "--password-stdin", stdin="gina keeps it safe\n")
+    assert made.returncode == 0, made.stderr
+    gina = bearer_for(client, "Gina", "gina keeps it safe")
+    enrolment = client.post("/api/v1/auth/totp", headers=gina)
+    assert enrolment.status_code == 201, enrolment.text
+    body = enrolment.json()
+    assert "<svg" in body["qr_svg"] and body["otpauth_uri"].startswith("otpauth://totp/")
+    totp = pyotp.TOTP(body["secret"])
+    bad = client.post("/api/v1/auth/totp/confirm", json={"code": "12345x"}, headers=gina)
+    assert bad.status_code == 400
+    confirmed = client.post("/api/v1/auth/totp/confirm", json={"code": totp.now()}, headers=gina)
+    assert confirmed.status_code == 200, confirmed.text
+    recovery = confirmed.json()["recovery_codes"]
+    assert len(recovery) == 10
+    needed = login(client, "Gina", "gina keeps it safe")
+    assert needed.status_code == 401 and needed.json()["totp_required"] is True
+    with_recovery = client.post(
+        "/api/v1/auth/login",
+        json={"username": "Gina", "password": "gina keeps it safe", "totp": recovery[0]},
+    )
+    assert with_recovery.status_code == 200, with_recovery.text
+    off = client.post("/api/v1/auth/totp/disable", json={"password": "nope"}, headers=gina)
+    assert off.status_code == 401
+    off = client.post(
+        "/api/v1/auth/totp/disable", json={"password": "gina keeps it safe"}, headers=gina
+    )
+    assert off.status_code == 200 and off.json() == {"enabled": False}
+    assert login(client, "Gina", "gina keeps it safe").status_code == 200
 
 
 # The lockout tests come last: they leave 127.0.0.1 locked for a while.

@@ -6,10 +6,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyotp
 import pytest
 
 from mediaserver.accounts import passwords
-from mediaserver.accounts.auth import FAILURES_BEFORE_LOCK, AuthService, LockedOut, Throttle
+from mediaserver.accounts.auth import (
+    FAILURES_BEFORE_LOCK,
+    AuthService,
+    LockedOut,
+    Throttle,
+    TwoFactorRequired,
+)
 from mediaserver.accounts.users import UserError, UserService
 from mediaserver.db import Database
 
@@ -177,3 +184,50 @@ def test_login_locks_per_account_and_per_address(auth: AuthService, users: UserS
             auth.login("nobody", "wrong", address="203.0.113.7")
     with pytest.raises(LockedOut):  # and the address is locked, whatever the account
         auth.login("someone-else", "wrong", address="203.0.113.7")
+
+
+def current_code(auth: AuthService, user_id: int, *, step_offset: int = 0) -> str:
+    row = auth.db.query_one("SELECT totp_secret, totp_pending FROM users WHERE id = ?", [user_id])
+    assert row is not None
+    key = row["totp_secret"] or row["totp_pending"]
+    totp = pyotp.TOTP(key)
+    return totp.generate_otp(totp.timecode(time.time()) + step_offset)
+
+
+def test_two_factor_is_on_only_after_a_code_confirms_it(
+    auth: AuthService, users: UserService
+) -> None:
+    user = users.create("Alice", GOOD)
+    enrolment = auth.two_factor.enrol(user.id, user.name)
+    assert enrolment["otpauth_uri"].startswith("otpauth://totp/Hearth:Alice?secret=")
+    assert enrolment["qr_svg"].lstrip().startswith("<?xml") or "<svg" in enrolment["qr_svg"]
+    assert not auth.two_factor.enabled(user.id)
+    auth.login("Alice", GOOD, address="192.0.2.1")  # still a plain sign-in
+    wrong = "000000" if current_code(auth, user.id) != "000000" else "111111"
+    assert auth.two_factor.confirm(user.id, wrong) is None
+    codes = auth.two_factor.confirm(user.id, current_code(auth, user.id))
+    assert codes is not None and len(codes) == 10 and len(set(codes)) == 10
+    assert auth.two_factor.enabled(user.id)
+    with pytest.raises(TwoFactorRequired):
+        auth.login("Alice", GOOD, address="192.0.2.1")
+
+
+def test_a_code_works_once_and_recovery_codes_once_each(
+    auth: AuthService, users: UserService
+) -> None:
+    user = users.create("Alice", GOOD)
+    auth.two_factor.enrol(user.id, user.name)
+    codes = auth.two_factor.confirm(user.id, current_code(auth, user.id, step_offset=-1))
+    assert codes is not None
+    fresh = current_code(auth, user.id)
+    assert auth.login("Alice", GOOD, address="192.0.2.1", totp=fresh).user == user
+    with pytest.raises(PermissionError, match="already used"):
+        auth.login("Alice", GOOD, address="192.0.2.1", totp=fresh)  # replayed
+    assert auth.login("Alice", GOOD, address="192.0.2.1", totp=codes[0].lower()).user == user
+    with pytest.raises(PermissionError):
+        auth.login("Alice", GOOD, address="192.0.2.1", totp=codes[0])
+    assert auth.two_factor.recovery_left(user.id) == 9
+    too_late = current_code(auth, user.id, step_offset=-3)
+    assert not auth.two_factor.check(user.id, too_late)
+    auth.two_factor.disable(user.id)
+    assert auth.login("Alice", GOOD, address="192.0.2.1").user == user
