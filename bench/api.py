@@ -4,7 +4,8 @@ The catalog is filled with direct SQL through ``Database.write`` (films, and sho
 seasons and episodes, each film and episode with a file and its streams; titles, overviews
 and people from a word list so full-text search has real work).  Then ``mediaserver serve``
 runs as its own process on 127.0.0.1 (no scan, no watcher, no timer) and N clients in this
-process keep one request each in flight for a bounded time.
+process keep one request each in flight for a bounded time, signed in with an API key of an
+admin made in the catalog beforehand.
 
     .venv/bin/python bench/api.py --items 20000 --clients 50 --seconds 10
 
@@ -219,6 +220,30 @@ def fill_catalog(db_path: Path, media_dir: Path, total: int, seed: int) -> tuple
     return [row[0] for row in cat.items], cat.movie_count
 
 
+def make_api_key(data_dir: Path) -> str:
+    """An admin in the catalog and a new API key, before the server starts.
+
+    Every route but health, sign-in and the HLS media needs one.  Made here, not through
+    ``POST /api/v1/auth/login``, so the server never hashes a password (argon2: 64 MiB).
+    """
+    from mediaserver.accounts.auth import AuthService
+    from mediaserver.accounts.users import UserService
+    from mediaserver.streaming.tokens import load_secret
+
+    db = Database(data_dir / "catalog.sqlite3")
+    db.open()
+    try:
+        users = UserService(db)
+        admin = users.by_name("bench") or users.create(
+            "bench", "the bench admin's long password", admin=True
+        )
+        return AuthService(db, users, load_secret(data_dir)).issue(
+            admin.id, "api_key", name="bench"
+        )
+    finally:
+        db.close()
+
+
 # -- the server ----------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as sock:
@@ -305,15 +330,16 @@ class Connection:
     two cores: the figures should be the server's, not the load generator's.
     """
 
-    def __init__(self, port: int, timeout: float = 30.0) -> None:
+    def __init__(self, port: int, key: str, timeout: float = 30.0) -> None:
         self.port, self.timeout = port, timeout
+        self.head = f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n"
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
     async def get(self, path: str) -> tuple[int, bytes]:
         if self._streams is None:
             self._streams = await asyncio.open_connection("127.0.0.1", self.port)
         reader, writer = self._streams
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n\r\n".encode())
+        writer.write(f"GET {path} HTTP/1.1\r\n{self.head}\r\n".encode())
         try:
             async with asyncio.timeout(self.timeout):
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -391,15 +417,20 @@ async def run_load(
     warmup: float,
     ids: list[int],
     movies: int,
+    key: str,
     client: str = "raw",
 ) -> tuple[Results, float]:
     results = Results()
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30
+        base_url=f"http://127.0.0.1:{port}",
+        limits=limits,
+        timeout=30,
+        headers={"Authorization": f"Bearer {key}"},
     ) as http:
         conns = [
-            Connection(port) if client == "raw" else HttpxConnection(http) for _ in range(clients)
+            Connection(port, key) if client == "raw" else HttpxConnection(http)
+            for _ in range(clients)
         ]
         start = time.perf_counter()
         warm_until, stop_at = start + warmup, start + warmup + seconds
@@ -455,16 +486,22 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"catalog: {len(ids)} items ({movies} films) in {time.perf_counter() - started:.1f} s"
         )
+        key = make_api_key(work / "data")
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         server = start_server(work, media_dir, port, args.log_level)
         wait_ready(base_url, server)
-        total = httpx.get(base_url + "/api/v1/items", params={"limit": 1}, timeout=5).json()
+        total = httpx.get(
+            base_url + "/api/v1/items",
+            params={"limit": 1},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=5,
+        ).json()
         if total["total"] < args.items * 0.5:
             raise RuntimeError(f"the server sees {total['total']} items; the library is inactive")
         server_cpu, client_cpu = cpu_seconds(server.pid), time.process_time()
         results, measured = asyncio.run(
-            run_load(port, args.clients, args.seconds, args.warmup, ids, movies, args.client)
+            run_load(port, args.clients, args.seconds, args.warmup, ids, movies, key, args.client)
         )
         server_cpu, client_cpu = (
             cpu_seconds(server.pid) - server_cpu,

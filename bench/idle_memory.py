@@ -27,6 +27,8 @@ from pathlib import Path
 
 import httpx
 
+from mediaserver.db import Database
+
 TARGET_MB = 120.0
 
 
@@ -75,10 +77,35 @@ def command_of(pid: int) -> str:
     return " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)[:90]
 
 
-def wait_idle(base_url: str, server: subprocess.Popen[bytes], timeout: float) -> float:
+def make_api_key(data_dir: Path) -> str:
+    """An admin in the catalog and a new API key, before the server starts.
+
+    Every route but health, sign-in and the HLS media needs one.  Made here, not through
+    ``POST /api/v1/auth/login``, so the server never hashes a password (argon2: 64 MiB).
+    """
+    from mediaserver.accounts.auth import AuthService
+    from mediaserver.accounts.users import UserService
+    from mediaserver.streaming.tokens import load_secret
+
+    db = Database(data_dir / "catalog.sqlite3")
+    db.open()
+    try:
+        users = UserService(db)
+        admin = users.by_name("bench") or users.create(
+            "bench", "the bench admin's long password", admin=True
+        )
+        return AuthService(db, users, load_secret(data_dir)).issue(
+            admin.id, "api_key", name="bench"
+        )
+    finally:
+        db.close()
+
+
+def wait_idle(base_url: str, server: subprocess.Popen[bytes], timeout: float, key: str) -> float:
     """Seconds until startup is ready and a finished scan is on record with nothing queued."""
     started = time.monotonic()
-    with httpx.Client(base_url=base_url, timeout=5) as http:
+    signed_in = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=base_url, timeout=5, headers=signed_in) as http:
         while time.monotonic() - started < timeout:
             if server.poll() is not None:
                 raise RuntimeError(f"the server exited with code {server.returncode}")
@@ -120,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     for name in ("MEDIASERVER_MEDIA_DIRS", "MEDIASERVER_CONFIG"):
         env.pop(name, None)  # the defaults: the demo library, no config file
+    key = make_api_key(data)
     log = (data / "server.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "mediaserver", "serve"],
@@ -132,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     leftovers: list[int] = []
     catalog_closed = False
     try:
-        ready_s = wait_idle(f"http://127.0.0.1:{port}", server, args.timeout)
+        ready_s = wait_idle(f"http://127.0.0.1:{port}", server, args.timeout, key)
         time.sleep(args.settle)
         server_kib = rss_kib(server.pid)
         children = {pid: rss_kib(pid) for pid in descendants(server.pid)}

@@ -312,6 +312,30 @@ def store_keyframes(db: Database, file_id: int, blob: bytes) -> None:
     db.write(write)
 
 
+def make_api_key(data_dir: Path) -> str:
+    """An admin in the catalog and a new API key, before the server starts.
+
+    Every route but health, sign-in and the HLS media needs one.  Made here, not through
+    ``POST /api/v1/auth/login``, so the server never hashes a password (argon2: 64 MiB).
+    """
+    from mediaserver.accounts.auth import AuthService
+    from mediaserver.accounts.users import UserService
+    from mediaserver.streaming.tokens import load_secret
+
+    db = Database(data_dir / "catalog.sqlite3")
+    db.open()
+    try:
+        users = UserService(db)
+        admin = users.by_name("bench") or users.create(
+            "bench", "the bench admin's long password", admin=True
+        )
+        return AuthService(db, users, load_secret(data_dir)).issue(
+            admin.id, "api_key", name="bench"
+        )
+    finally:
+        db.close()
+
+
 def start_server(
     config: Path, env: dict[str, str], log: Path, children: Children
 ) -> subprocess.Popen[bytes]:
@@ -540,9 +564,15 @@ class Viewer:
         return self.error is None and self.media_s >= self.wall_s
 
 
-def watch(base_url: str, media: MediaFile, session: str, barrier: threading.Barrier) -> Viewer:
+def watch(
+    base_url: str,
+    media: MediaFile,
+    session: str,
+    barrier: threading.Barrier,
+    headers: httpx.Headers,
+) -> Viewer:
     viewer = Viewer()
-    with httpx.Client(base_url=base_url, timeout=90) as http:
+    with httpx.Client(base_url=base_url, timeout=90, headers=headers) as http:
         barrier.wait()
         started = time.perf_counter()
         try:
@@ -571,7 +601,7 @@ def simultaneous(
     sessions = [f"{tag}-{n}" for n in range(len(files))]
 
     def run(n: int) -> None:
-        results[n] = watch(base_url, files[n], sessions[n], barrier)
+        results[n] = watch(base_url, files[n], sessions[n], barrier, http.headers)
 
     threads = [threading.Thread(target=run, args=(n,), daemon=True) for n in range(len(files))]
     for thread in threads:
@@ -621,7 +651,7 @@ def cpu_run(
 
     def sample() -> None:
         pids: set[int] = set()
-        with httpx.Client(base_url=base_url, timeout=10) as side:
+        with httpx.Client(base_url=base_url, timeout=10, headers=http.headers) as side:
             while not stop.is_set():
                 with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
                     pids.update(j["pid"] for j in jobs(side, children) if j.get("pid"))
@@ -847,9 +877,11 @@ def main(argv: list[str] | None = None) -> int:
         with section(f"cataloguing {len(plan)} files (mediaserver scan)"):
             scan_library(config, env, children)
             index_library(work / "data", plan, sources)
+        key = make_api_key(work / "data")
         server = start_server(config, env, work / "server.log", children)
         wait_ready(base_url, server)
-        with httpx.Client(base_url=base_url, timeout=90) as http:
+        signed_in = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=base_url, timeout=90, headers=signed_in) as http:
             opts = {
                 "levels": levels,
                 "wrk_runs": wrk_runs,

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -20,12 +21,13 @@ from litestar.template.config import TemplateConfig
 
 from mediaserver import __version__
 from mediaserver.api import auth, errors, hls, items, libraries, playback, scan, system, trickplay
+from mediaserver.api.guard import AuthMiddleware
 from mediaserver.api.middleware import RequestIdMiddleware
 from mediaserver.api.security import RedocPage, add_security_headers
 from mediaserver.config import Settings
 from mediaserver.context import AppContext, build_context
 from mediaserver.logs import logging_config
-from mediaserver.ui import filters, pages
+from mediaserver.ui import filters, pages, signin
 
 __all__ = ["create_app", "web_root"]
 
@@ -74,19 +76,23 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             scan.ScanController,
             trickplay.TrickplayController,
             pages.PageController,
+            signin.SignInController,
             Metrics,
             create_static_files_router(
                 path="/static",
                 directories=[web_root() / "static"],
                 include_in_schema=False,
                 cache_control=None,
+                opt={"public": True},
             ),
         ],
         dependencies={"ctx": Provide(lambda: ctx, use_cache=True, sync_to_thread=False)},
         lifespan=[lifespan],
         before_send=[add_security_headers],  # every response, 404s and static files too
+        state=State({"hearth": ctx}),
         middleware=[
             RequestIdMiddleware,
+            AuthMiddleware,
             PrometheusConfig(app_name="hearth", prefix="hearth", group_path=True).middleware,
         ],
         template_config=templates,

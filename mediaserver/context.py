@@ -57,6 +57,7 @@ class AppContext:
     auth: AuthService
     trickplay: TrickplayService
     demo: bool = False
+    setup_code: str | None = None  # while no admin exists: the one-time set-up link's code
     startup_state: str = "starting"  # starting | generating demo library | ready
     _scheduler: Any = None
     _watch_task: asyncio.Task[None] | None = None
@@ -69,6 +70,15 @@ class AppContext:
         self.db.open()
         self.db.write_latency_observer = metrics.DB_WRITE_LATENCY.observe
         metrics.DB_WRITE_QUEUE.set_function(lambda: self.db.write_queue_depth)
+        if background and not self.users.has_admin():  # the server, not a CLI scan
+            import secrets
+            import sys
+
+            self.setup_code = secrets.token_urlsafe(12)
+            port = self.settings.server.port
+            link = f"http://<this machine>:{port}/setup?code={self.setup_code}"
+            log.warning("no admin yet: open the set-up link to create one", link=link)
+            print(f"\nHearth has no admin yet. Create one at:\n  {link}\n", file=sys.stderr)
         self.transcoder.open()
         self.plugins.load_entry_points()
         self.bus.subscribe(self.plugins.on_event)

@@ -224,8 +224,8 @@ class AuthService:
         if row["expires_at"] and row["expires_at"] < _stamp(_now()):
             return None
         if touch and (row["last_used_at"] or "") < _stamp(_now() - timedelta(minutes=1)):
-            now = _stamp(_now())  # at most one write a minute per credential
-            self.db.write(
+            now = _stamp(_now())  # at most one write a minute per credential, not waited for
+            self.db.submit(
                 lambda db: db.execute(
                     "UPDATE credentials SET last_used_at = ? WHERE id = ?", [now, row["id"]]
                 )

@@ -30,6 +30,7 @@ from mediaserver.context import AppContext
 __all__ = ["AuthController"]
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+PUBLIC = {"public": True}  # signing in cannot require being signed in
 
 
 class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -93,7 +94,11 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post(
-        "/login", status_code=200, sync_to_thread=True, summary="Sign in: access and refresh tokens"
+        "/login",
+        status_code=200,
+        sync_to_thread=True,
+        opt=PUBLIC,
+        summary="Sign in: access and refresh tokens",
     )
     def login(
         self,
@@ -121,6 +126,7 @@ class AuthController(Controller):
         "/refresh",
         status_code=200,
         sync_to_thread=True,
+        opt=PUBLIC,
         summary="A new token pair for a refresh token",
     )
     def refresh(
@@ -134,7 +140,13 @@ class AuthController(Controller):
         except PermissionError as exc:
             raise NotAuthorizedException(detail=str(exc)) from None
 
-    @post("/logout", status_code=204, sync_to_thread=True, summary="Revoke a refresh token")
+    @post(
+        "/logout",
+        status_code=204,
+        sync_to_thread=True,
+        opt=PUBLIC,
+        summary="Revoke a refresh token",
+    )
     def logout(self, ctx: NamedDependency[AppContext], data: JSONBody[RefreshBody]) -> None:
         ctx.auth.revoke_secret(data.refresh_token)
 

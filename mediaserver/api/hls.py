@@ -40,6 +40,9 @@ _SUBTITLE = re.compile(r"^(0|[1-9][0-9]{0,3})\.(m3u8|vtt)$")
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _IMMUTABLE = {"cache-control": "public, max-age=31536000, immutable"}
 _NO_CACHE = {"cache-control": "no-cache"}
+# Public to the sign-in guard: these check their own signed, expiring token (players and TVs
+# fetch segments without cookies). Session ids are unguessable and can only stop jobs.
+TOKEN_CHECKED = {"public": True}
 _CONTENT_TYPES = {"m4s": "video/iso.segment", "ts": "video/mp2t", "mp4": "video/mp4"}
 
 
@@ -131,6 +134,7 @@ class HlsController(Controller):
         "/{key:str}/{name:str}",
         http_method=["GET", "HEAD"],
         sync_to_thread=True,
+        opt=TOKEN_CHECKED,
         summary="A stream's playlist, init segment or media segment",
     )
     def media(
@@ -172,6 +176,7 @@ class HlsController(Controller):
     @get(
         "/{key:str}/subtitles/{name:str}",
         sync_to_thread=True,
+        opt=TOKEN_CHECKED,
         summary="A text subtitle track as an HLS playlist or WebVTT",
     )
     def subtitles(
@@ -204,6 +209,7 @@ class HlsController(Controller):
         "/sessions/{session:str}/stop",
         status_code=204,
         sync_to_thread=False,
+        opt=TOKEN_CHECKED,
         summary="The viewer left",
     )
     def stop(self, ctx: NamedDependency[AppContext], session: FromPath[str]) -> None:
@@ -213,6 +219,7 @@ class HlsController(Controller):
         "/sessions/{session:str}/ping",
         status_code=204,
         sync_to_thread=False,
+        opt=TOKEN_CHECKED,
         summary="Still watching (paused)",
     )
     def ping(self, ctx: NamedDependency[AppContext], session: FromPath[str]) -> None:

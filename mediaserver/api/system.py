@@ -25,6 +25,7 @@ class HealthController(Controller):
         "/",
         http_method=["GET", "HEAD"],
         sync_to_thread=True,
+        opt={"public": True},  # monitors and load balancers ask without credentials
         summary="Liveness and readiness",
     )
     def health(

@@ -146,6 +146,14 @@ class Database:
         self._queue.put((fn, future))
         return future.result()
 
+    def submit(self, fn: Callable[[sqlite_utils.Database], T]) -> Future[T]:
+        """Queue ``fn`` for the writer without waiting (bookkeeping such as "last used")."""
+        if self._writer is None:
+            raise DatabaseError("the database is not open")
+        future: Future[T] = Future()
+        self._queue.put((fn, future))
+        return future
+
     async def awrite(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
         """``write`` for async callers: waits without blocking the event loop."""
         if self._writer is None:

@@ -1,7 +1,7 @@
 """Hearth's pages under the server's own Content-Security-Policy, in Debian's Chromium.
 
-Every page a person opens (home, search as you type, an item page playing through hls.js,
-the API docs) must run with no CSP violation and no console error; and a movie whose NFO
+Every page a person opens (sign-in, home, search as you type, an item page playing through
+hls.js, the API docs) must run with no CSP violation and no console error; and a movie whose NFO
 is an XSS attempt must show its title as text, with no dialog and no injected element.
 """
 
@@ -22,10 +22,17 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from mediaserver.app import create_app
 from mediaserver.config import LibrarySettings, LoggingSettings, Settings
 from mediaserver.testing import make_clip
-from tests.browser.test_ui import CHROMIUM, CHROMIUM_ARGS, DESKTOP, run_server, wait_until_scanned
+from tests.browser.test_ui import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    api_headers,
+    new_context,
+    serve_hearth,
+)
+from tests.integration.conftest import ADMIN_NAME, ADMIN_PASSWORD
 from tests.integration.test_security_headers import HOSTILE_NFO, XSS, XSS_GENRE
 
 pytestmark = [
@@ -55,14 +62,15 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         library=LibrarySettings(media_dirs=(str(media),), watch=False, scan_interval_minutes=0),
         logging=LoggingSettings(level="warning"),
     )
-    with run_server(create_app(settings)) as url:
-        wait_until_scanned(url)
+    with serve_hearth(settings) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def item_urls(base_url: str) -> dict[str, str]:
-    items = httpx.get(base_url + "/api/v1/items", timeout=5).json()["items"]
+    items = httpx.get(base_url + "/api/v1/items", headers=api_headers(base_url), timeout=5).json()[
+        "items"
+    ]
     return {item["title"]: f"{base_url}/items/{item['id']}" for item in items}
 
 
@@ -75,10 +83,9 @@ def browser() -> Iterator[Browser]:
 
 
 @contextmanager
-def strict_page(browser: Browser, base_url: str) -> Iterator[Page]:
+def strict_page(browser: Browser, base_url: str, *, signed_in: bool = True) -> Iterator[Page]:
     """A fresh page; on the way out: no CSP violation, console error, dialog or other host."""
-    context = browser.new_context(viewport=DESKTOP)
-    context.set_default_timeout(10_000)
+    context = new_context(browser, base_url, signed_in=signed_in, viewport=DESKTOP)
     problems: list[str] = []
     context.expose_function("reportViolation", lambda text: problems.append(f"CSP: {text}"))
     context.add_init_script(REPORT_VIOLATIONS)
@@ -111,6 +118,21 @@ def goto(page: Page, url: str) -> None:
     response = page.goto(url)
     assert response is not None and response.ok, url
     assert "script-src 'self';" in response.headers["content-security-policy"]
+
+
+def test_the_sign_in_page_runs_under_the_policy(browser: Browser, base_url: str) -> None:
+    with strict_page(browser, base_url, signed_in=False) as page:
+        goto(page, base_url + "/")  # redirected to the sign-in page
+        assert page.url == base_url + "/login?next=%2F"
+        form = page.locator("form.signin-form")
+        form.get_by_label("User name").fill(ADMIN_NAME)
+        form.get_by_label("Password").fill(ADMIN_PASSWORD)
+        with page.expect_navigation(url=base_url + "/") as landed:
+            form.get_by_role("button", name="Sign in").click()
+        response = landed.value
+        assert response is not None and response.ok
+        assert "script-src 'self';" in response.headers["content-security-policy"]
+        expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 def test_home_and_search_as_you_type(browser: Browser, base_url: str) -> None:

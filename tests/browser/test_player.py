@@ -22,7 +22,6 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
-from mediaserver.app import create_app
 from mediaserver.config import LibrarySettings, LoggingSettings, Settings
 from mediaserver.ffmpeg_tools import find_ffmpeg
 from mediaserver.testing import make_clip
@@ -31,8 +30,9 @@ from tests.browser.test_ui import (
     CHROMIUM_ARGS,
     DESKTOP,
     SCREENSHOTS,
-    run_server,
-    wait_until_scanned,
+    api_headers,
+    new_context,
+    serve_hearth,
 )
 
 CLIP_SECONDS = 24
@@ -100,14 +100,15 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         library=LibrarySettings(media_dirs=(str(media),), watch=False, scan_interval_minutes=0),
         logging=LoggingSettings(level="warning"),
     )
-    with run_server(create_app(settings)) as url:
-        wait_until_scanned(url)
+    with serve_hearth(settings) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def item_urls(base_url: str) -> dict[str, str]:
-    items = httpx.get(base_url + "/api/v1/items", timeout=5).json()["items"]
+    items = httpx.get(base_url + "/api/v1/items", headers=api_headers(base_url), timeout=5).json()[
+        "items"
+    ]
     return {item["title"]: f"{base_url}/items/{item['id']}" for item in items}
 
 
@@ -127,8 +128,7 @@ def browser() -> Iterator[Browser]:
 @contextmanager
 def player_page(browser: Browser, base_url: str) -> Iterator[Page]:
     """A fresh page; on the way out: no script errors, no CSP violations, no other host."""
-    context = browser.new_context(viewport=DESKTOP)
-    context.set_default_timeout(10_000)
+    context = new_context(browser, base_url, viewport=DESKTOP)
     page = context.new_page()
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))

@@ -2,6 +2,9 @@
 
 One server and one browser per module: the library is scanned once, then the tests drive
 search-as-you-type, the item page, direct play and the keyboard the way a person would.
+Every route needs a signed-in user: ``serve_hearth`` makes the admin in the data folder before
+the app starts, with an API key (for ``httpx``) and a web session that ``new_context`` puts in
+each browser context's cookie jar; ``test_sign_in_page`` goes through the real form instead.
 The screenshots the README shows come from here: run with ``HEARTH_SCREENSHOTS=docs/screenshots``
 to refresh them (otherwise they go to a temporary folder, so a test run leaves the tree clean).
 """
@@ -25,11 +28,24 @@ import ffmpeg
 import httpx
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
+from mediaserver.accounts.auth import AuthService
+from mediaserver.accounts.users import UserService
+from mediaserver.api.guard import SESSION_COOKIE
 from mediaserver.app import create_app
 from mediaserver.config import LibrarySettings, LoggingSettings, Settings
+from mediaserver.db import Database
 from mediaserver.http_protocol import BoundedHttpToolsProtocol
+from mediaserver.streaming.tokens import load_secret
+from tests.integration.conftest import ADMIN_NAME, ADMIN_PASSWORD, make_admin
 
 CHROMIUM = Path("/usr/bin/chromium")
 FFMPEG = shutil.which("ffmpeg") or "ffmpeg"  # make system-deps installs it
@@ -134,10 +150,70 @@ def run_server(app: Any, startup_timeout: float = 15.0) -> Iterator[str]:
         sock.close()
 
 
+# base URL -> (the admin's API key, a web session of the admin)
+SIGNED_IN: dict[str, tuple[str, str]] = {}
+
+
+def sign_in_ahead(settings: Settings) -> tuple[str, str]:
+    """The admin in the data folder (before the app starts): an API key and a web session."""
+    key = make_admin(settings)
+    db = Database(settings.database_path)
+    db.open()
+    try:
+        users = UserService(db)
+        admin = users.by_name(ADMIN_NAME)
+        assert admin is not None
+        auth = AuthService(db, users, load_secret(settings.data_path))
+        return key, auth.issue(admin.id, "session", device="browser tests")
+    finally:
+        db.close()
+
+
+def api_headers(base_url: str) -> dict[str, str]:
+    """``Authorization`` for ``httpx`` requests to the server at ``base_url``."""
+    return {"Authorization": f"Bearer {SIGNED_IN[base_url][0]}"}
+
+
+def new_context(
+    browser: Browser, base_url: str, *, signed_in: bool = True, **options: Any
+) -> BrowserContext:
+    """A fresh context (10 s timeouts), with the admin's session cookie unless ``signed_in``
+    is False."""
+    context = browser.new_context(**options)
+    context.set_default_timeout(10_000)
+    if signed_in:
+        context.add_cookies(
+            [
+                {
+                    "name": SESSION_COOKIE,
+                    "value": SIGNED_IN[base_url][1],
+                    "domain": "127.0.0.1",
+                    "path": "/",
+                    "httpOnly": True,
+                    "sameSite": "Lax",
+                }
+            ]
+        )
+    return context
+
+
+@contextmanager
+def serve_hearth(settings: Settings) -> Iterator[str]:
+    """A signed-in admin, then the app on ``run_server``; its URL once the first scan is done."""
+    credentials = sign_in_ahead(settings)
+    with run_server(create_app(settings)) as url:
+        SIGNED_IN[url] = credentials
+        try:
+            wait_until_scanned(url)
+            yield url
+        finally:
+            SIGNED_IN.pop(url, None)
+
+
 def wait_until_scanned(base_url: str, timeout: float = 60.0) -> None:
     """Startup is ready, a scan has run to the end and nothing is queued."""
     deadline = time.monotonic() + timeout
-    with httpx.Client(base_url=base_url, timeout=5) as http:
+    with httpx.Client(base_url=base_url, timeout=5, headers=api_headers(base_url)) as http:
         while time.monotonic() < deadline:
             health = http.get("/health").json()
             status = http.get("/api/v1/scan/status").json()
@@ -162,8 +238,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         library=LibrarySettings(media_dirs=(str(media),), watch=False, scan_interval_minutes=0),
         logging=LoggingSettings(level="warning"),
     )
-    with run_server(create_app(settings)) as url:
-        wait_until_scanned(url)
+    with serve_hearth(settings) as url:
         yield url
 
 
@@ -176,10 +251,11 @@ def browser() -> Iterator[Browser]:
 
 
 @contextmanager
-def open_page(browser: Browser, base_url: str, viewport: ViewportSize) -> Iterator[Page]:
+def open_page(
+    browser: Browser, base_url: str, viewport: ViewportSize, *, signed_in: bool = True
+) -> Iterator[Page]:
     """A fresh context; on the way out, check the page asked for nothing but our server."""
-    context = browser.new_context(viewport=viewport)
-    context.set_default_timeout(10_000)
+    context = new_context(browser, base_url, signed_in=signed_in, viewport=viewport)
     page = context.new_page()
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
@@ -254,7 +330,12 @@ def test_slash_focuses_the_search_box(browser: Browser, base_url: str) -> None:
 
 
 def test_phone_pages_have_no_horizontal_overflow(browser: Browser, base_url: str) -> None:
-    found = httpx.get(base_url + "/api/v1/items", params={"q": "sintel"}, timeout=5).json()
+    found = httpx.get(
+        base_url + "/api/v1/items",
+        params={"q": "sintel"},
+        headers=api_headers(base_url),
+        timeout=5,
+    ).json()
     item_id = found["items"][0]["id"]
     with open_page(browser, base_url, PHONE) as page:
         for path, ready in (
@@ -267,3 +348,46 @@ def test_phone_pages_have_no_horizontal_overflow(browser: Browser, base_url: str
                 "({scroll: document.documentElement.scrollWidth, inner: window.innerWidth})"
             )
             assert widths["scroll"] <= widths["inner"], (path, widths)
+
+
+def test_sign_in_page(browser: Browser, base_url: str) -> None:
+    """Anonymous: to the sign-in form and back; htmx posts carry the CSRF token; sign out."""
+    with open_page(browser, base_url, DESKTOP, signed_in=False) as page:
+        page.goto(base_url + "/")
+        page.wait_for_url(base_url + "/login?next=%2F")
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
+
+        form = page.locator("form.signin-form")
+        form.get_by_label("User name").fill(ADMIN_NAME)
+        form.get_by_label("Password").fill("not the password")
+        form.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert")).to_have_text("Wrong user name or password.")
+        expect(form.get_by_label("User name")).to_have_value(ADMIN_NAME)  # kept, not retyped
+        form.get_by_label("Password").fill(ADMIN_PASSWORD)
+        form.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(base_url + "/")
+        expect(page.locator("section[aria-labelledby=recent] .card")).to_have_count(4)
+        cookies = {c["name"]: c for c in page.context.cookies()}
+        assert cookies[SESSION_COOKIE]["httpOnly"] and cookies[SESSION_COOKIE]["sameSite"] == "Lax"
+
+        # A cookie-signed-in POST needs the page's CSRF token: htmx sends it (app.js) ...
+        scan = page.locator("#scan-status")
+        with page.expect_response(
+            lambda r: r.request.method == "POST" and r.url == base_url + "/scan"
+        ) as answer:
+            scan.get_by_role("button", name="Scan libraries").click()
+        assert answer.value.status == 200
+        expect(scan.get_by_role("button", name="Scan libraries")).to_be_visible(timeout=30_000)
+        # ... and the same POST without it, with the cookie alone, is refused.
+        assert page.request.post(base_url + "/scan").status == 403
+
+        page.get_by_role("button", name="Sign out").click()
+        page.wait_for_url(base_url + "/login")
+        assert SESSION_COOKIE not in {c["name"] for c in page.context.cookies()}
+        page.goto(base_url + "/search?q=sint")
+        page.wait_for_url(base_url + "/login?next=%2Fsearch%3Fq%3Dsint")
+        # Revoked on the server too, not just dropped from the cookie jar.
+        old = {"Cookie": f"{SESSION_COOKIE}={cookies[SESSION_COOKIE]['value']}"}
+        assert page.request.get(base_url + "/api/v1/auth/me", headers=old).status == 401
+    wait_until_scanned(base_url)  # the scan started here is over before the next test

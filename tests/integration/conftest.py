@@ -270,9 +270,43 @@ def run_hearth(
         data_dir, watch=watch, debounce_s=debounce_s, log_level=log_level, streaming=streaming
     )
     settings = load_settings(config, environ)
+    key = make_admin(settings)
     app: ASGIApp = create_app(settings)
     with run_server(wrap(app) if wrap else app) as url:
-        yield url
+        AUTH_HEADERS[url] = {"Authorization": f"Bearer {key}"}
+        try:
+            yield url
+        finally:
+            AUTH_HEADERS.pop(url, None)
+
+
+ADMIN_NAME = "admin"
+ADMIN_PASSWORD = "the test admin's long password"
+AUTH_HEADERS: dict[str, dict[str, str]] = {}
+
+
+def make_admin(settings: Any) -> str:
+    """An admin in the server's catalog (made once per data folder) and a new API key."""
+    from mediaserver.accounts.auth import AuthService
+    from mediaserver.accounts.users import UserService
+    from mediaserver.db import Database
+    from mediaserver.streaming.tokens import load_secret
+
+    db = Database(settings.database_path)
+    db.open()
+    try:
+        users = UserService(db)
+        admin = users.by_name(ADMIN_NAME) or users.create(ADMIN_NAME, ADMIN_PASSWORD, admin=True)
+        return AuthService(db, users, load_secret(settings.data_path)).issue(
+            admin.id, "api_key", name="tests"
+        )
+    finally:
+        db.close()
+
+
+def auth_headers(url: str) -> dict[str, str]:
+    """The ``Authorization`` header of the admin's API key for the server at ``url``."""
+    return dict(AUTH_HEADERS[url.rstrip("/")])
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from mediaserver.http_protocol import BoundedHttpToolsProtocol
+from tests.integration.conftest import auth_headers
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,10 @@ def server(
 ) -> Iterator[tuple[str, httpx.Client]]:
     data_dir = tmp_path_factory.mktemp("abuse-data")
     empty = tmp_path_factory.mktemp("abuse-media")
-    with hearth_server(data_dir, [empty]) as url, httpx.Client(base_url=url, timeout=10) as client:
+    with (
+        hearth_server(data_dir, [empty]) as url,
+        httpx.Client(base_url=url, headers=auth_headers(url), timeout=10) as client,
+    ):
         yield url, client
 
 

@@ -25,6 +25,7 @@ from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 
 from mediaserver import __version__
+from tests.integration.conftest import auth_headers
 
 MOVIES = ["Amber Lighthouse", "Marble Orchard", "Zephyr Quokka"]
 EXPECTED_COUNTS = {"movie": 3, "show": 1, "season": 2, "episode": 4}
@@ -74,14 +75,14 @@ def base_url(
 ) -> Iterator[str]:
     data_dir = tmp_path_factory.mktemp("api-data")
     with hearth_server(data_dir, [hearth_library], wrap=sent.wrap) as url:
-        with httpx.Client(base_url=url, timeout=10) as client:
+        with httpx.Client(base_url=url, headers=auth_headers(url), timeout=10) as client:
             scan_waiter(client)
         yield url
 
 
 @pytest.fixture(scope="module")
 def client(base_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url, timeout=10) as http:
+    with httpx.Client(base_url=base_url, headers=auth_headers(base_url), timeout=10) as http:
         yield http
 
 

@@ -18,7 +18,9 @@ import httpx
 import pytest
 
 from mediaserver import __version__
+from mediaserver.config import load_settings
 from mediaserver.doctor import NETWORK_FILESYSTEMS, filesystem_type
+from tests.integration.conftest import make_admin
 
 PYTHON = sys.executable  # the venv's python, which pytest runs under
 LIBRARY_FILES = 8
@@ -199,8 +201,10 @@ def processes_in_session(sid: int) -> list[int]:
 class Served:
     """A ``mediaserver serve`` subprocess; its output goes to files (a full pipe would block it)."""
 
-    def __init__(self, process: subprocess.Popen[bytes], url: str, logs: Path) -> None:
-        self.process, self.url, self.logs = process, url, logs
+    def __init__(
+        self, process: subprocess.Popen[bytes], url: str, logs: Path, headers: dict[str, str]
+    ) -> None:
+        self.process, self.url, self.logs, self.headers = process, url, logs, headers
 
     def output(self, name: str) -> str:
         return (self.logs / name).read_text(encoding="utf-8", errors="replace")
@@ -220,6 +224,7 @@ def served(tmp_path: Path, hearth_library: Path) -> Iterator[Served]:
             "MEDIASERVER_CONFIG": str(config),
         },
     )
+    key = make_admin(load_settings(config, env))
     with (tmp_path / "stdout").open("wb") as out, (tmp_path / "stderr").open("wb") as err:
         # Its own session: every process it starts (probe workers...) is found by session id.
         process = subprocess.Popen(  # noqa: S603
@@ -230,7 +235,9 @@ def served(tmp_path: Path, hearth_library: Path) -> Iterator[Served]:
             start_new_session=True,
         )
     try:
-        yield Served(process, f"http://127.0.0.1:{port}", tmp_path)
+        yield Served(
+            process, f"http://127.0.0.1:{port}", tmp_path, {"Authorization": f"Bearer {key}"}
+        )
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
@@ -246,7 +253,7 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(
     def get(path: str) -> dict[str, Any] | None:
         assert process.poll() is None, served.output("stderr")
         try:
-            response = httpx.get(served.url + path, timeout=2)
+            response = httpx.get(served.url + path, headers=served.headers, timeout=2)
         except httpx.TransportError:
             return None
         return dict(response.json()) if response.status_code == 200 else None

@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.conftest import auth_headers
+
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg on PATH")
 
 
@@ -29,7 +31,10 @@ def demo(
     scan_waiter: Callable[..., dict[str, Any]],
 ) -> Iterator[Demo]:
     data = tmp_path_factory.mktemp("demo-data")
-    with hearth_server(data) as url, httpx.Client(base_url=url, timeout=10) as http:
+    with (
+        hearth_server(data) as url,
+        httpx.Client(base_url=url, headers=auth_headers(url), timeout=10) as http,
+    ):
         startups: list[str] = []
 
         def ready() -> bool:

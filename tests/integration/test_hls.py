@@ -45,9 +45,11 @@ import av
 import httpx
 import pytest
 
+from mediaserver.config import load_settings
 from mediaserver.streaming import fmp4, tokens
 from mediaserver.streaming.transcoder import TS_OFFSET_S
 from mediaserver.testing import make_clip
+from tests.integration.conftest import auth_headers, make_admin
 
 FPS = 25.0
 FRAME_S = 1 / FPS
@@ -259,9 +261,15 @@ def timing_of(client: httpx.Client, rendition: Rendition, index: int) -> Timing:
     return dataclasses.replace(measured, video_start=start, video_end=measured.video_end - shift)
 
 
-def decode(url: str, *extra: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """ffmpeg as an HLS client: read and decode everything, fail on the first error."""
-    argv = ["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-xerror", "-i", url]
+def decode(
+    url: str, *extra: str, timeout: float = 120, headers: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """ffmpeg as an HLS client: read and decode everything, fail on the first error.
+    ``headers`` (the API key) for the master playlist; stream links carry their own token."""
+    argv = ["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-xerror"]
+    if headers:
+        argv += ["-headers", "".join(f"{k}: {v}\r\n" for k, v in headers.items())]
+    argv += ["-i", url]
     return subprocess.run(  # noqa: S603
         [*argv, *extra, "-f", "null", "-"],
         capture_output=True,
@@ -353,7 +361,7 @@ def hearth(
     data_dir = tmp_path_factory.mktemp("hls-data")
     with (
         hearth_server(data_dir, [hls_library], streaming=STREAMING) as url,
-        httpx.Client(base_url=url, timeout=90) as client,
+        httpx.Client(base_url=url, headers=auth_headers(url), timeout=90) as client,
     ):
         scan_waiter(client)
         items = movie_ids(client)
@@ -412,7 +420,7 @@ def test_ffmpeg_decodes_through_the_master_playlist(
 ) -> None:
     session = sessions()
     url = f"{hearth.url}/api/v1/items/{hearth.items['Osprey Lake']}/hls/master.m3u8"
-    done = decode(f"{url}?profile=chromium&session={session}")
+    done = decode(f"{url}?profile=chromium&session={session}", headers=auth_headers(hearth.url))
     assert done.returncode == 0, done.stderr
 
 
@@ -489,7 +497,7 @@ def watching_jobs(client: httpx.Client, key: str) -> Iterator[list[dict[str, Any
     stop = threading.Event()
 
     def poll() -> None:
-        with httpx.Client(base_url=str(client.base_url), timeout=10) as own:
+        with httpx.Client(base_url=str(client.base_url), headers=client.headers, timeout=10) as own:
             while True:
                 seen.extend(stream_jobs(own, key))
                 if stop.wait(0.05):
@@ -892,6 +900,8 @@ class ServeProcess:
             "MEDIASERVER_LOG_LEVEL": "warning",
         }
         self.url = f"http://127.0.0.1:{port}"
+        key = make_admin(load_settings(config, env))
+        self.headers = {"Authorization": f"Bearer {key}"}
         self.stderr = logs / f"stderr-{port}"
         with self.stderr.open("wb") as err:
             self.process = subprocess.Popen(  # noqa: S603
@@ -931,7 +941,7 @@ def test_kill_9_of_the_server_leaves_no_ffmpeg_and_a_restart_reaps_leftovers(
     first = ServeProcess(data_dir, hls_library, tmp_path)
     try:
         first.wait_ready(poll)
-        with httpx.Client(base_url=first.url, timeout=60) as client:
+        with httpx.Client(base_url=first.url, headers=first.headers, timeout=60) as client:
             scan_waiter(client)
             items = movie_ids(client)
             fmp4 = renditions(client, items["Heron Bay"], "crash", profile="chromium")["240p"]
@@ -958,7 +968,7 @@ def test_kill_9_of_the_server_leaves_no_ffmpeg_and_a_restart_reaps_leftovers(
         assert not stale, stale
         assert not list((data_dir / "cache" / "hls").glob("*/job-*"))
         assert not list((data_dir / "cache" / "hls").glob("*/*.tmp"))
-        with httpx.Client(base_url=second.url, timeout=60) as client:
+        with httpx.Client(base_url=second.url, headers=second.headers, timeout=60) as client:
             before = client.get("/api/v1/hls/jobs").json()["cache"]["hits"]
             again = client.get(fmp4.segments[0])  # tokens and keys survive a restart
             assert again.status_code == 200, again.text
@@ -1050,7 +1060,7 @@ def test_the_segment_cache_keeps_to_its_quota(
     data_dir = tmp_path / "data"
     with (
         hearth_server(data_dir, [big_library], streaming=CACHE_STREAMING) as url,
-        httpx.Client(base_url=url, timeout=90) as client,
+        httpx.Client(base_url=url, headers=auth_headers(url), timeout=90) as client,
     ):
         scan_waiter(client)
         items = movie_ids(client)

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from mediaserver.testing import make_clip
+from tests.integration.conftest import auth_headers
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -50,7 +51,7 @@ def test_a_full_disk_is_a_clear_error_and_direct_play_still_works(
     make_clip(media / "Full Disk (2020).mp4", seconds=12, size="640x360", ffmpeg=ffmpeg_binary)
     with (
         hearth_server(full_cache, [media.parent], streaming={"trickplay": False}) as url,
-        httpx.Client(base_url=url, timeout=90) as client,
+        httpx.Client(base_url=url, headers=auth_headers(url), timeout=90) as client,
     ):
         scan_waiter(client)
         (item,) = client.get("/api/v1/items", params={"kind": "movie"}).json()["items"]

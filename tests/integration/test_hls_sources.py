@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from mediaserver.testing import make_clip
+from tests.integration.conftest import auth_headers
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -111,7 +112,7 @@ def server(
         hearth_server(
             data_dir, [library], streaming={"trickplay": False, "max_transcodes": 2}
         ) as url,
-        httpx.Client(base_url=url, timeout=120) as client,
+        httpx.Client(base_url=url, headers=auth_headers(url), timeout=120) as client,
     ):
         scan_waiter(client)
         body = client.get("/api/v1/items", params={"kind": "movie", "limit": 100}).json()

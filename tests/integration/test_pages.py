@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.conftest import auth_headers
+
 HTMX = {"HX-Request": "true"}
 TIMES, EN_DASH = "\u00d7", "\u2013"  # how the templates write 320x180 and episodes 2-3
 
@@ -60,7 +62,7 @@ def client(
 ) -> Iterator[httpx.Client]:
     with (
         hearth_server(tmp_path_factory.mktemp("pages-data"), [hearth_library]) as url,
-        httpx.Client(base_url=url, timeout=10) as http,
+        httpx.Client(base_url=url, headers=auth_headers(url), timeout=10) as http,
     ):
         scan_waiter(http)
         yield http

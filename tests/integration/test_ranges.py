@@ -271,7 +271,9 @@ def test_one_descriptor_per_request_closed_after_disconnect(
         f.truncate(256 * 1024 * 1024)  # sparse: far beyond what socket buffers can hold
     for _ in range(3):
         with (
-            httpx.Client(base_url=str(client.base_url), timeout=10) as other,
+            httpx.Client(
+                base_url=str(client.base_url), headers=client.headers, timeout=10
+            ) as other,
             other.stream("GET", "/f", params={"name": big.name}) as response,
         ):
             assert response.status_code == 200

@@ -19,6 +19,7 @@ import pytest
 
 from mediaserver.api.security import CONTENT_SECURITY_POLICY, DOCS_CONTENT_SECURITY_POLICY
 from mediaserver.testing import make_clip
+from tests.integration.conftest import auth_headers
 
 XSS = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
 XSS_GENRE = '"><svg onload=alert(3)>'
@@ -51,7 +52,7 @@ def client(
     hostile = hostile_library(tmp_path_factory.mktemp("hostile") / "Hostile")
     with (
         hearth_server(tmp_path_factory.mktemp("security-data"), [hearth_library, hostile]) as url,
-        httpx.Client(base_url=url, timeout=10) as http,
+        httpx.Client(base_url=url, headers=auth_headers(url), timeout=10) as http,
     ):
         scan_waiter(http)
         yield http

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from mediaserver.testing import make_clip
+from tests.integration.conftest import AUTH_HEADERS, auth_headers, make_admin
 
 LONG, CHAPTERS = "Long Walk", "Chapter Book"
 
@@ -61,10 +62,12 @@ def base_url(
     settings = load_settings(
         config, {"MEDIASERVER_DATA_DIR": str(data), "MEDIASERVER_MEDIA_DIRS": str(media)}
     )
+    key = make_admin(settings)
     ctx = build_context(settings)
     ctx.trickplay.busy = lambda: not gate.is_set()
     with server_runner(create_app(settings, context=ctx)) as url:
-        with httpx.Client(base_url=url, timeout=10) as client:
+        AUTH_HEADERS[url] = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=url, headers=auth_headers(url), timeout=10) as client:
             scan_waiter(client)
         yield url
         gate.set()
@@ -72,7 +75,7 @@ def base_url(
 
 @pytest.fixture(scope="module")
 def client(base_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url, timeout=10) as http:
+    with httpx.Client(base_url=base_url, headers=auth_headers(base_url), timeout=10) as http:
         yield http
 
 
@@ -104,7 +107,7 @@ def raw_get(base_url: str, path: str) -> tuple[int, bytes]:
     parts = urlsplit(base_url)
     connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
     try:
-        connection.request("GET", path)
+        connection.request("GET", path, headers=auth_headers(base_url))
         response = connection.getresponse()
         return response.status, response.read()
     finally:

@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.conftest import auth_headers
+
 WITHIN_S = 15.0
 
 
@@ -37,7 +39,7 @@ def client(
     data = tmp_path_factory.mktemp("watch-data")
     with (
         hearth_server(data, [watched], watch=True, debounce_s=0.5, log_level="info") as url,
-        httpx.Client(base_url=url, timeout=10) as http,
+        httpx.Client(base_url=url, headers=auth_headers(url), timeout=10) as http,
     ):
         first = scan_waiter(http)
         assert first["last"]["files"] == 0

@@ -92,5 +92,11 @@ function init(root) {
   root.querySelectorAll("[data-autosubmit]").forEach((el) => el.addEventListener("change", () => el.form.submit()));
 }
 
+// Requests that change something carry the session's CSRF token (the server checks it).
+const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
+document.addEventListener("htmx:configRequest", (event) => {
+  if (event.detail.verb !== "get") event.detail.headers["X-CSRF-Token"] = csrfToken();
+});
+
 document.addEventListener("DOMContentLoaded", () => init(document));
 document.addEventListener("htmx:afterSwap", (event) => init(event.target));

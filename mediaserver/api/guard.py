@@ -1,0 +1,159 @@
+"""Every route needs a signed-in user, except the ones marked ``opt={"public": True}``.
+
+Credentials, in order: ``Authorization: Bearer`` (an access token or an API key) and the web
+session cookie.  The user lands in ``scope["user"]`` (``request.user``).  Without one, API
+and media requests get 401 and pages a redirect to the sign-in page.  A request signed in by
+the cookie that changes something (POST, PUT, PATCH, DELETE) must also carry the session's
+CSRF token (header ``X-CSRF-Token`` or form field ``csrf_token``): another site can make the
+browser send the cookie, not read the token.
+
+Public routes are few and each says why: health, sign-in and set-up, static files, and the
+HLS routes, which check their own signed, expiring token.  ``tests`` walk the route table
+and fail on any other route that answers without credentials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+__all__ = ["SESSION_COOKIE", "AuthMiddleware", "csrf_token", "is_public"]
+
+SESSION_COOKIE = "hearth_session"
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def csrf_token(server_secret: bytes, session: str) -> str:
+    """The CSRF token of a web session: derived, so nothing more is stored."""
+    return hmac.new(server_secret, f"csrf\n{session}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def is_public(handler: Any) -> bool:
+    return bool(getattr(handler, "opt", {}).get("public"))
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                k, _, v = part.strip().partition("=")
+                if k == name and v:
+                    return v
+    return None
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+class AuthMiddleware:
+    """ASGI middleware; Litestar runs it after routing, so the handler is known."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if is_public(scope.get("route_handler")):  # no sign-in work for segments and the like
+            await self.app(scope, receive, send)
+            return
+        ctx = scope["app"].state.hearth
+        user, session = self._authenticate(ctx, scope)
+        if user is not None:
+            scope["user"] = user
+            if session is not None:  # pages put it in their forms and the htmx header
+                scope.setdefault("state", {})["csrf_token"] = csrf_token(ctx.auth.secret, session)
+        if user is None:
+            await self._refuse(scope, send)
+            return
+        if session is not None and scope.get("method") in _UNSAFE:
+            wanted = csrf_token(ctx.auth.secret, session)
+            if not hmac.compare_digest(_header(scope, b"x-csrf-token") or "", wanted):
+                await self._check_form_then_run(scope, receive, send, wanted)
+                return
+        await self.app(scope, receive, send)
+
+    def _authenticate(self, ctx: Any, scope: Scope) -> tuple[Any, str | None]:
+        header = _header(scope, b"authorization") or ""
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return ctx.auth.authenticate_bearer(token.strip()), None
+        session = _cookie(scope, SESSION_COOKIE)
+        if session:
+            user = ctx.auth.user_for(session, "session")
+            if user is not None:
+                return user, session
+        return None, None
+
+    async def _check_form_then_run(
+        self, scope: Scope, receive: Receive, send: Send, wanted: str
+    ) -> bool:
+        """A form post: read the body, check ``csrf_token`` in it, replay it to the app."""
+        content_type = _header(scope, b"content-type") or ""
+        if not content_type.startswith("application/x-www-form-urlencoded"):
+            await self._forbidden(send)
+            return False
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message: Any = await receive()
+            body = bytes(message.get("body", b""))
+            size += len(body)
+            if size > 64 * 1024:
+                await self._forbidden(send)
+                return False
+            chunks.append(body)
+            if not message.get("more_body"):
+                break
+        raw = b"".join(chunks)
+        given = parse_qs(raw.decode("utf-8", "replace")).get("csrf_token", [""])[0]
+        if not hmac.compare_digest(given, wanted):
+            await self._forbidden(send)
+            return False
+        sent = False
+
+        async def replay() -> Any:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": raw, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+        return True
+
+    async def _forbidden(self, send: Send) -> None:
+        body = b'{"status_code":403,"detail":"missing or wrong CSRF token; reload the page"}'
+        await _respond(send, 403, body, [(b"content-type", b"application/json")])
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        path = scope.get("path", "/")
+        accept = _header(scope, b"accept") or ""
+        wants_page = (
+            scope.get("method") in ("GET", "HEAD")
+            and not path.startswith("/api/")
+            and "text/html" in accept
+        )
+        if wants_page:
+            query = scope.get("query_string", b"").decode("latin-1")
+            target = "/login?next=" + quote(path + (f"?{query}" if query else ""), safe="")
+            await _respond(send, 303, b"", [(b"location", target.encode())])
+            return
+        body = b'{"status_code":401,"detail":"sign in first: no valid session, token or API key"}'
+        headers = [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]
+        await _respond(send, 401, body, headers)
+
+
+async def _respond(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
