@@ -75,8 +75,10 @@ class AppContext:
             import sys
 
             self.setup_code = secrets.token_urlsafe(12)
-            port = self.settings.server.port
-            link = f"http://<this machine>:{port}/setup?code={self.setup_code}"
+            host, port = self.settings.server.host, self.settings.server.port
+            shown = "localhost" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+            shown = f"[{shown}]" if ":" in shown else shown
+            link = f"http://{shown}:{port}/setup?code={self.setup_code}"
             log.warning("no admin yet: open the set-up link to create one", link=link)
             print(f"\nHearth has no admin yet. Create one at:\n  {link}\n", file=sys.stderr)
         self.transcoder.open()
