@@ -76,7 +76,7 @@ class AppContext:
 
             self.setup_code = secrets.token_urlsafe(12)
             host, port = self.settings.server.host, self.settings.server.port
-            shown = "localhost" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+            shown = "localhost" if host in ("0.0.0.0", "::", "") else host
             shown = f"[{shown}]" if ":" in shown else shown
             link = f"http://{shown}:{port}/setup?code={self.setup_code}"
             log.warning("no admin yet: open the set-up link to create one", link=link)
