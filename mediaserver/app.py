@@ -21,7 +21,7 @@ from litestar.template.config import TemplateConfig
 
 from mediaserver import __version__
 from mediaserver.api import auth, errors, hls, items, libraries, playback, scan, system, trickplay
-from mediaserver.api.guard import AuthMiddleware
+from mediaserver.api.guard import AuthMiddleware, RateLimiter
 from mediaserver.api.middleware import RequestIdMiddleware
 from mediaserver.api.security import RedocPage, add_security_headers
 from mediaserver.config import Settings
@@ -40,6 +40,8 @@ def web_root() -> Path:
 
 def create_app(settings: Settings, *, context: AppContext | None = None) -> Litestar:
     ctx = context or build_context(settings)
+    if settings.server.rate_limit_per_minute:
+        ctx.rate_limiter = RateLimiter(settings.server.rate_limit_per_minute)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

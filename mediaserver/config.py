@@ -48,6 +48,9 @@ class ServerSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=
     port: Port = 8420
     # Reverse proxies whose X-Forwarded-For is believed (addresses or CIDRs); nobody else's.
     trusted_proxies: tuple[str, ...] = ()
+    # API requests a minute per signed-in user (or per address before signing in); 0: no
+    # limit. Media (segments, the file, images, previews) and static files are exempt.
+    rate_limit_per_minute: Annotated[int, msgspec.Meta(ge=0)] = 1200
 
     def __post_init__(self) -> None:
         for entry in self.trusted_proxies:

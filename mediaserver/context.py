@@ -57,6 +57,7 @@ class AppContext:
     auth: AuthService
     trickplay: TrickplayService
     demo: bool = False
+    rate_limiter: Any = None  # api.guard.RateLimiter, set by create_app
     setup_code: str | None = None  # while no admin exists: the one-time set-up link's code
     startup_state: str = "starting"  # starting | generating demo library | ready
     _scheduler: Any = None

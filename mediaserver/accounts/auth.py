@@ -164,8 +164,11 @@ class AuthService:
     # -- access tokens ------------------------------------------------------------------
 
     def _epoch(self, user_id: int) -> str | None:
-        row = self.db.query_one("SELECT password_changed_at FROM users WHERE id = ?", [user_id])
-        return str(row["password_changed_at"]) if row else None
+        def load() -> str | None:
+            row = self.db.query_one("SELECT password_changed_at FROM users WHERE id = ?", [user_id])
+            return str(row["password_changed_at"]) if row else None
+
+        return self.db.memo(("epoch", user_id), load)
 
     def _mac(self, user_id: int, expiry: int, epoch: str) -> str:
         message = f"access\n{user_id}\n{expiry}\n{epoch}".encode()
@@ -216,8 +219,13 @@ class AuthService:
     def _credential(self, secret: str, kind: Kind, *, touch: bool = True) -> Any:
         if not secret.startswith(_PREFIX[kind]):
             return None
-        row = self.db.query_one(
-            "SELECT * FROM credentials WHERE secret_hash = ? AND kind = ?", [_digest(secret), kind]
+        digest = _digest(secret)
+        # Remembered until the next write (a revocation is one): no query on every request.
+        row = self.db.memo(
+            ("credential", digest, kind),
+            lambda: self.db.query_one(
+                "SELECT * FROM credentials WHERE secret_hash = ? AND kind = ?", [digest, kind]
+            ),
         )
         if row is None:
             return None

@@ -71,8 +71,11 @@ class UserService:
         return self.db.query_one("SELECT 1 FROM users WHERE is_admin = 1 LIMIT 1") is not None
 
     def get(self, user_id: int) -> User | None:
-        row = self.db.query_one("SELECT * FROM users WHERE id = ?", [user_id])
-        return User.from_row(row) if row else None
+        def load() -> User | None:
+            row = self.db.query_one("SELECT * FROM users WHERE id = ?", [user_id])
+            return User.from_row(row) if row else None
+
+        return self.db.memo(("user", user_id), load)  # until the next write
 
     def by_name(self, name: str) -> User | None:
         row = self.db.query_one("SELECT * FROM users WHERE name = ?", [name.strip()])

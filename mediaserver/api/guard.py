@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
+import re
+import time
 from typing import Any
 from urllib.parse import parse_qs, quote
 
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["SESSION_COOKIE", "AuthMiddleware", "csrf_token", "is_public"]
+__all__ = ["SESSION_COOKIE", "AuthMiddleware", "RateLimiter", "csrf_token", "is_public"]
 
 SESSION_COOKIE = "hearth_session"
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -75,6 +78,15 @@ class AuthMiddleware:
         if user is None:
             await self._refuse(scope, send)
             return
+        limiter = getattr(ctx, "rate_limiter", None)
+        if limiter is not None and not _RATE_EXEMPT.match(scope.get("path", "")):
+            wait = limiter.take(f"user:{user.id}")
+            if wait:
+                body = b'{"status_code":429,"detail":"too many requests; slow down a little"}'
+                retry = str(max(1, math.ceil(wait))).encode()
+                headers = [(b"content-type", b"application/json"), (b"retry-after", retry)]
+                await _respond(send, 429, body, headers)
+                return
         if session is not None and scope.get("method") in _UNSAFE:
             wanted = csrf_token(ctx.auth.secret, session)
             if not hmac.compare_digest(_header(scope, b"x-csrf-token") or "", wanted):
@@ -157,3 +169,37 @@ async def _respond(send: Any, status: int, body: bytes, headers: list[tuple[byte
     headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+# Media and static requests come in bursts (segments, Range requests while seeking, a page of
+# posters) and are never limited.
+_RATE_EXEMPT = re.compile(
+    r"^/api/v1/hls/|^/static/|^/api/v1/items/\d+/(file|image/|trickplay|chapters/|subtitles/)"
+)
+
+
+class RateLimiter:
+    """A token bucket per user (or address): ``per_minute`` requests, refilled steadily.
+
+    A dict and two floats per key: Litestar's RateLimitMiddleware keeps a list of timestamps
+    in an async store and cost 30 % of the API's requests a second here (bench/api.py).
+    """
+
+    def __init__(self, per_minute: int, clock: Any = time.monotonic) -> None:
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when)
+
+    def take(self, key: str) -> float:
+        """0 when the request may go; else the seconds until it could."""
+        now = self._clock()
+        tokens, when = self._buckets.get(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - when) * self.rate)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            return (1 - tokens) / self.rate
+        self._buckets[key] = (tokens - 1, now)
+        if len(self._buckets) > 100_000:  # a flood of addresses: start again
+            self._buckets.clear()
+        return 0.0

@@ -223,6 +223,8 @@ def write_config(
     data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / "hearth.toml"
     text = (
+        # The rate limiter stays on (its cost is in every test) but cannot trip a busy test.
+        "[server]\nrate_limit_per_minute = 1000000\n"
         "[library]\n"
         f"watch = {'true' if watch else 'false'}\n"
         f"watch_debounce_seconds = {debounce_s}\n"

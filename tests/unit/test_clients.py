@@ -69,3 +69,17 @@ def test_a_bad_proxy_entry_is_a_config_error(tmp_path: Any) -> None:
     config.write_text('[server]\ntrusted_proxies = ["10.0.0.0/8", "banana"]\n')
     with pytest.raises(ConfigError, match="banana"):
         load_settings(config, {})
+
+
+def test_the_rate_limiter_refills_steadily() -> None:
+    from mediaserver.api.guard import RateLimiter
+
+    now = [0.0]
+    limiter = RateLimiter(60, clock=lambda: now[0])  # one a second, bursts of 60
+    assert [limiter.take("user:1") for _ in range(60)] == [0.0] * 60
+    wait = limiter.take("user:1")
+    assert 0.9 < wait <= 1.0
+    assert limiter.take("user:2") == 0.0  # everyone has their own bucket
+    now[0] += 1.0
+    assert limiter.take("user:1") == 0.0
+    assert limiter.take("user:1") > 0
