@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from mediaserver.db import Database
+from mediaserver.testing import user_credentials
 
 TARGET_MB = 120.0
 
@@ -78,27 +78,11 @@ def command_of(pid: int) -> str:
 
 
 def make_api_key(data_dir: Path) -> str:
-    """An admin in the catalog and a new API key, before the server starts.
-
-    Every route but health, sign-in and the HLS media needs one.  Made here, not through
-    ``POST /api/v1/auth/login``, so the server never hashes a password (argon2: 64 MiB).
-    """
-    from mediaserver.accounts.auth import AuthService
-    from mediaserver.accounts.users import UserService
-    from mediaserver.streaming.tokens import load_secret
-
-    db = Database(data_dir / "catalog.sqlite3")
-    db.open()
-    try:
-        users = UserService(db)
-        admin = users.by_name("bench") or users.create(
-            "bench", "the bench admin's long password", admin=True
-        )
-        return AuthService(db, users, load_secret(data_dir)).issue(
-            admin.id, "api_key", name="bench"
-        )
-    finally:
-        db.close()
+    """An admin in the catalog and a new API key, before the server starts: every route
+    but health, sign-in and the HLS media needs one."""
+    return user_credentials(
+        data_dir, "bench", "the bench admin's long password", admin=True, label="bench"
+    )[0]
 
 
 def wait_idle(base_url: str, server: subprocess.Popen[bytes], timeout: float, key: str) -> float:

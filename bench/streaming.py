@@ -62,7 +62,7 @@ import httpx
 from mediaserver.db import Database
 from mediaserver.ffmpeg_tools import find_ffmpeg
 from mediaserver.streaming.keyframes import pack, read_keyframes
-from mediaserver.testing import make_clip
+from mediaserver.testing import make_clip, user_credentials
 
 TARGET_TTFS_REMUX_S = 0.3
 TARGET_TTFS_TRANSCODE_S = 1.0
@@ -315,27 +315,11 @@ def store_keyframes(db: Database, file_id: int, blob: bytes) -> None:
 
 
 def make_api_key(data_dir: Path) -> str:
-    """An admin in the catalog and a new API key, before the server starts.
-
-    Every route but health, sign-in and the HLS media needs one.  Made here, not through
-    ``POST /api/v1/auth/login``, so the server never hashes a password (argon2: 64 MiB).
-    """
-    from mediaserver.accounts.auth import AuthService
-    from mediaserver.accounts.users import UserService
-    from mediaserver.streaming.tokens import load_secret
-
-    db = Database(data_dir / "catalog.sqlite3")
-    db.open()
-    try:
-        users = UserService(db)
-        admin = users.by_name("bench") or users.create(
-            "bench", "the bench admin's long password", admin=True
-        )
-        return AuthService(db, users, load_secret(data_dir)).issue(
-            admin.id, "api_key", name="bench"
-        )
-    finally:
-        db.close()
+    """An admin in the catalog and a new API key, before the server starts: every route
+    but health, sign-in and the HLS media needs one."""
+    return user_credentials(
+        data_dir, "bench", "the bench admin's long password", admin=True, label="bench"
+    )[0]
 
 
 def start_server(

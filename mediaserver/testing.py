@@ -1,8 +1,8 @@
 """Test helpers for Hearth's own tests and for plugin authors.
 
 ``make_clip`` synthesises a tiny real video with ffmpeg (nothing is downloaded),
-``open_catalog`` opens a throwaway catalog, and ``scan_folder`` scans a folder into it the
-way the server would.  Keep clips tiny (320x180, a second or two) and tests stay fast.
+``open_catalog`` opens a throwaway catalog, ``scan_folder`` scans a folder into it the
+way the server would, and ``user_credentials`` signs a user in ahead of a server start.  Keep clips tiny (320x180, a second or two) and tests stay fast.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ffmpeg as ffmpeg_python  # the name ``ffmpeg`` is make_clip's binary argument
 
@@ -22,7 +22,10 @@ from mediaserver.ffmpeg_tools import find_ffmpeg
 from mediaserver.library import catalog
 from mediaserver.library.scanner import Progress, Scanner, ScanReport
 
-__all__ = ["ClipError", "make_clip", "open_catalog", "scan_folder"]
+if TYPE_CHECKING:
+    from mediaserver.accounts.auth import Kind
+
+__all__ = ["ClipError", "make_clip", "open_catalog", "scan_folder", "user_credentials"]
 
 _MP4_LIKE = frozenset({".mp4", ".m4v", ".mov", ".3gp"})
 _SRT = "1\n00:00:00,000 --> 00:00:01,000\nHello from Hearth.\n"
@@ -150,3 +153,29 @@ def scan_folder(
         probe_timeout_s=probe_timeout_s,
     )
     return scanner.scan(library_id, root, progress, should_stop)
+
+
+def user_credentials(
+    data_dir: Path,
+    name: str,
+    password: str,
+    *,
+    admin: bool = False,
+    kinds: Sequence[Kind] = ("api_key",),
+    label: str = "tests",
+) -> list[str]:
+    """The user ``name`` in the catalog of ``data_dir`` (made if missing) and one new
+    credential per entry of ``kinds`` (``"api_key"``, ``"session"``), before the server runs.
+
+    Made in the catalog rather than through ``POST /api/v1/auth/login``, so the server
+    never hashes a password (argon2: 64 MiB) in a benchmark.
+    """
+    from mediaserver.accounts.auth import AuthService
+    from mediaserver.accounts.users import UserService
+    from mediaserver.streaming.tokens import load_secret
+
+    with Database(data_dir / "catalog.sqlite3") as db:
+        users = UserService(db)
+        user = users.by_name(name) or users.create(name, password, admin=admin)
+        auth = AuthService(db, users, load_secret(data_dir))
+        return [auth.issue(user.id, kind, name=label) for kind in kinds]

@@ -37,15 +37,12 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from mediaserver.accounts.auth import AuthService
-from mediaserver.accounts.users import UserService
 from mediaserver.api.guard import SESSION_COOKIE
 from mediaserver.app import create_app
 from mediaserver.config import LibrarySettings, LoggingSettings, Settings
-from mediaserver.db import Database
 from mediaserver.http_protocol import BoundedHttpToolsProtocol
-from mediaserver.streaming.tokens import load_secret
-from tests.integration.conftest import ADMIN_NAME, ADMIN_PASSWORD, make_admin
+from mediaserver.testing import user_credentials
+from tests.integration.conftest import ADMIN_NAME, ADMIN_PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
 FFMPEG = shutil.which("ffmpeg") or "ffmpeg"  # make system-deps installs it
@@ -156,17 +153,15 @@ SIGNED_IN: dict[str, tuple[str, str]] = {}
 
 def sign_in_ahead(settings: Settings) -> tuple[str, str]:
     """The admin in the data folder (before the app starts): an API key and a web session."""
-    key = make_admin(settings)
-    db = Database(settings.database_path)
-    db.open()
-    try:
-        users = UserService(db)
-        admin = users.by_name(ADMIN_NAME)
-        assert admin is not None
-        auth = AuthService(db, users, load_secret(settings.data_path))
-        return key, auth.issue(admin.id, "session", device="browser tests")
-    finally:
-        db.close()
+    key, session = user_credentials(
+        settings.data_path,
+        ADMIN_NAME,
+        ADMIN_PASSWORD,
+        admin=True,
+        kinds=("api_key", "session"),
+        label="browser tests",
+    )
+    return key, session
 
 
 def api_headers(base_url: str) -> dict[str, str]:

@@ -27,6 +27,7 @@ import pytest
 import uvicorn
 
 from mediaserver.http_protocol import BoundedHttpToolsProtocol
+from mediaserver.testing import user_credentials
 
 ASGIApp = Callable[..., Awaitable[None]]
 
@@ -289,21 +290,7 @@ AUTH_HEADERS: dict[str, dict[str, str]] = {}
 
 def make_admin(settings: Any) -> str:
     """An admin in the server's catalog (made once per data folder) and a new API key."""
-    from mediaserver.accounts.auth import AuthService
-    from mediaserver.accounts.users import UserService
-    from mediaserver.db import Database
-    from mediaserver.streaming.tokens import load_secret
-
-    db = Database(settings.database_path)
-    db.open()
-    try:
-        users = UserService(db)
-        admin = users.by_name(ADMIN_NAME) or users.create(ADMIN_NAME, ADMIN_PASSWORD, admin=True)
-        return AuthService(db, users, load_secret(settings.data_path)).issue(
-            admin.id, "api_key", name="tests"
-        )
-    finally:
-        db.close()
+    return user_credentials(settings.data_path, ADMIN_NAME, ADMIN_PASSWORD, admin=True)[0]
 
 
 def auth_headers(url: str) -> dict[str, str]:

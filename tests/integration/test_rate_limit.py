@@ -12,6 +12,7 @@ import pytest
 
 from mediaserver.app import create_app
 from mediaserver.config import load_settings
+from mediaserver.testing import user_credentials
 from tests.integration.conftest import make_admin
 
 LIMIT = 8
@@ -41,15 +42,7 @@ def server(
 
 
 def second_user_key(settings: Any) -> str:
-    from mediaserver.accounts.auth import AuthService
-    from mediaserver.accounts.users import UserService
-    from mediaserver.db import Database
-    from mediaserver.streaming.tokens import load_secret
-
-    with Database(settings.database_path) as db:
-        users = UserService(db)
-        user = users.create("second", "another household member", admin=False)
-        return AuthService(db, users, load_secret(settings.data_path)).issue(user.id, "api_key")
+    return user_credentials(settings.data_path, "second", "another household member")[0]
 
 
 def test_a_user_over_the_limit_gets_429_with_retry_after(
