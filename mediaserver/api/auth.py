@@ -24,7 +24,7 @@ from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS
 
 from mediaserver.accounts.auth import LockedOut, Login, TwoFactorRequired
 from mediaserver.accounts.users import User
-from mediaserver.api.clients import client_address, parse_proxies
+from mediaserver.api.clients import request_address
 from mediaserver.context import AppContext
 
 __all__ = ["AuthController"]
@@ -61,7 +61,7 @@ class _TooMany(HTTPException):
 
 
 def _address(request: Request[Any, Any, Any], ctx: AppContext) -> str:
-    return client_address(request, parse_proxies(ctx.settings.server.trusted_proxies))
+    return request_address(request, ctx.settings.server.trusted_proxies)
 
 
 def _answer(login: Login) -> dict[str, Any]:

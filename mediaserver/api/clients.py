@@ -15,7 +15,7 @@ from typing import Any
 
 from litestar import Request
 
-__all__ = ["client_address", "parse_proxies"]
+__all__ = ["client_address", "parse_proxies", "request_address"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -74,3 +74,8 @@ def client_address(request: Request[Any, Any, Any], proxies: Sequence[Network]) 
         if not _trusted(address, proxies):
             break
     return str(current)
+
+
+def request_address(request: Request[Any, Any, Any], trusted_proxies: tuple[str, ...]) -> str:
+    """``client_address`` with ``server.trusted_proxies`` as configured (parsed once)."""
+    return client_address(request, parse_proxies(trusted_proxies))

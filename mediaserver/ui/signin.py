@@ -20,7 +20,7 @@ from litestar.response import Redirect, Template
 from mediaserver.accounts.auth import SESSION_TTL_S, LockedOut, TwoFactorRequired
 from mediaserver.accounts.passwords import WeakPassword
 from mediaserver.accounts.users import UserError
-from mediaserver.api.clients import client_address, parse_proxies
+from mediaserver.api.clients import request_address
 from mediaserver.api.guard import SESSION_COOKIE
 from mediaserver.context import AppContext
 
@@ -48,7 +48,7 @@ def _page(heading: str, action: str, button: str, status: int = 200, **context: 
 def _signed_in(
     ctx: AppContext, request: Request[Any, Any, Any], user_id: int, next_url: str
 ) -> Response[Any]:
-    address = client_address(request, parse_proxies(ctx.settings.server.trusted_proxies))
+    address = request_address(request, ctx.settings.server.trusted_proxies)
     device = (request.headers.get("user-agent") or "browser")[:100]
     session = ctx.auth.issue(user_id, "session", device=device, address=address)
     response = Redirect(_safe_next(next_url), status_code=303)
@@ -76,7 +76,7 @@ class SignInController(Controller):
         self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext], data: Form
     ) -> Response[Any]:
         name, next_url = data.get("username", ""), _safe_next(data.get("next"))
-        address = client_address(request, parse_proxies(ctx.settings.server.trusted_proxies))
+        address = request_address(request, ctx.settings.server.trusted_proxies)
         try:
             login = ctx.auth.login(
                 name[:64],
