@@ -26,7 +26,6 @@ from mediaserver.api.playback import new_session, resolve
 from mediaserver.api.ranges import serve_file
 from mediaserver.context import AppContext
 from mediaserver.streaming.decision import IMAGE_SUBTITLES
-from mediaserver.streaming.keyframes import KeyframeError
 from mediaserver.streaming.subtitles import SubtitleError, subtitle_playlist
 from mediaserver.streaming.tokens import TokenError
 from mediaserver.streaming.transcoder import TS_OFFSET_S, Busy, Stream, StreamError
@@ -64,6 +63,16 @@ class _Unavailable(HTTPException):
 
 def _busy(exc: Busy) -> _Unavailable:
     return _Unavailable(detail=str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+
+def _subtitle_track(file: dict[str, Any], index: int) -> dict[str, Any]:
+    """The file's subtitle stream ``index`` (embedded or sidecar); 404 when it has none."""
+    track = next(
+        (x for x in file["streams"] if x["type"] == "subtitle" and x["idx"] == index), None
+    )
+    if track is None:
+        raise NotFoundException(detail="no such subtitle track")
+    return dict(track)
 
 
 def _webvtt(
@@ -106,8 +115,6 @@ class MasterPlaylistController(Controller):
             plan = ctx.streaming.plan(file, decision, client)
         except LookupError as exc:
             raise NotFoundException(detail=str(exc)) from None
-        except KeyframeError as exc:
-            raise _Unavailable(detail=f"this file cannot be streamed: {exc}") from None
         if not plan.streams:
             raise NotFoundException(detail="this file's video cannot be streamed (no size known)")
         names = [ctx.subtitle_attributes(s) for s in plan.subtitles]
@@ -193,12 +200,7 @@ class HlsController(Controller):
         if match is None:
             raise NotFoundException(detail="no such subtitle track")
         file = ctx.streaming_file(stream.spec.file_id)
-        track = next(
-            (x for x in file["streams"] if x["type"] == "subtitle" and x["idx"] == int(match[1])),
-            None,
-        )
-        if track is None:
-            raise NotFoundException(detail="no such subtitle track")
+        track = _subtitle_track(file, int(match[1]))
         if match[2] == "m3u8":
             query = ctx.streaming.query(stream.key, _session(s))
             return _playlist(subtitle_playlist(stream.spec.duration_s, f"{match[1]}.vtt?{query}"))
@@ -265,10 +267,7 @@ class SubtitleController(Controller):
         if row is None:
             raise NotFoundException(detail=f"item {item_id} has no such file")
         file = ctx.streaming_file(int(row["id"]))
-        track = next(
-            (x for x in file["streams"] if x["type"] == "subtitle" and x["idx"] == int(match[1])),
-            None,
-        )
-        if track is None or track.get("codec") in IMAGE_SUBTITLES:
+        track = _subtitle_track(file, int(match[1]))
+        if track.get("codec") in IMAGE_SUBTITLES:
             raise NotFoundException(detail="no such text subtitle track")
         return _webvtt(request, ctx, file, track, 0)

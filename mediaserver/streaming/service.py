@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -120,7 +119,7 @@ class StreamingService:
         audio_bps = int((audio or {}).get("bit_rate") or AUDIO_KBPS * 1000) if audio else 0
         if decision.video == "copy":
             try:
-                planned.append(self._original(file, video, base, audio_codec, audio_bps))
+                planned.append(self._original(file, video, base, audio_codec))
             except KeyframeError as exc:  # cannot be cut without its keyframes: ladder only
                 log.warning("no remux for this file", file_id=base["file_id"], reason=str(exc))
         burn = decision.subtitle_index if decision.subtitles == "burn" else None
@@ -144,7 +143,6 @@ class StreamingService:
         video: Mapping[str, Any],
         base: dict[str, Any],
         audio_codec: str | None,
-        audio_bps: int,
     ) -> tuple[Stream, Variant]:
         keyframes = self.keyframes.get(int(file["id"]))
         segments = remux_segments(keyframes, base["duration_s"], self.settings.segment_seconds)
@@ -241,6 +239,3 @@ class StreamingService:
 
     def verify(self, key: str, token: str | None) -> None:
         tokens.verify(self.secret, key, token)
-
-    def subtitle_dir(self) -> Path:
-        return self.transcoder.cache.root.parent / "subtitles"

@@ -27,11 +27,12 @@ import hashlib
 import hmac
 import itertools
 import os
+import shutil
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -277,7 +278,6 @@ class Transcoder:
         self._ids = itertools.count(1)
         self._closing = threading.Event()
         self._reaper: threading.Thread | None = None
-        self.segment_hooks: list[Callable[[str, int], None]] = []
         cache.protected = self._protected
         cache.in_use = lambda key: any(j.alive and j.stream.key == key for j in self._jobs)
 
@@ -605,8 +605,6 @@ class Transcoder:
                 with contextlib.suppress(OSError):
                     path.unlink()
             if work.exists():
-                import shutil
-
                 shutil.rmtree(work, ignore_errors=True)
             with self._cond:
                 self._cond.notify_all()
@@ -632,8 +630,6 @@ class Transcoder:
                 if job.stream.spec.segment_format == "ts" and job.process is not None:
                     with contextlib.suppress(ProcessLookupError):
                         os.killpg(job.process.pid, signal.SIGCONT)
-        for hook in self.segment_hooks:
-            hook(job.stream.key, index)
 
     def _read_fmp4(self, job: Job, pipe: Any) -> None:
         stream = job.stream
