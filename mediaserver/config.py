@@ -69,6 +69,8 @@ class LibrarySettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only
     probe_workers: Annotated[int, msgspec.Meta(ge=1, le=32)] = 2
     probe_timeout_seconds: PositiveFloat = 30.0
     poster_workers: Annotated[int, msgspec.Meta(ge=1, le=32)] = 2
+    # Download the poster and fanart URLs an NFO names (through the [network] rules).
+    fetch_artwork: bool = True
 
 
 class FfmpegSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):

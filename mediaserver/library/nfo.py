@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Literal, get_args
+from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element, ParseError, TreeBuilder
 
 from defusedxml import DefusedXmlException
@@ -33,6 +34,7 @@ _LEADING_INT = re.compile(r"\s*(-?\d+)")
 _IMDB_ID = re.compile(r"tt\d+")
 # Pre-<uniqueid> NFOs put ids in their own elements.
 _LEGACY_ID_TAGS = {"imdbid": "imdb", "tmdbid": "tmdb", "tvdbid": "tvdb"}
+_MAX_URL_CHARS = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,9 @@ class NfoData:
     premiered: str | None = None
     uniqueids: Mapping[str, str] = field(default_factory=dict)
     collection: str | None = None  # Kodi movie set: <set><name>…</name></set> or <set>…</set>
+    # Artwork named by URL (http or https only); nothing here is ever a filesystem path.
+    poster_url: str | None = None
+    backdrop_url: str | None = None
 
 
 def find_nfo(video: Path, *, allow_movie_nfo: bool = True) -> Path | None:
@@ -117,6 +122,8 @@ def read_nfo(path: Path) -> NfoData | None:
         premiered=premiered,
         uniqueids=_uniqueids(root),
         collection=_collection(root),
+        poster_url=_poster_url(root),
+        backdrop_url=_backdrop_url(root),
     )
 
 
@@ -125,6 +132,53 @@ def _collection(root: Element) -> str | None:
     if element is None:
         return None
     return _text(element.findtext("name")) or _text(element.text)
+
+
+def _poster_url(root: Element) -> str | None:
+    """The first ``<thumb aspect="poster">``, else the first ``<thumb>`` without an aspect.
+
+    Only the root's own thumbs count (not an ``<actor>``'s photo), and not the season posters
+    a ``tvshow.nfo`` lists (``type="season"``).
+    """
+    thumbs = [t for t in root.iterfind("thumb") if not _is_season_thumb(t)]
+    return _first_url(t for t in thumbs if _aspect(t) == "poster") or _first_url(
+        t for t in thumbs if _aspect(t) == ""
+    )
+
+
+def _backdrop_url(root: Element) -> str | None:
+    """``<fanart><thumb>``, else ``<thumb aspect="fanart">``, else ``aspect="landscape"``."""
+    thumbs = [t for t in root.iterfind("thumb") if not _is_season_thumb(t)]
+    return (
+        _first_url(root.iterfind("fanart/thumb"))
+        or _first_url(t for t in thumbs if _aspect(t) == "fanart")
+        or _first_url(t for t in thumbs if _aspect(t) == "landscape")
+    )
+
+
+def _aspect(thumb: Element) -> str:
+    return (thumb.get("aspect") or "").strip().lower()
+
+
+def _is_season_thumb(thumb: Element) -> bool:
+    return (thumb.get("type") or "").strip().lower() == "season" or "season" in thumb.attrib
+
+
+def _first_url(thumbs: Iterable[Element]) -> str | None:
+    return next((url for t in thumbs if (url := _web_url(t.text))), None)
+
+
+def _web_url(value: str | None) -> str | None:
+    """An absolute http(s) URL, else None: ``file://``, ``ftp://``, ``special://`` and the
+    relative paths of old ``<fanart url="...">`` entries are not fetched."""
+    text = _text(value)
+    if not text or len(text) > _MAX_URL_CHARS or any(c.isspace() or ord(c) < 32 for c in text):
+        return None
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return None
+    return text if parts.scheme.lower() in ("http", "https") and parts.netloc else None
 
 
 def _read_capped(path: Path) -> bytes | None:

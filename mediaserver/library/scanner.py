@@ -19,12 +19,14 @@ from typing import Any
 import sqlite_utils
 import structlog
 
+from mediaserver.config import NetworkSettings
 from mediaserver.db import Database
 from mediaserver.events import EventBus
 from mediaserver.library import catalog
 from mediaserver.library.images import CACHE_PREFIX, extract_frame
 from mediaserver.library.metadata import build_record
 from mediaserver.library.probe import Prober, ProbeResult
+from mediaserver.library.remote_artwork import ArtworkFetcher
 from mediaserver.library.sidecars import sidecar_signature
 from mediaserver.library.walk import FoundFile, Problem, WalkResult, walk_library
 
@@ -83,6 +85,7 @@ class Scanner:
         probe_workers: int = 2,
         probe_timeout_s: float = 30.0,
         image_workers: int = 2,
+        network: NetworkSettings | None = None,
     ) -> None:
         self.db = db
         self.bus = bus
@@ -91,6 +94,8 @@ class Scanner:
         self.probe_workers = probe_workers
         self.probe_timeout_s = probe_timeout_s
         self.image_workers = image_workers
+        # None: NFO artwork URLs are not downloaded ([library] fetch_artwork = false).
+        self.artwork = ArtworkFetcher(network, images_dir) if network is not None else None
 
     def scan(
         self,
@@ -138,6 +143,11 @@ class Scanner:
         report.removed_files = len(ids)
         # Also prunes items whose only file turned bad in this scan.
         report.items_removed = self.db.write(lambda db: catalog.remove_files(db, ids))
+        if self.artwork is not None and not should_stop():
+            # After the probes, before frames fill empty posters; failures become problems.
+            walk.problems += self.artwork.fill(
+                self.db, library_id, root, walk, progress, should_stop
+            )
         self._save_problems(library_id, walk, report)
         if not should_stop():
             report.images = self._make_images(library_id, progress, should_stop)

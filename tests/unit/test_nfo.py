@@ -274,3 +274,101 @@ def test_find_show_nfo(tmp_path: Path) -> None:
     (tmp_path / "tvshow.nfo").touch()
     assert find_show_nfo(tmp_path) == tmp_path / "tvshow.nfo"
     assert find_show_nfo(tmp_path / "missing") is None
+
+
+TMM_ART = """<movie>
+    <title>Arrival</title>
+    <thumb aspect="clearlogo">https://assets.fanart.tv/logo.png</thumb>
+    <thumb aspect="poster" preview="https://image.tmdb.org/t/p/w500/p1.jpg">https://image.tmdb.org/t/p/original/p1.jpg</thumb>
+    <thumb aspect="poster">https://image.tmdb.org/t/p/original/p2.jpg</thumb>
+    <thumb aspect="landscape">https://assets.fanart.tv/landscape.jpg</thumb>
+    <fanart>
+        <thumb preview="https://image.tmdb.org/t/p/w780/f1.jpg">https://image.tmdb.org/t/p/original/f1.jpg</thumb>
+        <thumb>https://image.tmdb.org/t/p/original/f2.jpg</thumb>
+    </fanart>
+    <actor><name>Amy Adams</name><thumb>https://image.tmdb.org/t/p/h632/amy.jpg</thumb></actor>
+</movie>"""
+
+
+def test_artwork_urls_take_the_first_poster_and_the_first_fanart(tmp_path: Path) -> None:
+    parsed = read_nfo(_write(tmp_path, TMM_ART))
+    assert parsed is not None
+    assert parsed.poster_url == "https://image.tmdb.org/t/p/original/p1.jpg"
+    assert parsed.backdrop_url == "https://image.tmdb.org/t/p/original/f1.jpg"
+    assert parsed.actors == ("Amy Adams",)
+
+
+@pytest.mark.parametrize(
+    ("body", "poster", "backdrop"),
+    [
+        ("<thumb>http://example.com/a.jpg</thumb>", "http://example.com/a.jpg", None),
+        ("<thumb>  HTTPS://example.com/a.jpg\n</thumb>", "HTTPS://example.com/a.jpg", None),
+        (  # an explicit poster beats an earlier thumb without an aspect
+            '<thumb>https://e.com/plain.jpg</thumb><thumb aspect="Poster">https://e.com/p.jpg</thumb>',
+            "https://e.com/p.jpg",
+            None,
+        ),
+        ('<thumb aspect="fanart">https://e.com/f.jpg</thumb>', None, "https://e.com/f.jpg"),
+        ('<thumb aspect="landscape">https://e.com/l.jpg</thumb>', None, "https://e.com/l.jpg"),
+        (
+            '<thumb aspect="landscape">https://e.com/l.jpg</thumb>'
+            "<fanart><thumb>https://e.com/f.jpg</thumb></fanart>",
+            None,
+            "https://e.com/f.jpg",
+        ),
+        ('<thumb aspect="banner">https://e.com/b.jpg</thumb>', None, None),
+        ('<thumb aspect="clearart">https://e.com/c.png</thumb>', None, None),
+        # tvshow.nfo lists season posters too; they are not the show's poster
+        (
+            '<thumb aspect="poster" type="season" season="1">https://e.com/s1.jpg</thumb>'
+            '<thumb aspect="poster">https://e.com/show.jpg</thumb>',
+            "https://e.com/show.jpg",
+            None,
+        ),
+        ("<thumb></thumb><thumb>   </thumb>", None, None),
+    ],
+)
+def test_artwork_url_forms(
+    tmp_path: Path, body: str, poster: str | None, backdrop: str | None
+) -> None:
+    parsed = read_nfo(_write(tmp_path, f"<movie>{body}</movie>"))
+    assert parsed is not None
+    assert (parsed.poster_url, parsed.backdrop_url) == (poster, backdrop)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "file:///etc/passwd",
+        "file://localhost/srv/media/poster.jpg",
+        "ftp://example.com/poster.jpg",
+        "special://profile/thumbnails/poster.jpg",
+        "smb://nas/media/poster.jpg",
+        "data:image/png;base64,iVBORw0KGgo=",
+        "javascript:alert(1)",
+        "/t/p/original/poster.jpg",  # old <fanart url="..."> entries are relative
+        "poster.jpg",
+        "../../../../etc/passwd",
+        "C:\\Users\\me\\poster.jpg",
+        "http:///no-host.jpg",
+        "http://exa mple.com/a.jpg",
+        "http://[::1/a.jpg",
+        "https://example.com/" + "a" * 3000 + ".jpg",
+    ],
+)
+def test_artwork_urls_that_are_not_web_addresses_are_ignored(tmp_path: Path, value: str) -> None:
+    body = f"<thumb>{value}</thumb><thumb aspect='poster'>{value}</thumb>"
+    body += f"<fanart><thumb>{value}</thumb></fanart>"
+    parsed = read_nfo(_write(tmp_path, f"<movie>{body}</movie>"))
+    assert parsed is not None
+    assert (parsed.poster_url, parsed.backdrop_url) == (None, None)
+
+
+def test_an_ignored_url_does_not_hide_a_later_good_one(tmp_path: Path) -> None:
+    body = (
+        "<thumb>file:///etc/passwd</thumb><thumb>https://e.com/p.jpg</thumb>"
+        "<fanart><thumb>/relative.jpg</thumb><thumb>http://e.com/f.jpg</thumb></fanart>"
+    )
+    parsed = read_nfo(_write(tmp_path, f"<movie>{body}</movie>"))
+    assert parsed is not None
+    assert (parsed.poster_url, parsed.backdrop_url) == ("https://e.com/p.jpg", "http://e.com/f.jpg")
