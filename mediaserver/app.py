@@ -20,7 +20,20 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from mediaserver import __version__
-from mediaserver.api import auth, errors, hls, items, libraries, playback, scan, system, trickplay
+from mediaserver.api import (
+    access,
+    auth,
+    errors,
+    hls,
+    items,
+    libraries,
+    pairing,
+    playback,
+    scan,
+    system,
+    trickplay,
+    users,
+)
 from mediaserver.api.guard import AuthMiddleware, RateLimiter
 from mediaserver.api.middleware import RequestIdMiddleware
 from mediaserver.api.security import RedocPage, add_security_headers
@@ -56,6 +69,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
     class Metrics(PrometheusController):
         path = "/metrics"
         include_in_schema = False
+        guards = [access.admin_only]
 
     templates = TemplateConfig(
         directory=web_root() / "templates",
@@ -72,6 +86,8 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             items.GenreController,
             playback.PlaybackController,
             auth.AuthController,
+            pairing.PairingController,
+            users.UserController,
             hls.MasterPlaylistController,
             hls.HlsController,
             hls.SubtitleController,
@@ -88,7 +104,11 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
                 opt={"public": True},
             ),
         ],
-        dependencies={"ctx": Provide(lambda: ctx, use_cache=True, sync_to_thread=False)},
+        dependencies={
+            "ctx": Provide(lambda: ctx, use_cache=True, sync_to_thread=False),
+            "access": Provide(access.viewer_access, sync_to_thread=False),
+        },
+        guards=[access.catalog_guard],  # a hidden item or library is a 404 on every route
         lifespan=[lifespan],
         before_send=[add_security_headers],  # every response, 404s and static files too
         state=State({"hearth": ctx}),

@@ -18,6 +18,7 @@ import structlog
 
 from mediaserver import metrics
 from mediaserver.accounts.auth import AuthService
+from mediaserver.accounts.pairing import PairingService
 from mediaserver.accounts.users import UserService
 from mediaserver.config import Settings
 from mediaserver.db import Database
@@ -56,6 +57,7 @@ class AppContext:
     users: UserService
     auth: AuthService
     trickplay: TrickplayService
+    pairing: PairingService
     demo: bool = False
     rate_limiter: Any = None  # api.guard.RateLimiter, set by create_app
     setup_code: str | None = None  # while no admin exists: the one-time set-up link's code
@@ -241,6 +243,7 @@ def build_context(settings: Settings) -> AppContext:
         probe_workers=settings.library.probe_workers,
         probe_timeout_s=settings.library.probe_timeout_seconds,
         image_workers=settings.library.poster_workers,
+        network=settings.network if settings.library.fetch_artwork else None,
     )
     cache = SegmentCache(settings.cache_path / "hls", settings.streaming.cache_max_mb * 1024 * 1024)
     secret = load_secret(settings.data_path)
@@ -258,10 +261,12 @@ def build_context(settings: Settings) -> AppContext:
     )
     keyframes = KeyframeIndex(db)
     users = UserService(db)
+    auth = AuthService(db, users, secret)
     return AppContext(
         settings=settings,
         users=users,
-        auth=AuthService(db, users, secret),
+        auth=auth,
+        pairing=PairingService(auth),
         streaming=StreamingService(settings.streaming, transcoder, keyframes, secret),
         transcoder=transcoder,
         keyframes=keyframes,

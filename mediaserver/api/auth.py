@@ -22,12 +22,13 @@ from litestar.exceptions import (
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS
 
-from mediaserver.accounts.auth import LockedOut, Login, TwoFactorRequired
-from mediaserver.accounts.users import User
+from mediaserver.accounts.auth import ACCESS_TTL_S, LockedOut, Login, TwoFactorRequired
+from mediaserver.accounts.passwords import WeakPassword
+from mediaserver.accounts.users import User, UserError
 from mediaserver.api.clients import request_address
 from mediaserver.context import AppContext
 
-__all__ = ["AuthController"]
+__all__ = ["PUBLIC", "AuthController", "answer"]
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 PUBLIC = {"public": True}  # signing in cannot require being signed in
@@ -52,6 +53,11 @@ class PasswordBody(msgspec.Struct, forbid_unknown_fields=True):
     password: Text
 
 
+class NewPasswordBody(msgspec.Struct, forbid_unknown_fields=True):
+    current_password: Text
+    new_password: Text
+
+
 class KeyBody(msgspec.Struct, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 
@@ -64,7 +70,7 @@ def _address(request: Request[Any, Any, Any], ctx: AppContext) -> str:
     return request_address(request, ctx.settings.server.trusted_proxies)
 
 
-def _answer(login: Login) -> dict[str, Any]:
+def answer(login: Login) -> dict[str, Any]:
     return {
         "access_token": login.access_token,
         "token_type": "Bearer",
@@ -75,18 +81,11 @@ def _answer(login: Login) -> dict[str, Any]:
 
 
 def current_user(request: Request[Any, Any, Any], ctx: AppContext) -> User:
-    """The user behind the request's bearer token or API key; 401 when there is none."""
-    token = bearer(request)
-    user = ctx.auth.authenticate_bearer(token) if token else None
-    if user is None:
+    """The signed-in user (bearer token, API key or web session); 401 when there is none."""
+    user = request.scope.get("user")
+    if not isinstance(user, User):
         raise NotAuthorizedException(detail="sign in first: no valid access token or API key")
     return user
-
-
-def bearer(request: Request[Any, Any, Any]) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
 class AuthController(Controller):
@@ -120,7 +119,7 @@ class AuthController(Controller):
             raise NotAuthorizedException(detail=str(exc), extra={"totp_required": True}) from None
         except PermissionError as exc:
             raise NotAuthorizedException(detail=str(exc)) from None
-        return _answer(login)
+        return answer(login)
 
     @post(
         "/refresh",
@@ -136,7 +135,7 @@ class AuthController(Controller):
         data: JSONBody[RefreshBody],
     ) -> dict[str, Any]:
         try:
-            return _answer(ctx.auth.refresh(data.refresh_token, address=_address(request, ctx)))
+            return answer(ctx.auth.refresh(data.refresh_token, address=_address(request, ctx)))
         except PermissionError as exc:
             raise NotAuthorizedException(detail=str(exc)) from None
 
@@ -155,6 +154,28 @@ class AuthController(Controller):
         self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext]
     ) -> dict[str, Any]:
         return current_user(request, ctx).as_dict()
+
+    @post("/password", status_code=200, sync_to_thread=True, summary="Change your password")
+    def change_password(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        data: JSONBody[NewPasswordBody],
+    ) -> dict[str, Any]:
+        """Every session, token and API key of the account stops working; this answer
+        carries a fresh pair for the app that asked, so it stays signed in."""
+        user = current_user(request, ctx)
+        if ctx.users.authenticate(user.name, data.current_password) is None:
+            raise NotAuthorizedException(detail="the current password is wrong")
+        try:
+            ctx.users.set_password(user.id, data.new_password)
+        except (UserError, WeakPassword) as exc:
+            raise ValidationException(detail=str(exc)) from None
+        address = _address(request, ctx)
+        refresh = ctx.auth.issue(
+            user.id, "refresh", device=request.headers.get("user-agent", "")[:100], address=address
+        )
+        return answer(Login(user, ctx.auth.access_token(user.id), refresh, ACCESS_TTL_S))
 
     @get("/keys", sync_to_thread=False, summary="Your API keys (never the keys themselves)")
     def keys(

@@ -21,6 +21,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 
 from mediaserver import metrics
+from mediaserver.api.access import admin_only
 from mediaserver.api.errors import invalid_parameter
 from mediaserver.api.playback import new_session, resolve
 from mediaserver.api.ranges import serve_file
@@ -227,7 +228,7 @@ class HlsController(Controller):
     def ping(self, ctx: NamedDependency[AppContext], session: FromPath[str]) -> None:
         ctx.transcoder.ping(_session(session))
 
-    @get("/jobs", sync_to_thread=False, summary="Running stream jobs")
+    @get("/jobs", sync_to_thread=False, guards=[admin_only], summary="Running stream jobs")
     def jobs(self, ctx: NamedDependency[AppContext]) -> dict[str, Any]:
         return {
             "jobs": ctx.transcoder.jobs(),

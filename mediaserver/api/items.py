@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -10,10 +11,13 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 
+from mediaserver.api.access import viewer
 from mediaserver.api.errors import invalid_parameter
 from mediaserver.api.ranges import serve_file
 from mediaserver.context import AppContext
+from mediaserver.imaging import MAX_RESIZE_WIDTH, ImageRejected, resized_image
 from mediaserver.library import queries
+from mediaserver.library.access import EVERYTHING, Access
 from mediaserver.library.images import resolve_image
 from mediaserver.streaming.direct import IMAGE_TYPES, mime_for_container
 
@@ -35,8 +39,8 @@ def parse_kinds(kind: str | None) -> tuple[str, ...]:
     return kinds
 
 
-def require_item(ctx: AppContext, item_id: int) -> dict[str, Any]:
-    item = queries.get_item(ctx.db, item_id)
+def require_item(ctx: AppContext, item_id: int, access: Access = EVERYTHING) -> dict[str, Any]:
+    item = queries.get_item(ctx.db, item_id, access)
     if item is None:
         raise NotFoundException(detail=f"no item with id {item_id}")
     return item
@@ -56,6 +60,7 @@ class ItemController(Controller):
     def list_items(
         self,
         ctx: NamedDependency[AppContext],
+        access: NamedDependency[Access],
         q: FromQuery[str | None] = None,
         kind: Annotated[
             str | None,
@@ -82,14 +87,22 @@ class ItemController(Controller):
             limit=limit,
             offset=offset,
         )
-        rows, total = queries.list_items(ctx.db, query)
+        rows, total = queries.list_items(ctx.db, query, access)
         return {"items": rows, "total": total, "limit": limit, "offset": offset}
 
     @get("/{item_id:int}", sync_to_thread=False, summary="One item with its files and streams")
-    def get_item(self, ctx: NamedDependency[AppContext], item_id: FromPath[int]) -> dict[str, Any]:
-        item = require_item(ctx, item_id)
+    def get_item(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        item_id: FromPath[int],
+    ) -> dict[str, Any]:
+        item = require_item(ctx, item_id)  # the guard has already checked the viewer's access
+        admin = viewer(request).is_admin
         for file in item["files"]:
             file["url"] = f"/api/v1/items/{item_id}/file?file_id={file['id']}"
+            if not admin:  # where the files live on the server is the admin's business
+                del file["path"]
         return item
 
     @get(
@@ -100,12 +113,13 @@ class ItemController(Controller):
     def children(
         self,
         ctx: NamedDependency[AppContext],
+        access: NamedDependency[Access],
         item_id: FromPath[int],
         limit: Limit = 500,
         offset: Offset = 0,
     ) -> dict[str, Any]:
         require_item(ctx, item_id)
-        return {"items": queries.children(ctx.db, item_id, limit, offset)}
+        return {"items": queries.children(ctx.db, item_id, limit, offset, access)}
 
     # GET and HEAD in one handler (like /file below): Litestar's @head refuses a Response.
     @route(
@@ -120,6 +134,10 @@ class ItemController(Controller):
         ctx: NamedDependency[AppContext],
         item_id: FromPath[int],
         image: FromPath[str],
+        width: Annotated[
+            int | None,
+            QueryParameter(ge=1, le=MAX_RESIZE_WIDTH, description="Scale down to this width."),
+        ] = None,
     ) -> Response[Any]:
         if image not in ("poster", "backdrop"):
             raise NotFoundException(detail=f"no image called {image!r}; use poster or backdrop")
@@ -127,6 +145,10 @@ class ItemController(Controller):
         path = resolve_image(row[0] if row else None, ctx.images_dir)
         if path is None:
             raise NotFoundException(detail=f"item {item_id} has no {image}")
+        if width is not None:
+            # Too big or damaged to scale: the file as it is.
+            with contextlib.suppress(ImageRejected, OSError):
+                path = resized_image(path, width, ctx.settings.cache_path / "images")
         content_type = IMAGE_TYPES.get(path.suffix.lower(), "application/octet-stream")
         return serve_file(
             request,
@@ -176,6 +198,9 @@ class GenreController(Controller):
 
     @get("/", sync_to_thread=False, summary="Genres in the catalog")
     def genres(
-        self, ctx: NamedDependency[AppContext], library_id: FromQuery[int | None] = None
+        self,
+        ctx: NamedDependency[AppContext],
+        access: NamedDependency[Access],
+        library_id: FromQuery[int | None] = None,
     ) -> dict[str, Any]:
-        return {"genres": queries.genres(ctx.db, library_id)}
+        return {"genres": queries.genres(ctx.db, library_id, access)}

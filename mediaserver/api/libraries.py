@@ -9,8 +9,10 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 
+from mediaserver.api.access import admin_only
 from mediaserver.context import AppContext
 from mediaserver.library import queries
+from mediaserver.library.access import EVERYTHING, Access
 
 __all__ = ["LibraryController", "require_library"]
 
@@ -22,9 +24,12 @@ def require_library(ctx: AppContext, library_id: int) -> dict[str, Any]:
     return dict(row)
 
 
-def _counts(ctx: AppContext, library_id: int) -> dict[str, int]:
+def _counts(ctx: AppContext, library_id: int, access: Access = EVERYTHING) -> dict[str, int]:
+    condition = access.condition("i")
     rows = ctx.db.query(
-        "SELECT kind, count(*) FROM items WHERE library_id = ? GROUP BY kind", [library_id]
+        f"""SELECT kind, count(*) FROM items i WHERE library_id = ?
+            {"AND " + condition if condition else ""} GROUP BY kind""",
+        [library_id],
     )
     return {r[0]: r[1] for r in rows}
 
@@ -34,26 +39,32 @@ class LibraryController(Controller):
     tags = ["libraries"]
 
     @get("/", sync_to_thread=False, summary="All libraries")
-    def list_libraries(self, ctx: NamedDependency[AppContext]) -> dict[str, Any]:
-        libs = ctx.library.libraries()
+    def list_libraries(
+        self, ctx: NamedDependency[AppContext], access: NamedDependency[Access]
+    ) -> dict[str, Any]:
+        libs = [lib for lib in ctx.library.libraries() if access.allows_library(lib["id"])]
         for lib in libs:
             lib.pop("active", None)
-            lib["counts"] = _counts(ctx, lib["id"])
+            lib["counts"] = _counts(ctx, lib["id"], access)
         return {"libraries": libs}
 
     @get("/{library_id:int}", sync_to_thread=False, summary="One library")
     def get_library(
-        self, ctx: NamedDependency[AppContext], library_id: FromPath[int]
+        self,
+        ctx: NamedDependency[AppContext],
+        access: NamedDependency[Access],
+        library_id: FromPath[int],
     ) -> dict[str, Any]:
         lib = require_library(ctx, library_id)
         lib.pop("active", None)
-        lib["counts"] = _counts(ctx, library_id)
+        lib["counts"] = _counts(ctx, library_id, access)
         return lib
 
     @get(
         "/{library_id:int}/problems",
         sync_to_thread=True,
-        summary="Files the scan could not use, with the reason",
+        guards=[admin_only],
+        summary="Files the scan could not use, with the reason (admins)",
     )
     def problems(
         self, ctx: NamedDependency[AppContext], library_id: FromPath[int]

@@ -12,6 +12,7 @@ from litestar.openapi.spec import Operation, RequestBody
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED
 
+from mediaserver.api.access import admin_only
 from mediaserver.api.libraries import require_library
 from mediaserver.context import AppContext
 
@@ -34,6 +35,7 @@ class _OptionalBodyOperation(Operation):
 class ScanController(Controller):
     path = "/api/v1/scan"
     tags = ["scan"]
+    guards = [admin_only]  # a scan costs the whole machine's disk and CPU for a while
 
     @post(
         "/",

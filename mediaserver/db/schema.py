@@ -246,6 +246,26 @@ def _m005_two_factor(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m006_access(db: sqlite_utils.Database) -> None:
+    # Per-viewer limits: the age an item's rating is meant for (its own, else its show's;
+    # filled by the library service, NULL = unrated), whether a user sees every library
+    # (new ones too) or only those in user_libraries, and profile pictures, kept in the
+    # catalog so a backup has them.
+    db.executescript(
+        """
+        ALTER TABLE items ADD COLUMN rating_age INTEGER;
+        CREATE INDEX items_rating_age ON items(rating_age);
+        ALTER TABLE users ADD COLUMN all_libraries INTEGER NOT NULL DEFAULT 1;
+        CREATE TABLE avatars (
+            user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+            content_type TEXT NOT NULL,
+            data BLOB NOT NULL,
+            updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ'))
+        );
+        """
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: tuple[Migration, ...] = (
     _m001_catalog,
@@ -253,6 +273,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m003_field_order,
     _m004_accounts,
     _m005_two_factor,
+    _m006_access,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import sqlite_utils
 
 from mediaserver.library.probe import ProbeResult
+from mediaserver.library.ratings import rating_age
 from mediaserver.library.sidecars import SidecarSubtitle
 from mediaserver.library.walk import FoundFile
 
@@ -27,6 +28,7 @@ __all__ = [
     "MediaRecord",
     "ensure_library",
     "move_file",
+    "refresh_rating_ages",
     "remove_files",
     "save_media",
     "sort_title",
@@ -134,6 +136,7 @@ def _upsert_item(
         "episode_end": numbers[2],
         "runtime_s": meta.runtime_s,
         "content_rating": meta.content_rating,
+        "rating_age": rating_age(meta.content_rating),
         "rating": meta.rating,
         "premiered": meta.premiered,
         "genres": json.dumps(list(meta.genres)),
@@ -161,6 +164,34 @@ def _upsert_item(
         item_id, created = _insert(db, "items", values), True
     _replace_links(db, item_id, meta)
     return item_id, created
+
+
+def refresh_rating_ages(db: sqlite_utils.Database) -> None:
+    """Give seasons and episodes without a rating of their own their show's, and a
+    collection its youngest rated film's (it shows when one of its films may).
+
+    Run after every scan, in the same writer as its last write: until then a new episode
+    is unrated, which hides it from a restricted viewer rather than showing it.
+    """
+    db.conn.create_function("rating_age", 1, rating_age, deterministic=True)
+    db.execute(
+        """UPDATE items SET rating_age = rating_age(content_rating)
+           WHERE (kind IN ('movie', 'show') OR content_rating IS NOT NULL)
+             AND kind != 'collection' AND rating_age IS NOT rating_age(content_rating)"""
+    )
+    inherit = """(SELECT p.rating_age FROM items p WHERE p.id = items.parent_id)"""
+    for kind in ("season", "episode"):  # a season from its show, then an episode from it
+        db.execute(
+            f"""UPDATE items SET rating_age = {inherit}
+                WHERE kind = ? AND content_rating IS NULL AND rating_age IS NOT {inherit}""",
+            [kind],
+        )
+    youngest = """(SELECT min(m.rating_age) FROM collection_items ci
+                   JOIN items m ON m.id = ci.item_id WHERE ci.collection_id = items.id)"""
+    db.execute(
+        f"UPDATE items SET rating_age = {youngest} "
+        f"WHERE kind = 'collection' AND rating_age IS NOT {youngest}"
+    )
 
 
 def _replace_links(db: sqlite_utils.Database, item_id: int, meta: ItemMeta) -> None:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import msgspec
 
 from mediaserver.db import Database
+from mediaserver.library.access import EVERYTHING, Access
 
 __all__ = [
     "ITEM_KINDS",
@@ -24,6 +25,7 @@ __all__ = [
     "fts_query",
     "genres",
     "get_item",
+    "is_visible",
     "list_items",
     "problems",
     "recently_added",
@@ -122,7 +124,9 @@ def _item(row: Sequence[Any]) -> dict[str, Any]:
 _RANK = "bm25(items_fts, 10.0, 6.0, 1.0, 3.0)"
 
 
-def list_items(db: Database, query: ItemQuery) -> tuple[list[dict[str, Any]], int]:
+def list_items(
+    db: Database, query: ItemQuery, access: Access = EVERYTHING
+) -> tuple[list[dict[str, Any]], int]:
     """One page of items for a filter (and a search), plus how many match in all."""
     match = None
     if query.q is not None:
@@ -147,7 +151,7 @@ def list_items(db: Database, query: ItemQuery) -> tuple[list[dict[str, Any]], in
             "EXISTS (SELECT 1 FROM item_genres ig WHERE ig.item_id = i.id AND ig.genre = ?)"
         )
         params.append(query.genre)
-    visible = _visible(db)
+    visible = _visible(db, access)
     where += [visible] if visible else []
     if match is not None and not where and query.sort == "title":
         # The search box: rank inside the FTS index alone, no join needed.
@@ -185,22 +189,41 @@ def _rows_by_id(db: Database, ids: Sequence[int]) -> list[dict[str, Any]]:
     return [_item(by_id[i]) for i in ids if i in by_id]
 
 
-def _visible(db: Database) -> str | None:
-    """The SQL condition hiding items of libraries no longer configured (None: all shown)."""
+def _visible(db: Database, access: Access) -> str | None:
+    """The SQL condition on ``i`` hiding what this viewer may not see and items of libraries
+    no longer configured (None: everything shown)."""
 
-    def compute() -> str | None:
+    def inactive() -> str | None:
         rows = db.query("SELECT id, active FROM libraries")
         if all(r["active"] for r in rows):
             return None
         active = ",".join(str(int(r["id"])) for r in rows if r["active"])
         return f"i.library_id IN ({active or 'NULL'})"
 
-    return db.memo("visible-libraries", compute)
+    parts = [c for c in (db.memo("visible-libraries", inactive), access.condition("i")) if c]
+    return " AND ".join(parts) if parts else None
 
 
-def get_item(db: Database, item_id: int) -> dict[str, Any] | None:
-    visible = _visible(db)
-    row = db.query_one(f"{_BASE} WHERE i.id = ? {'AND ' + visible if visible else ''}", [item_id])
+def _and(condition: str | None) -> str:
+    return f"AND {condition}" if condition else ""
+
+
+def is_visible(db: Database, item_id: int, access: Access = EVERYTHING) -> bool:
+    """Whether this viewer may see the item (a set of ids per viewer, until the next write)."""
+    condition = _visible(db, access)
+    if condition is None:
+        return db.query_one("SELECT 1 FROM items WHERE id = ?", [item_id]) is not None
+    ids = db.memo(
+        ("visible-ids", condition),
+        lambda: frozenset(r[0] for r in db.query(f"SELECT i.id FROM items i WHERE {condition}")),
+        size=64,
+    )
+    return item_id in ids
+
+
+def get_item(db: Database, item_id: int, access: Access = EVERYTHING) -> dict[str, Any] | None:
+    visible = _visible(db, access)
+    row = db.query_one(f"{_BASE} WHERE i.id = ? {_and(visible)}", [item_id])
     if row is None:
         return None
     item = _item(row)
@@ -247,42 +270,49 @@ def _file(db: Database, row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def children(db: Database, item_id: int, limit: int = 500, offset: int = 0) -> list[dict[str, Any]]:
+def children(
+    db: Database, item_id: int, limit: int = 500, offset: int = 0, access: Access = EVERYTHING
+) -> list[dict[str, Any]]:
     """A show's seasons, a season's episodes, a collection's films (oldest first)."""
+    visible = _visible(db, access)
     members = db.query_one("SELECT 1 FROM items WHERE id = ? AND kind = 'collection'", [item_id])
     if members:
         rows = db.query(
             f"""{_BASE} JOIN collection_items ci ON ci.item_id = i.id AND ci.collection_id = ?
-                ORDER BY i.year, i.sort_title LIMIT ? OFFSET ?""",
+                WHERE 1 {_and(visible)} ORDER BY i.year, i.sort_title LIMIT ? OFFSET ?""",
             [item_id, limit, offset],
         )
         return [_item(r) for r in rows]
     rows = db.query(
-        f"{_BASE} WHERE i.parent_id = ? ORDER BY i.season_number, i.episode_number, i.sort_title LIMIT ? OFFSET ?",
+        f"""{_BASE} WHERE i.parent_id = ? {_and(visible)}
+            ORDER BY i.season_number, i.episode_number, i.sort_title LIMIT ? OFFSET ?""",
         [item_id, limit, offset],
     )
     return [_item(r) for r in rows]
 
 
-def recently_added(db: Database, limit: int = 20) -> list[dict[str, Any]]:
+def recently_added(
+    db: Database, limit: int = 20, access: Access = EVERYTHING
+) -> list[dict[str, Any]]:
     """Movies and shows, newest first; a show counts as new when one of its episodes is."""
-    visible = _visible(db)
     rows = db.query(
         f"""{_BASE} WHERE i.last_added_at IS NOT NULL AND i.kind IN ('movie', 'show')
-            {"AND " + visible if visible else ""}
+            {_and(_visible(db, access))}
             ORDER BY i.last_added_at DESC, i.id DESC LIMIT ?""",
         [limit],
     )
     return [_item(r) for r in rows]
 
 
-def genres(db: Database, library_id: int | None = None) -> list[str]:
-    sql = "SELECT DISTINCT ig.genre FROM item_genres ig JOIN items i ON i.id = ig.item_id"
+def genres(db: Database, library_id: int | None = None, access: Access = EVERYTHING) -> list[str]:
+    """Genres of the items this viewer may see (a genre of hidden films only is not named)."""
+    sql = "SELECT DISTINCT ig.genre FROM item_genres ig JOIN items i ON i.id = ig.item_id WHERE 1"
     params: list[Any] = []
     if library_id is not None:
-        sql += " WHERE i.library_id = ?"
+        sql += " AND i.library_id = ?"
         params.append(library_id)
-    return [r[0] for r in db.query(sql + " ORDER BY ig.genre", params)]
+    sql += f" {_and(_visible(db, access))} ORDER BY ig.genre"
+    return [r[0] for r in db.query(sql, params)]
 
 
 def problems(db: Database, library_id: int | None = None) -> list[dict[str, Any]]:

@@ -70,6 +70,7 @@ class LibraryService:
             ]
             marks = ",".join("?" * len(ids)) or "NULL"
             db.execute(f"UPDATE libraries SET active = 0 WHERE id NOT IN ({marks})", ids)
+            catalog.refresh_rating_ages(db)  # a catalog from before ratings were read as ages
             return ids
 
         return self.db.write(write)
@@ -188,6 +189,7 @@ class LibraryService:
             db.execute(
                 "UPDATE libraries SET last_scan_at = ? WHERE id = ?", [started_at, library["id"]]
             )
+            catalog.refresh_rating_ages(db)
 
         self.db.write(write)
 

@@ -8,6 +8,7 @@ against the lists below: nothing a client sends is ever passed on to ffmpeg.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -127,8 +128,13 @@ def _names(param: str, raw: str, known: frozenset[str]) -> frozenset[str]:
     return names
 
 
+# ASCII digits, and not too many: str.isdigit() also accepts "²", which int() refuses, and
+# int() refuses more than 4300 digits; both were 500s instead of 400s.
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
 def _int(param: str, raw: str, low: int, high: int) -> int:
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if _WHOLE_NUMBER.fullmatch(raw) is None or not low <= int(raw) <= high:
         raise CapabilityError(param, f"must be a whole number from {low} to {high}")
     return int(raw)
 

@@ -13,10 +13,12 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 
+from mediaserver.api.access import admin_only, viewer
 from mediaserver.api.items import Sort, require_item
 from mediaserver.api.libraries import require_library
 from mediaserver.context import AppContext
 from mediaserver.library import queries
+from mediaserver.library.access import Access
 from mediaserver.streaming.direct import playable_type
 
 __all__ = ["PAGE_SIZE", "PageController"]
@@ -39,19 +41,21 @@ class PageController(Controller):
     include_in_schema = False
 
     @get("/", sync_to_thread=True)
-    def home(self, ctx: NamedDependency[AppContext]) -> Template:
-        libraries = ctx.library.libraries()
+    def home(self, ctx: NamedDependency[AppContext], access: NamedDependency[Access]) -> Template:
+        libraries = [lib for lib in ctx.library.libraries() if access.allows_library(lib["id"])]
         for lib in libraries:
             lib["count"] = queries.list_items(
-                ctx.db, queries.ItemQuery(kind=("movie", "show"), library_id=lib["id"], limit=1)
+                ctx.db,
+                queries.ItemQuery(kind=("movie", "show"), library_id=lib["id"], limit=1),
+                access,
             )[1]
         return Template(
             "home.html",
             context={
                 "libraries": libraries,
-                "recent": queries.recently_added(ctx.db, 24),
+                "recent": queries.recently_added(ctx.db, 24, access),
                 "collections": queries.list_items(
-                    ctx.db, queries.ItemQuery(kind=("collection",), limit=24)
+                    ctx.db, queries.ItemQuery(kind=("collection",), limit=24), access
                 )[0],
                 "scan": ctx.library.status().as_dict(),
                 "startup": ctx.startup_state,
@@ -63,6 +67,7 @@ class PageController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
+        access: NamedDependency[Access],
         library_id: FromPath[int],
         sort: FromQuery[Sort] = "title",
         genre: FromQuery[str | None] = None,
@@ -79,7 +84,8 @@ class PageController(Controller):
             limit=PAGE_SIZE,
             offset=(page - 1) * PAGE_SIZE,
         )
-        items, total = queries.list_items(ctx.db, query)
+        items, total = queries.list_items(ctx.db, query, access)
+        admin = viewer(request).is_admin
         context = {
             "library": library,
             "items": items,
@@ -89,13 +95,13 @@ class PageController(Controller):
             "sort": sort,
             "genre": genre or "",
             "year": year,
-            "genres": queries.genres(ctx.db, library_id),
-            "problem_count": len(queries.problems(ctx.db, library_id)),
+            "genres": queries.genres(ctx.db, library_id, access),
+            "problem_count": len(queries.problems(ctx.db, library_id)) if admin else 0,
         }
         name = "_item_grid.html" if _is_htmx(request) and page > 1 else "library.html"
         return Template(name, context=context)
 
-    @get("/libraries/{library_id:int}/problems", sync_to_thread=True)
+    @get("/libraries/{library_id:int}/problems", sync_to_thread=True, guards=[admin_only])
     def problems(self, ctx: NamedDependency[AppContext], library_id: FromPath[int]) -> Template:
         library = require_library(ctx, library_id)
         return Template(
@@ -104,17 +110,22 @@ class PageController(Controller):
         )
 
     @get("/items/{item_id:int}", sync_to_thread=True)
-    def item(self, ctx: NamedDependency[AppContext], item_id: FromPath[int]) -> Template:
+    def item(
+        self,
+        ctx: NamedDependency[AppContext],
+        access: NamedDependency[Access],
+        item_id: FromPath[int],
+    ) -> Template:
         try:
-            item = require_item(ctx, item_id)
+            item = require_item(ctx, item_id, access)
         except NotFoundException:
             raise NotFoundException(detail="This item does not exist (any more).") from None
         context: dict[str, Any] = {"item": item}
         if item["kind"] in ("show", "season", "collection"):
-            context["children"] = queries.children(ctx.db, item_id)
+            context["children"] = queries.children(ctx.db, item_id, access=access)
         if item["kind"] == "show":
             first = context["children"][0]["id"] if context["children"] else None
-            context["episodes"] = queries.children(ctx.db, first) if first else []
+            context["episodes"] = queries.children(ctx.db, first, access=access) if first else []
         for file in item.get("files", []):
             file["playable_type"] = playable_type(file["container"], file["streams"])
         return Template(_TEMPLATES.get(item["kind"], "item.html"), context=context)
@@ -124,24 +135,25 @@ class PageController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
+        access: NamedDependency[Access],
         q: FromQuery[str] = "",
     ) -> Template:
         results: list[dict[str, Any]] = []
         total = 0
         if q.strip():
-            results, total = queries.list_items(ctx.db, queries.ItemQuery(q=q, limit=60))
+            results, total = queries.list_items(ctx.db, queries.ItemQuery(q=q, limit=60), access)
         name = "_search_results.html" if _is_htmx(request) else "search.html"
         return Template(name, context={"q": q, "results": results, "total": total})
 
-    @get("/scan/status", sync_to_thread=False)
+    @get("/scan/status", sync_to_thread=False, guards=[admin_only])
     def scan_status(self, ctx: NamedDependency[AppContext]) -> Template:
         return Template("_scan_status.html", context={"scan": ctx.library.status().as_dict()})
 
-    @post("/scan", sync_to_thread=False, status_code=200)
+    @post("/scan", sync_to_thread=False, status_code=200, guards=[admin_only])
     def start_scan(self, ctx: NamedDependency[AppContext]) -> Template:
         return Template("_scan_status.html", context={"scan": ctx.library.request_scan().as_dict()})
 
-    @post("/scan/cancel", sync_to_thread=False, status_code=200)
+    @post("/scan/cancel", sync_to_thread=False, status_code=200, guards=[admin_only])
     def cancel_scan(self, ctx: NamedDependency[AppContext]) -> Template:
         ctx.library.cancel()
         return Template("_scan_status.html", context={"scan": ctx.library.status().as_dict()})

@@ -206,6 +206,7 @@ def test_openapi_schema_describes_methods_parameters_and_bodies(client: httpx.Cl
     assert {(p["name"], p["in"], p["required"]) for p in image} == {
         ("item_id", "path", True),
         ("image", "path", True),
+        ("width", "query", False),
     }
     # data: ScanRequest | None = None: no body at all is fine, so the body is optional.
     body = paths["/api/v1/scan"]["post"]["requestBody"]

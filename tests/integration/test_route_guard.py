@@ -24,6 +24,8 @@ ALLOWED_PUBLIC = {
     "/api/v1/auth/login",  # signing in
     "/api/v1/auth/refresh",
     "/api/v1/auth/logout",
+    "/api/v1/auth/pair",  # a TV asks to pair: it gets a code to show, nothing else
+    "/api/v1/auth/pair/poll",  # only the device's own 256-bit poll token gets tokens
     "/login",
     "/setup",  # only with the printed one-time code, only before the first admin
     "/static/{file_path:path}",  # the UI's own files
