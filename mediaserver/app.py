@@ -40,7 +40,7 @@ from mediaserver.api.security import RedocPage, add_security_headers
 from mediaserver.config import Settings
 from mediaserver.context import AppContext, build_context
 from mediaserver.logs import logging_config
-from mediaserver.ui import filters, pages, signin
+from mediaserver.ui import account, admin, filters, pages, signin
 
 __all__ = ["create_app", "web_root"]
 
@@ -95,6 +95,8 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             trickplay.TrickplayController,
             pages.PageController,
             signin.SignInController,
+            account.AccountController,
+            admin.AdminController,
             Metrics,
             create_static_files_router(
                 path="/static",

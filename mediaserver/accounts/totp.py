@@ -44,9 +44,15 @@ class TwoFactor:
             lambda db: db.execute("UPDATE users SET totp_pending = ? WHERE id = ?", [key, user_id])
         )
         uri = pyotp.TOTP(key).provisioning_uri(name=name, issuer_name=self.issuer)
-        svg = io.BytesIO()
-        segno.make(uri, error="m").save(svg, kind="svg", scale=4, border=2)
-        return {"secret": key, "otpauth_uri": uri, "qr_svg": svg.getvalue().decode()}
+        return {"secret": key, "otpauth_uri": uri, "qr_svg": _qr_svg(uri)}
+
+    def pending_qr(self, user_id: int, name: str) -> str | None:
+        """The QR code (SVG) of the secret being enrolled, for the profile page's <img>."""
+        row = self.db.query_one("SELECT totp_pending FROM users WHERE id = ?", [user_id])
+        if row is None or not row["totp_pending"]:
+            return None
+        totp = pyotp.TOTP(row["totp_pending"])
+        return _qr_svg(totp.provisioning_uri(name=name, issuer_name=self.issuer))
 
     def confirm(self, user_id: int, code: str) -> list[str] | None:
         """Turn two-factor on if ``code`` matches the pending secret; the recovery codes."""
@@ -130,6 +136,12 @@ class TwoFactor:
     def _hash(self, code: str) -> bytes:
         normal = code.strip().upper().replace("-", "").replace(" ", "")
         return hmac.new(self.secret, f"recovery\n{normal}".encode(), hashlib.sha256).digest()
+
+
+def _qr_svg(uri: str) -> str:
+    svg = io.BytesIO()
+    segno.make(uri, error="m").save(svg, kind="svg", scale=4, border=2)
+    return svg.getvalue().decode()
 
 
 def _random_code(length: int) -> str:

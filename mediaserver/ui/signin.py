@@ -24,7 +24,7 @@ from mediaserver.api.clients import request_address
 from mediaserver.api.guard import SESSION_COOKIE
 from mediaserver.context import AppContext
 
-__all__ = ["SignInController"]
+__all__ = ["Form", "SignInController", "signed_in"]
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 PUBLIC = {"public": True}
@@ -45,7 +45,7 @@ def _page(heading: str, action: str, button: str, status: int = 200, **context: 
     )
 
 
-def _signed_in(
+def signed_in(
     ctx: AppContext, request: Request[Any, Any, Any], user_id: int, next_url: str
 ) -> Response[Any]:
     address = request_address(request, ctx.settings.server.trusted_proxies)
@@ -115,7 +115,7 @@ class SignInController(Controller):
                 username=name,
             )
         ctx.auth.revoke_secret(login.refresh_token)  # the browser uses a session, not tokens
-        return _signed_in(ctx, request, login.user.id, next_url)
+        return signed_in(ctx, request, login.user.id, next_url)
 
     @post("/logout", sync_to_thread=True)
     def logout(
@@ -155,7 +155,7 @@ class SignInController(Controller):
                 username=name,
             )
         ctx.setup_code = None  # used up
-        return _signed_in(ctx, request, user.id, "/")
+        return signed_in(ctx, request, user.id, "/")
 
     def _check_code(self, ctx: AppContext, code: str | None) -> None:
         expected = ctx.setup_code

@@ -182,6 +182,8 @@ def test_members_do_not_see_file_paths_and_cannot_use_admin_routes(home: Househo
         ("GET", "/api/v1/hls/jobs"),
         ("GET", f"/api/v1/libraries/{films}/problems"),
         ("GET", "/metrics"),
+        ("GET", "/admin/users"),
+        ("GET", "/admin/sessions"),
     ]:
         answer = home.client.request(method, path, headers=member)
         assert answer.status_code == 403, (path, answer.text)

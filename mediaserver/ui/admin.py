@@ -1,0 +1,188 @@
+"""Admin pages: the household's users and their limits, and every sign-in on the server.
+
+All of it is admin-only (a member gets 403) and calls the same services as
+``/api/v1/users``.  Changes post a form and come back to the page they were made on.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect, Template
+
+from mediaserver.accounts.passwords import WeakPassword
+from mediaserver.accounts.users import User, UserError
+from mediaserver.api.access import admin_only
+from mediaserver.context import AppContext
+from mediaserver.library.ratings import KNOWN_RATINGS
+from mediaserver.ui.signin import Form
+
+__all__ = ["AdminController"]
+
+# Library checkboxes repeat their field: those arrive as a list, single fields as text.
+FormWithLists = Annotated[
+    dict[str, str | list[str]], Body(media_type=RequestEncodingType.URL_ENCODED)
+]
+
+MESSAGES = {
+    "created": "User added.",
+    "saved": "Changes saved.",
+    "password": "Password set. The user has been signed out everywhere.",
+    "removed": "User removed.",
+    "revoked": "Signed out.",
+}
+
+
+def _one(form: dict[str, str | list[str]], key: str) -> str:
+    value = form.get(key, "")
+    return value[-1] if isinstance(value, list) else value
+
+
+def _limits(form: dict[str, str | list[str]]) -> dict[str, Any]:
+    """Role and limits from the user form (checkboxes arrive only when ticked)."""
+    chosen = form.get("libraries", [])
+    chosen = [chosen] if isinstance(chosen, str) else list(chosen)
+    all_libraries = _one(form, "all_libraries") == "on"
+    try:
+        libraries = None if all_libraries else [int(x) for x in chosen]
+    except ValueError:
+        raise UserError("pick libraries from the list") from None
+    return {
+        "max_rating": _one(form, "max_rating") or None,
+        "show_unrated": _one(form, "show_unrated") == "on",
+        "libraries": libraries,
+    }
+
+
+def _user_or_404(ctx: AppContext, user_id: int) -> User:
+    user = ctx.users.get(user_id)
+    if user is None:
+        raise NotFoundException(detail=f"There is no user with id {user_id}.")
+    return user
+
+
+class AdminController(Controller):
+    path = "/admin"
+    include_in_schema = False
+    guards = [admin_only]
+
+    def _users_page(self, ctx: AppContext, *, status: int = 200, **extra: Any) -> Template:
+        users = [
+            {**u.as_dict(), "two_factor": ctx.auth.two_factor.enabled(u.id)}
+            for u in ctx.users.all()
+        ]
+        context = {
+            "users": users,
+            "libraries": ctx.library.libraries(),
+            "ratings": KNOWN_RATINGS,
+            **extra,
+        }
+        return Template("admin_users.html", context=context, status_code=status)
+
+    @get("/users", sync_to_thread=True)
+    def users(
+        self, ctx: NamedDependency[AppContext], done: FromQuery[str | None] = None
+    ) -> Template:
+        return self._users_page(ctx, message=MESSAGES.get(done or ""))
+
+    @post("/users", sync_to_thread=True)
+    def create(self, ctx: NamedDependency[AppContext], data: FormWithLists) -> Response[Any]:
+        form = data
+        name, admin = _one(form, "name")[:64], _one(form, "is_admin") == "on"
+        try:
+            limits = _limits(form)
+            user = ctx.users.create(name, _one(form, "password")[:256], admin=admin)
+        except (UserError, WeakPassword) as exc:
+            return self._users_page(ctx, status=400, error=str(exc).capitalize() + ".", name=name)
+        if not admin:
+            try:
+                ctx.users.update(user.id, **limits)
+            except UserError as exc:
+                ctx.users.delete(user.id)  # no half-made account stays
+                return self._users_page(ctx, status=400, error=str(exc).capitalize() + ".")
+        return Redirect("/admin/users?done=created", status_code=303)
+
+    @get("/users/{user_id:int}", sync_to_thread=True)
+    def user(
+        self,
+        ctx: NamedDependency[AppContext],
+        user_id: FromPath[int],
+        done: FromQuery[str | None] = None,
+    ) -> Template:
+        return self._user_page(ctx, _user_or_404(ctx, user_id), message=MESSAGES.get(done or ""))
+
+    def _user_page(
+        self, ctx: AppContext, user: User, *, status: int = 200, **extra: Any
+    ) -> Template:
+        context = {
+            "person": user,
+            "libraries": ctx.library.libraries(),
+            "ratings": KNOWN_RATINGS,
+            "credentials": ctx.auth.credentials(user.id),
+            "two_factor": ctx.auth.two_factor.enabled(user.id),
+            **extra,
+        }
+        return Template("admin_user.html", context=context, status_code=status)
+
+    @post("/users/{user_id:int}", sync_to_thread=True)
+    def save(
+        self, ctx: NamedDependency[AppContext], user_id: FromPath[int], data: FormWithLists
+    ) -> Response[Any]:
+        user = _user_or_404(ctx, user_id)
+        form = data
+        try:
+            ctx.users.update(user.id, is_admin=_one(form, "is_admin") == "on", **_limits(form))
+        except UserError as exc:
+            return self._user_page(ctx, user, status=400, error=str(exc).capitalize() + ".")
+        return Redirect(f"/admin/users/{user.id}?done=saved", status_code=303)
+
+    @post("/users/{user_id:int}/password", sync_to_thread=True)
+    def set_password(
+        self, ctx: NamedDependency[AppContext], user_id: FromPath[int], data: Form
+    ) -> Response[Any]:
+        user = _user_or_404(ctx, user_id)
+        try:
+            ctx.users.set_password(user.id, data.get("password", "")[:256])
+        except (UserError, WeakPassword) as exc:
+            return self._user_page(ctx, user, status=400, error=str(exc).capitalize() + ".")
+        return Redirect(f"/admin/users/{user.id}?done=password", status_code=303)
+
+    @post("/users/{user_id:int}/remove", sync_to_thread=True)
+    def remove(self, ctx: NamedDependency[AppContext], user_id: FromPath[int]) -> Response[Any]:
+        user = _user_or_404(ctx, user_id)
+        try:
+            ctx.users.delete(user.id)
+        except UserError as exc:
+            return self._user_page(ctx, user, status=400, error=str(exc).capitalize() + ".")
+        return Redirect("/admin/users?done=removed", status_code=303)
+
+    @get("/sessions", sync_to_thread=True)
+    def sessions(
+        self, ctx: NamedDependency[AppContext], done: FromQuery[str | None] = None
+    ) -> Template:
+        rows = [
+            {**c, "user": u.name, "user_id": u.id}
+            for u in ctx.users.all()
+            for c in ctx.auth.credentials(u.id)
+        ]
+        rows.sort(key=lambda c: c["last_used_at"] or c["created_at"], reverse=True)
+        context = {"credentials": rows, "message": MESSAGES.get(done or "")}
+        return Template("admin_sessions.html", context=context)
+
+    @post("/users/{user_id:int}/credentials/{credential_id:int}/revoke", sync_to_thread=True)
+    def revoke(
+        self,
+        ctx: NamedDependency[AppContext],
+        user_id: FromPath[int],
+        credential_id: FromPath[int],
+        back: FromQuery[str | None] = None,
+    ) -> Response[Any]:
+        if not ctx.auth.revoke(user_id, credential_id):
+            raise NotFoundException(detail="No such session or key.")
+        target = "/admin/sessions" if back == "sessions" else f"/admin/users/{user_id}"
+        return Redirect(f"{target}?done=revoked", status_code=303)
