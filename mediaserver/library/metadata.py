@@ -38,6 +38,19 @@ def _year_from_tags(tags: Mapping[str, str]) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _rating_from_tags(tags: Mapping[str, str]) -> str | None:
+    """A content rating embedded in the file: Matroska's LAW_RATING, or iTunes' iTunEXTC
+    (``mpaa|PG-13|300|``); a numeric "rating" is a score, not an age rating."""
+    for key in ("law_rating", "content_rating"):
+        if value := (tags.get(key) or "").strip():
+            return value[:20]
+    extc = tags.get("itunextc") or tags.get("com.apple.itunes.itunextc") or ""
+    parts = extc.split("|")
+    if len(parts) >= 2 and parts[1].strip():
+        return parts[1].strip()[:20]
+    return None
+
+
 def _meta(
     title: str, year: int | None, nfo: NfoData | None, probe: ProbeResult, tags_fill: bool
 ) -> ItemMeta:
@@ -51,6 +64,7 @@ def _meta(
         overview=overview,
         runtime_s=probe.duration_s,
         genres=[g.strip() for g in tags.get("genre", "").split(",") if g.strip()],
+        content_rating=_rating_from_tags(tags),
     )
     if nfo is None:
         return meta
@@ -61,7 +75,7 @@ def _meta(
     meta.overview = nfo.plot or meta.overview
     meta.tagline = nfo.tagline
     meta.runtime_s = meta.runtime_s or (nfo.runtime_min * 60.0 if nfo.runtime_min else None)
-    meta.content_rating = nfo.content_rating
+    meta.content_rating = nfo.content_rating or meta.content_rating
     meta.rating = nfo.rating
     meta.premiered = nfo.premiered
     meta.genres = list(nfo.genres) or meta.genres

@@ -427,3 +427,32 @@ def test_service_publishes_events(
     assert [p["item_id"] for e, p in seen if e == Event.ITEM_REMOVED] == [doomed_id]
     assert [e for e, _ in seen if e == Event.ITEM_ADDED] == []
     service.close()
+
+
+def test_ratings_become_ages_and_episodes_take_their_shows(
+    db: Database, library: Any, scan: Any, ffmpeg_binary: str
+) -> None:
+    import subprocess
+
+    from mediaserver.library import catalog
+
+    tagged = library.root / "Tagged Film (2019).mkv"
+    subprocess.run(  # noqa: S603
+        [ffmpeg_binary, "-v", "error", "-i", str(library.clip("h264.mkv")), "-c", "copy",
+         "-metadata", "LAW_RATING=PG-13", str(tagged)],
+        check=True,
+    )  # fmt: skip
+    library.add("Plain Film (2018).mp4")
+    library.write("Plain Film (2018).nfo", "<movie><title>Plain Film</title><mpaa>R</mpaa></movie>")
+    library.add("Dark Show/Season 1/Dark Show S01E01.mp4", "bars.mp4")
+    library.write(
+        "Dark Show/tvshow.nfo", "<tvshow><title>Dark Show</title><mpaa>TV-MA</mpaa></tvshow>"
+    )
+    scan()
+    db.write(catalog.refresh_rating_ages)  # what the library service runs after each scan
+    ages = {r["title"]: (r["content_rating"], r["rating_age"]) for r in
+            db.query("SELECT title, content_rating, rating_age FROM items")}  # fmt: skip
+    assert ages["Tagged Film"] == ("PG-13", 13)  # embedded in the file
+    assert ages["Plain Film"] == ("R", 17)  # from the NFO
+    assert ages["Dark Show"] == ("TV-MA", 17)
+    assert ages["Season 1"] == (None, 17) and ages["Episode 1"][1] == 17  # inherited
