@@ -22,7 +22,10 @@ import time
 from typing import Any
 from urllib.parse import parse_qs, quote
 
+from litestar import Request
 from litestar.types import ASGIApp, Receive, Scope, Send
+
+from mediaserver.api.clients import request_address
 
 __all__ = ["SESSION_COOKIE", "AuthMiddleware", "RateLimiter", "csrf_token", "is_public"]
 
@@ -70,6 +73,14 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         ctx = scope["app"].state.hearth
+        limiter: RateLimiter | None = getattr(ctx, "rate_limiter", None)
+        if _RATE_EXEMPT.match(scope.get("path", "")):
+            limiter = None
+        # Per address first, before any credential is looked at: a flood of made-up keys
+        # is refused for the price of a dict lookup.
+        if limiter is not None and (wait := limiter.take_address(_client(ctx, scope))):
+            await _too_many(send, wait)
+            return
         user, session = self._authenticate(ctx, scope)
         if user is not None:
             scope["user"] = user
@@ -78,15 +89,9 @@ class AuthMiddleware:
         if user is None:
             await self._refuse(scope, send)
             return
-        limiter = getattr(ctx, "rate_limiter", None)
-        if limiter is not None and not _RATE_EXEMPT.match(scope.get("path", "")):
-            wait = limiter.take(f"user:{user.id}")
-            if wait:
-                body = b'{"status_code":429,"detail":"too many requests; slow down a little"}'
-                retry = str(max(1, math.ceil(wait))).encode()
-                headers = [(b"content-type", b"application/json"), (b"retry-after", retry)]
-                await _respond(send, 429, body, headers)
-                return
+        if limiter is not None and (wait := limiter.take(f"user:{user.id}")):
+            await _too_many(send, wait)
+            return
         if session is not None and scope.get("method") in _UNSAFE:
             wanted = csrf_token(ctx.auth.secret, session)
             if not hmac.compare_digest(_header(scope, b"x-csrf-token") or "", wanted):
@@ -165,6 +170,21 @@ class AuthMiddleware:
         await _respond(send, 401, body, headers)
 
 
+def _client(ctx: Any, scope: Scope) -> str:
+    proxies = ctx.settings.server.trusted_proxies
+    if not proxies:  # the usual case, and the cheap one
+        client = scope.get("client")
+        return str(client[0]) if client else "unknown"
+    return request_address(Request(scope), proxies)
+
+
+async def _too_many(send: Send, wait: float) -> None:
+    body = b'{"status_code":429,"detail":"too many requests; slow down a little"}'
+    retry = str(max(1, math.ceil(wait))).encode()
+    headers = [(b"content-type", b"application/json"), (b"retry-after", retry)]
+    await _respond(send, 429, body, headers)
+
+
 async def _respond(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -185,20 +205,28 @@ class RateLimiter:
     in an async store and cost 30 % of the API's requests a second here (bench/api.py).
     """
 
+    # An address may carry several people (a household behind one NAT, a proxy's own
+    # address when trusted_proxies is not set), so it gets several users' allowance.
+    ADDRESS_FACTOR = 4
+
     def __init__(self, per_minute: int, clock: Any = time.monotonic) -> None:
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when)
 
-    def take(self, key: str) -> float:
+    def take_address(self, address: str) -> float:
+        return self.take(f"addr:{address}", self.ADDRESS_FACTOR)
+
+    def take(self, key: str, factor: int = 1) -> float:
         """0 when the request may go; else the seconds until it could."""
         now = self._clock()
-        tokens, when = self._buckets.get(key, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - when) * self.rate)
+        capacity, rate = self.capacity * factor, self.rate * factor
+        tokens, when = self._buckets.get(key, (capacity, now))
+        tokens = min(capacity, tokens + (now - when) * rate)
         if tokens < 1:
             self._buckets[key] = (tokens, now)
-            return (1 - tokens) / self.rate
+            return (1 - tokens) / rate
         self._buckets[key] = (tokens - 1, now)
         if len(self._buckets) > 100_000:  # a flood of addresses: start again
             self._buckets.clear()

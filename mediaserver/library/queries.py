@@ -216,7 +216,6 @@ def is_visible(db: Database, item_id: int, access: Access = EVERYTHING) -> bool:
     ids = db.memo(
         ("visible-ids", condition),
         lambda: frozenset(r[0] for r in db.query(f"SELECT i.id FROM items i WHERE {condition}")),
-        size=64,
     )
     return item_id in ids
 

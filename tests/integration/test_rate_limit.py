@@ -74,3 +74,23 @@ def test_another_user_has_their_own_allowance(
             client.get("/api/v1/libraries", headers=other).status_code for _ in range(LIMIT)
         ]
         assert statuses == [200] * LIMIT
+
+
+def test_an_address_is_limited_before_any_credential_is_looked_at(
+    server: tuple[str, dict[str, str], dict[str, str]],
+) -> None:
+    url, _, _ = server
+    budget = LIMIT * 4  # an address carries several people's allowance
+    with httpx.Client(base_url=url, timeout=10) as client:
+        statuses = []
+        for attempt in range(budget + 2):
+            forged = {
+                "Authorization": f"Bearer hak_made-up-{attempt}",
+                "X-Forwarded-For": f"203.0.113.{attempt}",  # no trusted proxy: ignored
+            }
+            statuses.append(client.get("/api/v1/libraries", headers=forged).status_code)
+        assert set(statuses) <= {401, 429}
+        assert statuses[-1] == 429, statuses
+        refused = client.get("/api/v1/libraries")
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+        assert client.get("/health").status_code in (200, 503)  # public routes go on
