@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mediaserver.accounts.passwords import check_strength, hash_password, needs_rehash, verify
+from mediaserver.accounts.preferences import Preferences
+from mediaserver.accounts.preferences import decode as decode_preferences
+from mediaserver.accounts.preferences import encode as encode_preferences
 from mediaserver.db import Database
 from mediaserver.library.access import EVERYTHING, Access
 from mediaserver.library.ratings import KNOWN_RATINGS, rating_age
@@ -182,6 +185,24 @@ class UserService:
     def _admins(self) -> int:
         row = self.db.query_one("SELECT count(*) FROM users WHERE is_admin = 1")
         return int(row[0]) if row else 0
+
+    def preferences(self, user_id: int) -> Preferences:
+        def load() -> Preferences:
+            row = self.db.query_one("SELECT preferences FROM users WHERE id = ?", [user_id])
+            return decode_preferences(row[0] if row else None)
+
+        return self.db.memo(("preferences", user_id), load)
+
+    def set_preferences(self, user_id: int, wanted: Preferences) -> Preferences:
+        """Store checked preferences (languages as ISO 639-3); PreferenceError if unusable."""
+        checked = wanted.checked()
+        self.db.write(
+            lambda db: db.execute(
+                "UPDATE users SET preferences = ? WHERE id = ?",
+                [encode_preferences(checked), user_id],
+            )
+        )
+        return checked
 
     def set_avatar(self, user_id: int, data: bytes, content_type: str) -> None:
         self.db.write(

@@ -21,7 +21,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 
 from mediaserver import metrics
-from mediaserver.api.access import admin_only
+from mediaserver.api.access import admin_only, viewer
 from mediaserver.api.errors import invalid_parameter
 from mediaserver.api.playback import new_session, resolve
 from mediaserver.api.ranges import serve_file
@@ -110,7 +110,7 @@ class MasterPlaylistController(Controller):
     ) -> Response[bytes]:
         query = {k: v for k, v in request.query_params.items()}
         session = _session(query.pop("session", None))
-        chosen, client, decision = resolve(ctx, item_id, query)
+        chosen, client, decision = resolve(ctx, item_id, query, viewer(request))
         file = ctx.streaming_file(int(chosen["id"]))
         try:
             plan = ctx.streaming.plan(file, decision, client)

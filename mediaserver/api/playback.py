@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, QueryParameter
 
+from mediaserver.accounts.users import User
+from mediaserver.api.access import viewer
 from mediaserver.api.errors import invalid_parameter
 from mediaserver.api.items import require_item
 from mediaserver.context import AppContext
@@ -27,6 +29,7 @@ from mediaserver.streaming.profiles import (
     ClientProfile,
     profile_from_query,
 )
+from mediaserver.streaming.tracks import preferred_tracks
 
 __all__ = ["PlaybackController", "new_session", "resolve"]
 
@@ -40,6 +43,7 @@ class PlaybackController(Controller):
     @get("/", sync_to_thread=False, summary="The playback decision for this client")
     def playback(
         self,
+        request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
         item_id: FromPath[int],
         profile: Annotated[
@@ -58,7 +62,7 @@ class PlaybackController(Controller):
         segments: Annotated[str | None, QueryParameter(description="fmp4 (default) or ts.")] = None,
         audio: Annotated[int | None, QueryParameter(description="Audio stream index.")] = None,
         subtitle: Annotated[
-            int | None, QueryParameter(description="Subtitle stream index.")
+            str | None, QueryParameter(description="Subtitle stream index; empty for none.")
         ] = None,
         file_id: Annotated[
             int | None, QueryParameter(description="Which version of the item.")
@@ -75,10 +79,12 @@ class PlaybackController(Controller):
             "segments": segments,
         }
         query = {k: v for k, v in given.items() if v is not None}
-        for name, value in (("audio", audio), ("subtitle", subtitle), ("file_id", file_id)):
+        for name, value in (("audio", audio), ("file_id", file_id)):
             if value is not None:
                 query[name] = str(value)
-        chosen, client, decision = resolve(ctx, item_id, query)
+        if subtitle is not None:
+            query["subtitle"] = subtitle  # "" (subtitle=): the viewer turned them off
+        chosen, client, decision = resolve(ctx, item_id, query, viewer(request))
         session = new_session()
         direct = decision.mode == "direct"
         return {
@@ -130,9 +136,11 @@ def _int_param(query: Mapping[str, str], name: str) -> int | None:
 
 
 def resolve(
-    ctx: AppContext, item_id: int, query: Mapping[str, str]
+    ctx: AppContext, item_id: int, query: Mapping[str, str], user: User | None = None
 ) -> tuple[dict[str, Any], ClientProfile, Decision]:
-    """The file, client profile and decision for a playback request (400/404 on bad input)."""
+    """The file, client profile and decision for a playback request (400/404 on bad input).
+
+    Tracks the client did not choose follow the user's language preferences."""
     try:
         client = profile_from_query({k: query[k] for k in _CAPABILITIES if k in query})
     except CapabilityError as exc:
@@ -146,6 +154,16 @@ def resolve(
         detail = f"item {item_id} has no playable file" + (f" with id {file_id}" if file_id else "")
         raise NotFoundException(detail=detail)
     chosen = files[0]
+    if user is not None and (audio is None or "subtitle" not in query):
+        prefs = ctx.users.preferences(user.id)
+        preferred_audio, preferred_subtitle = preferred_tracks(
+            chosen["streams"],
+            audio_language=prefs.audio_language,
+            subtitle_language=prefs.subtitle_language,
+            subtitle_mode=prefs.subtitle_mode,
+        )
+        audio = audio if audio is not None else preferred_audio
+        subtitle = subtitle if "subtitle" in query else preferred_subtitle
     try:
         decision = decide(
             chosen["container"],

@@ -23,6 +23,7 @@ from litestar.exceptions import (
 from litestar.params import Body, FromPath, JSONBody
 
 from mediaserver.accounts.passwords import WeakPassword
+from mediaserver.accounts.preferences import PreferenceError, Preferences
 from mediaserver.accounts.users import User, UserError
 from mediaserver.api.access import admin_only, viewer
 from mediaserver.context import AppContext
@@ -173,6 +174,30 @@ class UserController(Controller):
     ) -> None:
         if not ctx.auth.revoke(user_id, credential_id):
             raise NotFoundException(detail=f"user {user_id} has no credential {credential_id}")
+
+    @get("/{user_id:int}/preferences", sync_to_thread=False, summary="Playback preferences")
+    def preferences(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        user_id: FromPath[int],
+    ) -> Preferences:
+        return ctx.users.preferences(profile_of(request, ctx, user_id).id)
+
+    @put("/{user_id:int}/preferences", sync_to_thread=True,
+         summary="Set playback preferences: audio_language, subtitle_language, subtitle_mode")  # fmt: skip
+    def set_preferences(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        user_id: FromPath[int],
+        data: JSONBody[Preferences],
+    ) -> Preferences:
+        user = profile_of(request, ctx, user_id)
+        try:
+            return ctx.users.set_preferences(user.id, data)
+        except PreferenceError as exc:
+            raise _refused(exc) from None
 
     @get("/{user_id:int}/avatar", sync_to_thread=False, summary="Profile picture")
     def avatar(

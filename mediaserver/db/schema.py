@@ -266,6 +266,11 @@ def _m006_access(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m007_preferences(db: sqlite_utils.Database) -> None:
+    # Playback preferences per person (languages to start with), as JSON.
+    db.execute("ALTER TABLE users ADD COLUMN preferences TEXT NOT NULL DEFAULT '{}'")
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: tuple[Migration, ...] = (
     _m001_catalog,
@@ -274,6 +279,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m004_accounts,
     _m005_two_factor,
     _m006_access,
+    _m007_preferences,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -25,17 +25,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from babelfish import Country, Language  # type: ignore[import-untyped]
+from babelfish import Country, Language
 from babelfish import Error as BabelfishError
 
 from mediaserver.ffmpeg_tools import INPUT_GUARD, input_url, run_ffmpeg
 
 __all__ = [
+    "NOT_LANGUAGES",
     "TEXT_SUBTITLES",
     "SubtitleCache",
     "SubtitleError",
     "language_name",
     "language_tag",
+    "parse_language",
     "rendition_attrs",
     "subtitle_playlist",
 ]
@@ -52,7 +54,7 @@ _SIDECAR_GUARD = {**INPUT_GUARD, "format_whitelist": "srt,ass,webvtt"}
 _MAX_SIDECAR_BYTES = 20 * 1024 * 1024
 _FORMAT_VERSION = 1  # bump when the output changes, so old cache files are not served
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-_NOT_LANGUAGES = frozenset({"und", "mul", "zxx", "mis"})
+NOT_LANGUAGES = frozenset({"und", "mul", "zxx", "mis"})
 # After ffmpeg's encoder only <b>, <i>, <u> are tags; any other "<" or a bare "&" is text.
 _BARE_LT = re.compile(r"<(?!/?[biu]>)")
 _BARE_AMP = re.compile(r"&(?!(?:[A-Za-z][A-Za-z0-9]*|#[0-9]+|#[xX][0-9A-Fa-f]+);)")
@@ -227,10 +229,10 @@ def language_tag(code: str | None) -> str | None:
     if not code or not code.strip():
         return None
     primary, _, region = code.strip().replace("_", "-").partition("-")
-    lang = _language(primary)
+    lang = parse_language(primary)
     if lang is None:
         return code.strip()
-    if lang.alpha3 in _NOT_LANGUAGES:
+    if lang.alpha3 in NOT_LANGUAGES:
         return None
     try:
         base = str(lang.alpha2)
@@ -244,8 +246,8 @@ def language_name(code: str | None) -> str | None:
     if not code or not code.strip():
         return None
     primary, _, region = code.strip().replace("_", "-").partition("-")
-    lang = _language(primary)
-    if lang is None or lang.alpha3 in _NOT_LANGUAGES:
+    lang = parse_language(primary)
+    if lang is None or lang.alpha3 in NOT_LANGUAGES:
         return None
     name = re.sub(r"\s*\(.*\)$", "", str(lang.name)).split(";")[0]  # "Modern Greek (1453-)"
     try:
@@ -254,7 +256,8 @@ def language_name(code: str | None) -> str | None:
         return name
 
 
-def _language(code: str) -> Any:
+def parse_language(code: str) -> Any:
+    """A babelfish Language from a 2- or 3-letter code or an English name; None if unknown."""
     try:
         if len(code) == 2:
             return Language.fromalpha2(code.lower())

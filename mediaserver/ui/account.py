@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
@@ -23,6 +24,7 @@ from litestar.response import Redirect, Template
 from mediaserver.accounts.auth import LockedOut
 from mediaserver.accounts.pairing import PairingError
 from mediaserver.accounts.passwords import WeakPassword
+from mediaserver.accounts.preferences import PreferenceError, Preferences
 from mediaserver.accounts.users import User, UserError
 from mediaserver.api.access import viewer
 from mediaserver.api.guard import SESSION_COOKIE
@@ -33,12 +35,22 @@ from mediaserver.ui.signin import Form, signed_in
 
 __all__ = ["AccountController"]
 
+# Offered on the profile page (ISO 639-3 -> name); the API takes any language babelfish knows.
+LANGUAGES = {
+    "eng": "English", "fra": "French", "deu": "German", "spa": "Spanish", "ita": "Italian",
+    "por": "Portuguese", "nld": "Dutch", "swe": "Swedish", "nor": "Norwegian", "dan": "Danish",
+    "fin": "Finnish", "pol": "Polish", "ces": "Czech", "hun": "Hungarian", "ell": "Greek",
+    "tur": "Turkish", "rus": "Russian", "ukr": "Ukrainian", "ara": "Arabic", "heb": "Hebrew",
+    "hin": "Hindi", "jpn": "Japanese", "kor": "Korean", "zho": "Chinese", "tha": "Thai",
+    "vie": "Vietnamese", "ind": "Indonesian",
+}  # fmt: skip
 MESSAGES = {
     "password": "Password changed. Every other device has been signed out.",
     "revoked": "Signed out that device.",
     "key-revoked": "API key revoked.",
     "totp-off": "Two-factor sign-in is off.",
     "picture": "Profile picture updated.",
+    "preferences": "Preferences saved.",
     "picture-removed": "Profile picture removed.",
 }
 
@@ -59,6 +71,8 @@ def profile_page(
     context = {
         "user": user,
         "has_avatar": ctx.users.avatar(user.id) is not None,
+        "preferences": ctx.users.preferences(user.id),
+        "languages": LANGUAGES,
         "two_factor": ctx.auth.two_factor.enabled(user.id),
         "recovery_left": ctx.auth.two_factor.recovery_left(user.id),
         "sessions": [c for c in credentials if c["kind"] != "api_key"],
@@ -98,6 +112,25 @@ class AccountController(Controller):
             return profile_page(ctx, request, status=400, error=str(exc).capitalize() + ".")
         # Every session ended, this one too: a fresh one keeps this browser signed in.
         return signed_in(ctx, request, user.id, "/profile?done=password")
+
+    @post("/profile/preferences", sync_to_thread=True)
+    def save_preferences(
+        self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext], data: Form
+    ) -> Response[Any]:
+        mode = data.get("subtitle_mode", "forced")
+        try:
+            wanted = msgspec.convert(
+                {
+                    "audio_language": data.get("audio_language") or None,
+                    "subtitle_language": data.get("subtitle_language") or None,
+                    "subtitle_mode": mode,
+                },
+                Preferences,
+            )
+            ctx.users.set_preferences(viewer(request).id, wanted)
+        except (msgspec.ValidationError, PreferenceError) as exc:
+            return profile_page(ctx, request, status=400, error=str(exc).capitalize() + ".")
+        return Redirect("/profile?done=preferences", status_code=303)
 
     @post("/profile/picture")
     async def upload_picture(

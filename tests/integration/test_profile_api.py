@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import io
+import shutil
 import struct
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,9 +26,13 @@ def server(
     hearth_server: Callable[..., AbstractContextManager[str]],
     tmp_path_factory: pytest.TempPathFactory,
     hearth_library: Path,
+    clip_cache: Path,
 ) -> Iterator[tuple[httpx.Client, dict[str, str]]]:
     data = tmp_path_factory.mktemp("profile-data")
-    with hearth_server(data, [hearth_library]) as url, httpx.Client(base_url=url, timeout=30) as c:
+    languages = tmp_path_factory.mktemp("profile-media")
+    shutil.copyfile(clip_cache / "two_audio_sub.mkv", languages / "Two Tongues (2021).mkv")
+    libraries = [hearth_library, languages]
+    with hearth_server(data, libraries) as url, httpx.Client(base_url=url, timeout=30) as c:
         admin = auth_headers(url)
         wait_for_scan(httpx.Client(base_url=url, headers=admin, timeout=30))
         yield c, admin
@@ -224,3 +230,45 @@ def test_guessing_pairing_codes_locks_the_guesser_out(
     assert statuses[:5] == [404] * 5 and statuses[-1] == 429
     unauthenticated = client.post("/api/v1/auth/pair/approve", json={"code": "ABCDEF"})
     assert unauthenticated.status_code == 401
+
+
+def test_playback_starts_with_the_viewers_languages(
+    server: tuple[httpx.Client, dict[str, str]],
+) -> None:
+    client, admin = server
+    user_id, headers = member(client, admin, "Camille")
+    film = client.get("/api/v1/items?q=two tongues", headers=headers).json()["items"][0]
+    streams = client.get(f"/api/v1/items/{film['id']}", headers=headers).json()["files"][0]
+    by_language = {s["language"]: s["idx"] for s in streams["streams"] if s["type"] == "audio"}
+    subtitle = next(s["idx"] for s in streams["streams"] if s["type"] == "subtitle")
+
+    def decision(query: str = "") -> dict[str, Any]:
+        answer = client.get(f"/api/v1/items/{film['id']}/playback?{query}", headers=headers)
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json()["decision"])
+
+    assert decision()["audio_index"] == by_language["eng"]  # the file's default
+    saved = client.put(
+        f"/api/v1/users/{user_id}/preferences",
+        json={"audio_language": "French", "subtitle_language": "en", "subtitle_mode": "always"},
+        headers=headers,
+    )
+    assert saved.status_code == 200, saved.text
+    assert saved.json() == {
+        "audio_language": "fra",
+        "subtitle_language": "eng",
+        "subtitle_mode": "always",
+    }
+    chosen = decision()
+    assert (chosen["audio_index"], chosen["subtitle_index"]) == (by_language["fra"], subtitle)
+    # What the client picks wins, "subtitle=" (off) included.
+    picked = decision(f"audio={by_language['eng']}&subtitle=")
+    assert (picked["audio_index"], picked["subtitle_index"]) == (by_language["eng"], None)
+    bad = client.put(
+        f"/api/v1/users/{user_id}/preferences",
+        json={"audio_language": "Klingonese"},
+        headers=headers,
+    )
+    assert bad.status_code == 400 and "not a language" in bad.json()["detail"]
+    _, other = member(client, admin, "Dominique")
+    assert client.get(f"/api/v1/users/{user_id}/preferences", headers=other).status_code == 404

@@ -92,7 +92,9 @@
       const query = capabilities(this.video); // from app.js
       if (this.answer) query.set("file_id", this.answer.file_id);
       if (this.choice.audio !== null) query.set("audio", this.choice.audio);
-      if (this.choice.subtitle !== null) query.set("subtitle", this.choice.subtitle);
+      // After the first answer the choice is the viewer's, "off" included ("subtitle=");
+      // before it, the server starts with the viewer's language preferences.
+      if (this.answer) query.set("subtitle", this.choice.subtitle ?? "");
       if (this.choice.maxHeight) query.set("max_height", this.choice.maxHeight);
       return `/api/v1/items/${this.video.dataset.itemId}/playback?${query}`;
     }
