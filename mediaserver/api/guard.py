@@ -69,6 +69,10 @@ class AuthMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if _malformed_media_path(scope):
+            body = b'{"status_code":404,"detail":"no such file"}'
+            await _respond(send, 404, body, [(b"content-type", b"application/json")])
+            return
         if is_public(scope.get("route_handler")):  # no sign-in work for segments and the like
             await self.app(scope, receive, send)
             return
@@ -196,6 +200,24 @@ async def _respond(send: Any, status: int, body: bytes, headers: list[tuple[byte
 _RATE_EXEMPT = re.compile(
     r"^/api/v1/hls/|^/static/|^/api/v1/items/\d+/(file|image/|trickplay|chapters/|subtitles/)"
 )
+
+
+# A static file's name: plain segments, none starting with a dot (so no "." or "..").
+_STATIC_NAME = re.compile(r"^/static/(?:[\w-][\w.-]*/)*[\w-][\w.-]*$", re.ASCII)
+
+
+def _malformed_media_path(scope: Scope) -> bool:
+    """A media or static path no file could have: 404 before any handler sees it.
+
+    Judged on the path as sent (``raw_path``): Litestar's router drops a trailing "/" (so
+    ``poster/`` would serve the poster), and its static router answers 500 to an encoded
+    NUL or a name that goes on below a file (``app.css%2Fx``).
+    """
+    raw = scope.get("raw_path")
+    path = raw.decode("latin-1") if isinstance(raw, bytes) else scope.get("path", "")
+    if not _RATE_EXEMPT.match(path):
+        return False
+    return path.endswith("/") or (path.startswith("/static/") and not _STATIC_NAME.match(path))
 
 
 class RateLimiter:

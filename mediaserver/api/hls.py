@@ -23,7 +23,7 @@ from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 from mediaserver import metrics
 from mediaserver.api.access import admin_only, viewer
 from mediaserver.api.errors import invalid_parameter
-from mediaserver.api.playback import new_session, resolve
+from mediaserver.api.playback import check_parameters, new_session, resolve
 from mediaserver.api.ranges import serve_file
 from mediaserver.context import AppContext
 from mediaserver.streaming.decision import IMAGE_SUBTITLES
@@ -108,6 +108,7 @@ class MasterPlaylistController(Controller):
         ctx: NamedDependency[AppContext],
         item_id: FromPath[int],
     ) -> Response[bytes]:
+        check_parameters(request.query_params, extra=("session",))
         query = {k: v for k, v in request.query_params.items()}
         session = _session(query.pop("session", None))
         chosen, client, decision = resolve(ctx, item_id, query, viewer(request))

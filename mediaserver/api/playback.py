@@ -7,8 +7,9 @@ the sentence to show the viewer, and the URL to play.
 
 from __future__ import annotations
 
+import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -31,9 +32,21 @@ from mediaserver.streaming.profiles import (
 )
 from mediaserver.streaming.tracks import preferred_tracks
 
-__all__ = ["PlaybackController", "new_session", "resolve"]
+__all__ = ["PlaybackController", "check_parameters", "new_session", "resolve"]
 
 Names = Annotated[str | None, QueryParameter(description="Comma-separated names, e.g. h264,vp9.")]
+
+
+_CAPABILITIES = (
+    "profile",
+    "vcodec",
+    "acodec",
+    "container",
+    "ten_bit",
+    "max_height",
+    "max_channels",
+    "segments",
+)
 
 
 class PlaybackController(Controller):
@@ -78,6 +91,7 @@ class PlaybackController(Controller):
             "max_channels": max_channels,
             "segments": segments,
         }
+        check_parameters(request.query_params)
         query = {k: v for k, v in given.items() if v is not None}
         for name, value in (("audio", audio), ("file_id", file_id)):
             if value is not None:
@@ -110,29 +124,32 @@ class PlaybackController(Controller):
         }
 
 
-_CAPABILITIES = (
-    "profile",
-    "vcodec",
-    "acodec",
-    "container",
-    "ten_bit",
-    "max_height",
-    "max_channels",
-    "segments",
-)
-
-
 def new_session() -> str:
     return secrets.token_urlsafe(9)
+
+
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")  # ASCII: str.isdigit() also takes "²", int() not
 
 
 def _int_param(query: Mapping[str, str], name: str) -> int | None:
     raw = query.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 9:
+    if not _WHOLE_NUMBER.fullmatch(raw):
         raise invalid_parameter(name, "must be a whole number")
     return int(raw)
+
+
+KNOWN_PARAMETERS = frozenset({*_CAPABILITIES, "audio", "subtitle", "file_id"})
+
+
+def check_parameters(given: Iterable[str], extra: Iterable[str] = ()) -> None:
+    """A parameter this API does not have is a 400 naming it, not silently ignored: a
+    client that spells ``videoCodec`` for ``vcodec`` should learn it at once."""
+    known = KNOWN_PARAMETERS | set(extra)
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise invalid_parameter(unknown[0], f"not a parameter here; use {', '.join(sorted(known))}")
 
 
 def resolve(

@@ -14,6 +14,7 @@ from pathlib import Path
 import ffmpeg
 
 from mediaserver.ffmpeg_tools import INPUT_GUARD, input_url, run_ffmpeg
+from mediaserver.library.links import stays_home
 
 __all__ = ["CACHE_PREFIX", "FILE_PREFIX", "extract_frame", "resolve_image"]
 
@@ -59,7 +60,8 @@ def resolve_image(reference: str | None, images_dir: Path) -> Path | None:
     if not reference:
         return None
     if reference.startswith(FILE_PREFIX):
-        return Path(reference[len(FILE_PREFIX) :])
+        path = Path(reference[len(FILE_PREFIX) :])
+        return path if stays_home(path) else None  # a link re-pointed since the scan
     if reference.startswith(CACHE_PREFIX):
         name = Path(reference[len(CACHE_PREFIX) :]).name  # no directory parts, ever
         return images_dir / name

@@ -23,6 +23,8 @@ from xml.etree.ElementTree import Element, ParseError, TreeBuilder
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
+from mediaserver.library.links import stays_home
+
 __all__ = ["MAX_NFO_BYTES", "NfoData", "find_nfo", "find_show_nfo", "read_nfo"]
 
 MAX_NFO_BYTES = 1024 * 1024
@@ -86,7 +88,7 @@ def find_show_nfo(show_dir: Path) -> Path | None:
 def _is_file(path: Path) -> bool:
     """``Path.is_file`` that also says False when a folder is unreadable, instead of raising."""
     try:
-        return path.is_file()
+        return path.is_file() and stays_home(path)
     except (OSError, ValueError):
         return False
 

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mediaserver.library.links import stays_home
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "SUBTITLE_EXTENSIONS",
@@ -155,4 +157,7 @@ def _visit(
         else:
             result.videos.append(FoundFile(path, st.st_size, st.st_mtime_ns))
     elif suffix in _SIDECAR_EXTENSIONS and stat.S_ISREG(st.st_mode):
+        if entry.is_symlink() and not stays_home(path):
+            result.problems.append(Problem(path, "a link to a file outside its folder; not used"))
+            return
         result.sidecars.setdefault(path.parent, {})[entry.name] = st.st_mtime_ns

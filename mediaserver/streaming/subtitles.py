@@ -29,6 +29,7 @@ from babelfish import Country, Language
 from babelfish import Error as BabelfishError
 
 from mediaserver.ffmpeg_tools import INPUT_GUARD, input_url, run_ffmpeg
+from mediaserver.library.links import stays_home
 
 __all__ = [
     "NOT_LANGUAGES",
@@ -293,6 +294,8 @@ def _guard_args(guard: Mapping[str, str]) -> list[str]:
 
 
 def _read_sidecar(path: Path) -> bytes:
+    if not stays_home(path):
+        raise SubtitleError(f"{path.name} is a link to a file outside its folder; not read")
     try:
         if path.stat().st_size > _MAX_SIDECAR_BYTES:
             raise SubtitleError(f"{path.name} is too large to be a subtitle file")

@@ -396,8 +396,11 @@ class TrickplayService:
         rows = min(MAX_ROWS, math.ceil(expected / columns))
         # The split feeds a framecrc output one line per tile: the exact tile count, which
         # neither the sheets (the last is padded) nor the duration (rounding) can tell.
+        # start_time=0: tile n is at n x interval even when the video starts a little late
+        # (audio priming), and a clip shorter than one interval still gets its tile.
         graph = (
-            f"[0:V:0]fps=1/{self.interval_s}:round=up,scale={self.width}:-2,split[tiles][count];"
+            f"[0:V:0]fps=1/{self.interval_s}:start_time=0:round=up,scale={self.width}:-2,"
+            "split[tiles][count];"
             f"[tiles]tile={columns}x{rows}[sheets]"
         )
         argv = [
