@@ -46,13 +46,17 @@ class TwoFactor:
         uri = pyotp.TOTP(key).provisioning_uri(name=name, issuer_name=self.issuer)
         return {"secret": key, "otpauth_uri": uri, "qr_svg": _qr_svg(uri)}
 
+    def pending_secret(self, user_id: int) -> str | None:
+        """The secret being enrolled (until its first code confirms it)."""
+        row = self.db.query_one("SELECT totp_pending FROM users WHERE id = ?", [user_id])
+        return str(row["totp_pending"]) if row and row["totp_pending"] else None
+
     def pending_qr(self, user_id: int, name: str) -> str | None:
         """The QR code (SVG) of the secret being enrolled, for the profile page's <img>."""
-        row = self.db.query_one("SELECT totp_pending FROM users WHERE id = ?", [user_id])
-        if row is None or not row["totp_pending"]:
+        secret = self.pending_secret(user_id)
+        if secret is None:
             return None
-        totp = pyotp.TOTP(row["totp_pending"])
-        return _qr_svg(totp.provisioning_uri(name=name, issuer_name=self.issuer))
+        return _qr_svg(pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=self.issuer))
 
     def confirm(self, user_id: int, code: str) -> list[str] | None:
         """Turn two-factor on if ``code`` matches the pending secret; the recovery codes."""

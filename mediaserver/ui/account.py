@@ -31,7 +31,7 @@ from mediaserver.api.guard import SESSION_COOKIE
 from mediaserver.api.users import MAX_AVATAR_BYTES
 from mediaserver.context import AppContext
 from mediaserver.imaging import AVATAR_CONTENT_TYPE, ImageRejected, normalise_avatar
-from mediaserver.ui.signin import Form, signed_in
+from mediaserver.ui.signin import Form, sentence, signed_in
 
 __all__ = ["AccountController"]
 
@@ -109,7 +109,7 @@ class AccountController(Controller):
         try:
             ctx.users.set_password(user.id, data.get("new", "")[:256])
         except (UserError, WeakPassword) as exc:
-            return profile_page(ctx, request, status=400, error=str(exc).capitalize() + ".")
+            return profile_page(ctx, request, status=400, error=sentence(exc))
         # Every session ended, this one too: a fresh one keeps this browser signed in.
         return signed_in(ctx, request, user.id, "/profile?done=password")
 
@@ -129,10 +129,10 @@ class AccountController(Controller):
             )
             ctx.users.set_preferences(viewer(request).id, wanted)
         except (msgspec.ValidationError, PreferenceError) as exc:
-            return profile_page(ctx, request, status=400, error=str(exc).capitalize() + ".")
+            return profile_page(ctx, request, status=400, error=sentence(exc))
         return Redirect("/profile?done=preferences", status_code=303)
 
-    @post("/profile/picture")
+    @post("/profile/picture", request_max_body_size=MAX_AVATAR_BYTES + 64 * 1024)
     async def upload_picture(
         self,
         request: Request[Any, Any, Any],
@@ -147,7 +147,7 @@ class AccountController(Controller):
             # 200 for htmx, which posts this form (a multipart form needs its CSRF header)
             # and swaps only successful answers in.
             status = 200 if request.headers.get("hx-request") == "true" else 400
-            error = str(exc).capitalize() + "."
+            error = sentence(exc)
             return await asyncio.to_thread(profile_page, ctx, request, status=status, error=error)
         await asyncio.to_thread(ctx.users.set_avatar, user.id, picture, AVATAR_CONTENT_TYPE)
         return Redirect("/profile?done=picture", status_code=303)
@@ -189,6 +189,7 @@ class AccountController(Controller):
                 request,
                 status=400,
                 enrolling=True,
+                totp_secret=ctx.auth.two_factor.pending_secret(user.id),
                 error="That code does not match. Check the app's clock and try the next code.",
             )
         return profile_page(ctx, request, message="Two-factor sign-in is on.", recovery_codes=codes)
@@ -243,9 +244,9 @@ class AccountController(Controller):
         try:
             pairing = ctx.pairing.approve(code, user)
         except LockedOut as exc:
-            context = {"code": code, "error": str(exc).capitalize() + "."}
+            context = {"code": code, "error": sentence(exc)}
             return Template("pair.html", context=context, status_code=429)
         except PairingError as exc:
-            context = {"code": code, "error": str(exc).capitalize() + "."}
+            context = {"code": code, "error": sentence(exc)}
             return Template("pair.html", context=context, status_code=404)
         return Template("pair.html", context={"approved": pairing.device})

@@ -20,7 +20,7 @@ from mediaserver.accounts.users import User, UserError
 from mediaserver.api.access import admin_only
 from mediaserver.context import AppContext
 from mediaserver.library.ratings import KNOWN_RATINGS
-from mediaserver.ui.signin import Form
+from mediaserver.ui.signin import Form, sentence
 
 __all__ = ["AdminController"]
 
@@ -59,6 +59,19 @@ def _limits(form: dict[str, str | list[str]]) -> dict[str, Any]:
     }
 
 
+def _draft(form: dict[str, str | list[str]]) -> dict[str, Any]:
+    """A refused "add a user" form's choices, shaped like a user for ``_user_limits.html``."""
+    chosen = form.get("libraries", [])
+    chosen = [chosen] if isinstance(chosen, str) else chosen
+    return {
+        "is_admin": _one(form, "is_admin") == "on",
+        "max_rating": _one(form, "max_rating") or None,
+        "show_unrated": _one(form, "show_unrated") == "on",
+        "all_libraries": _one(form, "all_libraries") == "on",
+        "libraries": {int(x) for x in chosen if x.isdigit()},
+    }
+
+
 def _user_or_404(ctx: AppContext, user_id: int) -> User:
     user = ctx.users.get(user_id)
     if user is None:
@@ -94,17 +107,23 @@ class AdminController(Controller):
     def create(self, ctx: NamedDependency[AppContext], data: FormWithLists) -> Response[Any]:
         form = data
         name, admin = _one(form, "name")[:64], _one(form, "is_admin") == "on"
+
+        def refused(exc: Exception) -> Template:  # the form comes back as it was filled in
+            return self._users_page(
+                ctx, status=400, error=sentence(exc), name=name, draft=_draft(form)
+            )
+
         try:
             limits = _limits(form)
             user = ctx.users.create(name, _one(form, "password")[:256], admin=admin)
         except (UserError, WeakPassword) as exc:
-            return self._users_page(ctx, status=400, error=str(exc).capitalize() + ".", name=name)
+            return refused(exc)
         if not admin:
             try:
                 ctx.users.update(user.id, **limits)
             except UserError as exc:
                 ctx.users.delete(user.id)  # no half-made account stays
-                return self._users_page(ctx, status=400, error=str(exc).capitalize() + ".")
+                return refused(exc)
         return Redirect("/admin/users?done=created", status_code=303)
 
     @get("/users/{user_id:int}", sync_to_thread=True)
@@ -138,7 +157,7 @@ class AdminController(Controller):
         try:
             ctx.users.update(user.id, is_admin=_one(form, "is_admin") == "on", **_limits(form))
         except UserError as exc:
-            return self._user_page(ctx, user, status=400, error=str(exc).capitalize() + ".")
+            return self._user_page(ctx, user, status=400, error=sentence(exc))
         return Redirect(f"/admin/users/{user.id}?done=saved", status_code=303)
 
     @post("/users/{user_id:int}/password", sync_to_thread=True)
@@ -149,7 +168,7 @@ class AdminController(Controller):
         try:
             ctx.users.set_password(user.id, data.get("password", "")[:256])
         except (UserError, WeakPassword) as exc:
-            return self._user_page(ctx, user, status=400, error=str(exc).capitalize() + ".")
+            return self._user_page(ctx, user, status=400, error=sentence(exc))
         return Redirect(f"/admin/users/{user.id}?done=password", status_code=303)
 
     @post("/users/{user_id:int}/remove", sync_to_thread=True)
@@ -158,7 +177,7 @@ class AdminController(Controller):
         try:
             ctx.users.delete(user.id)
         except UserError as exc:
-            return self._user_page(ctx, user, status=400, error=str(exc).capitalize() + ".")
+            return self._user_page(ctx, user, status=400, error=sentence(exc))
         return Redirect("/admin/users?done=removed", status_code=303)
 
     @get("/sessions", sync_to_thread=True)

@@ -24,10 +24,18 @@ from mediaserver.api.clients import request_address
 from mediaserver.api.guard import SESSION_COOKIE
 from mediaserver.context import AppContext
 
-__all__ = ["Form", "SignInController", "signed_in"]
+__all__ = ["Form", "SignInController", "sentence", "signed_in"]
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 PUBLIC = {"public": True}
+
+
+def sentence(message: object) -> str:
+    """An error as a sentence for a page: first letter up, one full stop, nothing else
+    changed (``str.capitalize`` would lower-case "SVG" and "JPEG")."""
+    text = str(message).strip()
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _safe_next(value: str | None) -> str:
@@ -90,7 +98,7 @@ class SignInController(Controller):
                 "/login",
                 "Sign in",
                 429,
-                message=str(exc).capitalize() + ".",
+                message=sentence(exc),
                 next=next_url,
                 username=name,
             )
@@ -151,7 +159,7 @@ class SignInController(Controller):
                 "Create admin",
                 400,
                 code=code,
-                message=str(exc).capitalize() + ".",
+                message=sentence(exc),
                 username=name,
             )
         ctx.setup_code = None  # used up
