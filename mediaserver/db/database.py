@@ -12,6 +12,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -47,7 +48,7 @@ class Database:
         # Bumped after every committed write: anything derived from the catalog and
         # remembered under the old number is stale.
         self.generation = 0
-        self._memo: dict[Any, tuple[int, Any]] = {}
+        self._memo: OrderedDict[Any, tuple[int, Any]] = OrderedDict()
         self._memo_lock = threading.Lock()
 
     # -- life cycle -------------------------------------------------------------------
@@ -126,13 +127,14 @@ class Database:
         generation = self.generation
         with self._memo_lock:
             hit = self._memo.get(key)
-        if hit is not None and hit[0] == generation:
-            return hit[1]
+            if hit is not None and hit[0] == generation:
+                self._memo.move_to_end(key)
+                return hit[1]
         value = compute()
         with self._memo_lock:
-            if len(self._memo) >= size:
-                self._memo.clear()
             self._memo[key] = (generation, value)
+            while len(self._memo) > size:  # the least recently used goes, not everything
+                self._memo.popitem(last=False)
         return value
 
     # -- writes -----------------------------------------------------------------------
