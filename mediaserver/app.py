@@ -106,10 +106,10 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
                 opt={"public": True},
             ),
         ],
-        dependencies={
-            "ctx": Provide(lambda: ctx, use_cache=True, sync_to_thread=False),
-            "access": Provide(access.viewer_access, sync_to_thread=False),
-        },
+        # One dependency only: with two, Litestar resolves them in a task group, which
+        # cost list requests a third of their speed (bench/api.py); handlers that filter
+        # by the viewer call api.access.viewer_access(request) instead.
+        dependencies={"ctx": Provide(lambda: ctx, use_cache=True, sync_to_thread=False)},
         guards=[access.catalog_guard],  # a hidden item or library is a 404 on every route
         lifespan=[lifespan],
         before_send=[add_security_headers],  # every response, 404s and static files too

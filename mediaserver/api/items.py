@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from mediaserver.api.access import viewer
+from mediaserver.api.access import viewer, viewer_access
 from mediaserver.api.errors import invalid_parameter
 from mediaserver.api.ranges import serve_file
 from mediaserver.context import AppContext
@@ -60,7 +60,7 @@ class ItemController(Controller):
     def list_items(
         self,
         ctx: NamedDependency[AppContext],
-        access: NamedDependency[Access],
+        request: Request[Any, Any, Any],
         q: FromQuery[str | None] = None,
         kind: Annotated[
             str | None,
@@ -76,6 +76,7 @@ class ItemController(Controller):
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> dict[str, Any]:
+        access = viewer_access(request)
         query = queries.ItemQuery(
             kind=parse_kinds(kind),
             library_id=library_id,
@@ -113,11 +114,12 @@ class ItemController(Controller):
     def children(
         self,
         ctx: NamedDependency[AppContext],
-        access: NamedDependency[Access],
+        request: Request[Any, Any, Any],
         item_id: FromPath[int],
         limit: Limit = 500,
         offset: Offset = 0,
     ) -> dict[str, Any]:
+        access = viewer_access(request)
         require_item(ctx, item_id)
         return {"items": queries.children(ctx.db, item_id, limit, offset, access)}
 
@@ -200,7 +202,8 @@ class GenreController(Controller):
     def genres(
         self,
         ctx: NamedDependency[AppContext],
-        access: NamedDependency[Access],
+        request: Request[Any, Any, Any],
         library_id: FromQuery[int | None] = None,
     ) -> dict[str, Any]:
+        access = viewer_access(request)
         return {"genres": queries.genres(ctx.db, library_id, access)}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 
-from mediaserver.api.access import admin_only
+from mediaserver.api.access import admin_only, viewer_access
 from mediaserver.context import AppContext
 from mediaserver.library import queries
 from mediaserver.library.access import EVERYTHING, Access
@@ -40,8 +40,9 @@ class LibraryController(Controller):
 
     @get("/", sync_to_thread=False, summary="All libraries")
     def list_libraries(
-        self, ctx: NamedDependency[AppContext], access: NamedDependency[Access]
+        self, ctx: NamedDependency[AppContext], request: Request[Any, Any, Any]
     ) -> dict[str, Any]:
+        access = viewer_access(request)
         libs = [lib for lib in ctx.library.libraries() if access.allows_library(lib["id"])]
         for lib in libs:
             lib.pop("active", None)
@@ -52,9 +53,10 @@ class LibraryController(Controller):
     def get_library(
         self,
         ctx: NamedDependency[AppContext],
-        access: NamedDependency[Access],
+        request: Request[Any, Any, Any],
         library_id: FromPath[int],
     ) -> dict[str, Any]:
+        access = viewer_access(request)
         lib = require_library(ctx, library_id)
         lib.pop("active", None)
         lib["counts"] = _counts(ctx, library_id, access)

@@ -13,12 +13,11 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 
-from mediaserver.api.access import admin_only, viewer
+from mediaserver.api.access import admin_only, viewer, viewer_access
 from mediaserver.api.items import Sort, require_item
 from mediaserver.api.libraries import require_library
 from mediaserver.context import AppContext
 from mediaserver.library import queries
-from mediaserver.library.access import Access
 from mediaserver.streaming.direct import playable_type
 
 __all__ = ["PAGE_SIZE", "PageController"]
@@ -41,7 +40,8 @@ class PageController(Controller):
     include_in_schema = False
 
     @get("/", sync_to_thread=True)
-    def home(self, ctx: NamedDependency[AppContext], access: NamedDependency[Access]) -> Template:
+    def home(self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext]) -> Template:
+        access = viewer_access(request)
         libraries = [lib for lib in ctx.library.libraries() if access.allows_library(lib["id"])]
         for lib in libraries:
             lib["count"] = queries.list_items(
@@ -67,13 +67,13 @@ class PageController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        access: NamedDependency[Access],
         library_id: FromPath[int],
         sort: FromQuery[Sort] = "title",
         genre: FromQuery[str | None] = None,
         year: FromQuery[int | None] = None,
         page: Annotated[int, QueryParameter(ge=1)] = 1,
     ) -> Template:
+        access = viewer_access(request)
         library = require_library(ctx, library_id)
         query = queries.ItemQuery(
             kind=("movie", "show"),
@@ -113,9 +113,10 @@ class PageController(Controller):
     def item(
         self,
         ctx: NamedDependency[AppContext],
-        access: NamedDependency[Access],
+        request: Request[Any, Any, Any],
         item_id: FromPath[int],
     ) -> Template:
+        access = viewer_access(request)
         try:
             item = require_item(ctx, item_id, access)
         except NotFoundException:
@@ -135,9 +136,9 @@ class PageController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        access: NamedDependency[Access],
         q: FromQuery[str] = "",
     ) -> Template:
+        access = viewer_access(request)
         results: list[dict[str, Any]] = []
         total = 0
         if q.strip():
