@@ -236,6 +236,12 @@ def test_the_users_api_refuses_bad_changes_and_keeps_one_admin(home: Household) 
         "/api/v1/users", json={"name": "Weak", "password": "password1"}, headers=home.admin
     )
     assert weak.status_code == 400
+    hostile = home.client.post(  # bad-input point 8: markup never becomes a name
+        "/api/v1/users",
+        json={"name": '"><img src=x onerror=alert(1)>', "password": PASSWORD},
+        headers=home.admin,
+    )
+    assert hostile.status_code == 400 and "user name" in hostile.json()["detail"]
     unknown_library = home.client.post(
         "/api/v1/users",
         json={"name": "Lib", "password": PASSWORD, "libraries": [424242]},
