@@ -131,8 +131,13 @@ class UserController(Controller):
         except UserError as exc:
             raise _refused(exc) from None
 
-    @delete("/{user_id:int}", status_code=204, sync_to_thread=True, guards=[admin_only],
-            summary="Remove a user and all their data (admins)")  # fmt: skip
+    @delete(
+        "/{user_id:int}",
+        status_code=204,
+        sync_to_thread=True,
+        guards=[admin_only],
+        summary="Remove a user and all their data (admins)",
+    )
     def remove(self, ctx: NamedDependency[AppContext], user_id: FromPath[int]) -> None:
         try:
             ctx.users.delete(user_id)
@@ -141,8 +146,13 @@ class UserController(Controller):
                 raise NotFoundException(detail=str(exc)) from None
             raise _refused(exc) from None
 
-    @post("/{user_id:int}/password", status_code=200, sync_to_thread=True, guards=[admin_only],
-          summary="Set a new password; every session of the user ends (admins)")  # fmt: skip
+    @post(
+        "/{user_id:int}/password",
+        status_code=200,
+        sync_to_thread=True,
+        guards=[admin_only],
+        summary="Set a new password; every session of the user ends (admins)",
+    )
     def reset_password(
         self,
         ctx: NamedDependency[AppContext],
@@ -157,8 +167,12 @@ class UserController(Controller):
             raise _refused(exc) from None
         return {"revoked": revoked}
 
-    @get("/{user_id:int}/credentials", sync_to_thread=False, guards=[admin_only],
-         summary="A user's sessions, devices and API keys (admins)")  # fmt: skip
+    @get(
+        "/{user_id:int}/credentials",
+        sync_to_thread=False,
+        guards=[admin_only],
+        summary="A user's sessions, devices and API keys (admins)",
+    )
     def credentials(
         self, ctx: NamedDependency[AppContext], user_id: FromPath[int]
     ) -> dict[str, Any]:
@@ -166,9 +180,13 @@ class UserController(Controller):
             raise NotFoundException(detail=f"no user with id {user_id}")
         return {"credentials": ctx.auth.credentials(user_id)}
 
-    @delete("/{user_id:int}/credentials/{credential_id:int}", status_code=204,
-            sync_to_thread=True, guards=[admin_only],
-            summary="Sign a user's device out or revoke their key (admins)")  # fmt: skip
+    @delete(
+        "/{user_id:int}/credentials/{credential_id:int}",
+        status_code=204,
+        sync_to_thread=True,
+        guards=[admin_only],
+        summary="Sign a user's device out or revoke their key (admins)",
+    )
     def revoke(
         self, ctx: NamedDependency[AppContext], user_id: FromPath[int], credential_id: FromPath[int]
     ) -> None:
@@ -184,8 +202,11 @@ class UserController(Controller):
     ) -> Preferences:
         return ctx.users.preferences(profile_of(request, ctx, user_id).id)
 
-    @put("/{user_id:int}/preferences", sync_to_thread=True,
-         summary="Set playback preferences: audio_language, subtitle_language, subtitle_mode")  # fmt: skip
+    @put(
+        "/{user_id:int}/preferences",
+        sync_to_thread=True,
+        summary="Set playback preferences: audio_language, subtitle_language, subtitle_mode",
+    )
     def set_preferences(
         self,
         request: Request[Any, Any, Any],
@@ -239,8 +260,12 @@ class UserController(Controller):
         await asyncio.to_thread(ctx.users.set_avatar, user.id, picture, AVATAR_CONTENT_TYPE)
         return await asyncio.to_thread(_details, ctx, user)
 
-    @delete("/{user_id:int}/avatar", status_code=204, sync_to_thread=True,
-            summary="Remove the profile picture")  # fmt: skip
+    @delete(
+        "/{user_id:int}/avatar",
+        status_code=204,
+        sync_to_thread=True,
+        summary="Remove the profile picture",
+    )
     def remove_avatar(
         self,
         request: Request[Any, Any, Any],
