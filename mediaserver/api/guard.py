@@ -23,6 +23,8 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 from litestar import Request
+from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
+from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from mediaserver.api.clients import request_address
@@ -70,9 +72,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         if _malformed_media_path(scope):
-            body = b'{"status_code":404,"detail":"no such file"}'
-            await _respond(send, 404, body, [(b"content-type", b"application/json")])
-            return
+            raise NotFoundException(detail="no such file")
         if is_public(scope.get("route_handler")):  # no sign-in work for segments and the like
             await self.app(scope, receive, send)
             return
@@ -83,8 +83,7 @@ class AuthMiddleware:
         # Per address first, before any credential is looked at: a flood of made-up keys
         # is refused for the price of a dict lookup.
         if limiter is not None and (wait := limiter.take_address(_client(ctx, scope))):
-            await _too_many(send, wait)
-            return
+            raise _too_many(wait)
         user, session = self._authenticate(ctx, scope)
         if user is not None:
             scope["user"] = user
@@ -94,8 +93,7 @@ class AuthMiddleware:
             await self._refuse(scope, send)
             return
         if limiter is not None and (wait := limiter.take(f"user:{user.id}")):
-            await _too_many(send, wait)
-            return
+            raise _too_many(wait)
         if session is not None and scope.get("method") in _UNSAFE:
             wanted = csrf_token(ctx.auth.secret, session)
             if not hmac.compare_digest(_header(scope, b"x-csrf-token") or "", wanted):
@@ -117,12 +115,11 @@ class AuthMiddleware:
 
     async def _check_form_then_run(
         self, scope: Scope, receive: Receive, send: Send, wanted: str
-    ) -> bool:
+    ) -> None:
         """A form post: read the body, check ``csrf_token`` in it, replay it to the app."""
         content_type = _header(scope, b"content-type") or ""
         if not content_type.startswith("application/x-www-form-urlencoded"):
-            await self._forbidden(send)
-            return False
+            raise _csrf_refused()
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -130,16 +127,14 @@ class AuthMiddleware:
             body = bytes(message.get("body", b""))
             size += len(body)
             if size > 64 * 1024:
-                await self._forbidden(send)
-                return False
+                raise _csrf_refused()
             chunks.append(body)
             if not message.get("more_body"):
                 break
         raw = b"".join(chunks)
         given = parse_qs(raw.decode("utf-8", "replace")).get("csrf_token", [""])[0]
         if not hmac.compare_digest(given, wanted):
-            await self._forbidden(send)
-            return False
+            raise _csrf_refused()
         sent = False
 
         async def replay() -> Any:
@@ -150,11 +145,6 @@ class AuthMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
-        return True
-
-    async def _forbidden(self, send: Send) -> None:
-        body = b'{"status_code":403,"detail":"missing or wrong CSRF token; reload the page"}'
-        await _respond(send, 403, body, [(b"content-type", b"application/json")])
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         path = scope.get("path", "/")
@@ -182,11 +172,21 @@ def _client(ctx: Any, scope: Scope) -> str:
     return request_address(Request(scope), proxies)
 
 
-async def _too_many(send: Send, wait: float) -> None:
-    body = b'{"status_code":429,"detail":"too many requests; slow down a little"}'
-    retry = str(max(1, math.ceil(wait))).encode()
-    headers = [(b"content-type", b"application/json"), (b"retry-after", retry)]
-    await _respond(send, 429, body, headers)
+# Refusals are raised, not written: the app's error handlers answer JSON under /api and a
+# page everywhere else, so a stale form shows a sentence instead of raw JSON.
+class TooManyRequests(HTTPException):
+    status_code = HTTP_429_TOO_MANY_REQUESTS
+
+
+def _too_many(wait: float) -> TooManyRequests:
+    return TooManyRequests(
+        detail="too many requests; slow down a little",
+        headers={"Retry-After": str(max(1, math.ceil(wait)))},
+    )
+
+
+def _csrf_refused() -> PermissionDeniedException:
+    return PermissionDeniedException(detail="missing or wrong CSRF token; reload the page")
 
 
 async def _respond(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
