@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 __all__ = [
+    "ActivitySettings",
     "ConfigError",
     "FfmpegSettings",
     "LibrarySettings",
@@ -97,6 +98,12 @@ class StreamingSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_on
         return self.max_transcodes or (os.cpu_count() or 2)
 
 
+class ActivitySettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Viewing progress and watched state."""
+
+    watched_percent: Annotated[int, msgspec.Meta(ge=50, le=100)] = 90
+
+
 class LoggingSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -139,6 +146,7 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     library: LibrarySettings = msgspec.field(default_factory=LibrarySettings)
     ffmpeg: FfmpegSettings = msgspec.field(default_factory=FfmpegSettings)
     streaming: StreamingSettings = msgspec.field(default_factory=StreamingSettings)
+    activity: ActivitySettings = msgspec.field(default_factory=ActivitySettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     network: NetworkSettings = msgspec.field(default_factory=NetworkSettings)
 

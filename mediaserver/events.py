@@ -24,6 +24,7 @@ class Event(StrEnum):
     ITEM_REMOVED = "item.removed"
     SCAN_STARTED = "scan.started"
     SCAN_FINISHED = "scan.finished"
+    PROGRESS = "progress"  # a person's position or watched state in an item changed
 
 
 Subscriber = Callable[[Event, Mapping[str, Any]], None]

@@ -13,6 +13,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 
 from mediaserver.api.access import viewer, viewer_access
 from mediaserver.api.errors import invalid_parameter
+from mediaserver.api.progress import with_user_data
 from mediaserver.api.ranges import serve_file
 from mediaserver.context import AppContext
 from mediaserver.imaging import MAX_RESIZE_WIDTH, ImageRejected, resized_image
@@ -89,6 +90,7 @@ class ItemController(Controller):
             offset=offset,
         )
         rows, total = queries.list_items(ctx.db, query, access)
+        with_user_data(ctx, viewer(request).id, rows)
         return {"items": rows, "total": total, "limit": limit, "offset": offset}
 
     @get("/{item_id:int}", sync_to_thread=False, summary="One item with its files and streams")
@@ -99,7 +101,9 @@ class ItemController(Controller):
         item_id: FromPath[int],
     ) -> dict[str, Any]:
         item = require_item(ctx, item_id)  # the guard has already checked the viewer's access
-        admin = viewer(request).is_admin
+        user = viewer(request)
+        admin = user.is_admin
+        item["user_data"] = ctx.progress.user_data(user.id, item_id).as_dict()
         for file in item["files"]:
             file["url"] = f"/api/v1/items/{item_id}/file?file_id={file['id']}"
             if not admin:  # where the files live on the server is the admin's business
@@ -121,7 +125,9 @@ class ItemController(Controller):
     ) -> dict[str, Any]:
         access = viewer_access(request)
         require_item(ctx, item_id)
-        return {"items": queries.children(ctx.db, item_id, limit, offset, access)}
+        children = queries.children(ctx.db, item_id, limit, offset, access)
+        with_user_data(ctx, viewer(request).id, children)
+        return {"items": children}
 
     # GET and HEAD in one handler (like /file below): Litestar's @head refuses a Response.
     @route(

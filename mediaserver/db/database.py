@@ -138,14 +138,18 @@ class Database:
         return value
 
     # -- writes -----------------------------------------------------------------------
-    def write(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
-        """Run ``fn`` on the writer thread inside one transaction; return its result."""
+    def write(self, fn: Callable[[sqlite_utils.Database], T], *, catalog: bool = True) -> T:
+        """Run ``fn`` on the writer thread inside one transaction; return its result.
+
+        ``catalog=False`` for writes that change nothing :meth:`memo` remembers (viewing
+        progress, a few a second in a busy house): they leave the memo standing.
+        """
         if self._writer is None:
             raise DatabaseError("the database is not open")
         if threading.current_thread() is self._writer:
             raise DatabaseError("write() called from inside a write")
         future: Future[T] = Future()
-        self._queue.put((fn, future))
+        self._queue.put((fn, future, catalog))
         return future.result()
 
     def submit(self, fn: Callable[[sqlite_utils.Database], T]) -> Future[T]:
@@ -153,15 +157,15 @@ class Database:
         if self._writer is None:
             raise DatabaseError("the database is not open")
         future: Future[T] = Future()
-        self._queue.put((fn, future))
+        self._queue.put((fn, future, True))
         return future
 
-    async def awrite(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+    async def awrite(self, fn: Callable[[sqlite_utils.Database], T], *, catalog: bool = True) -> T:
         """``write`` for async callers: waits without blocking the event loop."""
         if self._writer is None:
             raise DatabaseError("the database is not open")
         future: Future[T] = Future()
-        self._queue.put((fn, future))
+        self._queue.put((fn, future, catalog))
         return await asyncio.wrap_future(future)
 
     @property
@@ -175,7 +179,7 @@ class Database:
                 job = self._queue.get()
                 if job is _STOP:
                     break
-                fn, future = job
+                fn, future, catalog = job
                 if not future.set_running_or_notify_cancel():
                     continue
                 started = time.perf_counter()
@@ -185,7 +189,8 @@ class Database:
                 except BaseException as exc:
                     future.set_exception(exc)
                 else:
-                    self.generation += 1  # before the caller can read its own write
+                    if catalog:
+                        self.generation += 1  # before the caller can read its own write
                     future.set_result(result)
                 if self.write_latency_observer is not None:
                     self.write_latency_observer(time.perf_counter() - started)

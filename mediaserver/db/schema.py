@@ -271,6 +271,26 @@ def _m007_preferences(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE users ADD COLUMN preferences TEXT NOT NULL DEFAULT '{}'")
 
 
+def _m008_progress(db: sqlite_utils.Database) -> None:
+    # Each person's place in each item and what they have watched.
+    db.executescript(
+        """
+        CREATE TABLE progress (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            position_s REAL NOT NULL DEFAULT 0,
+            watched INTEGER NOT NULL DEFAULT 0,
+            play_count INTEGER NOT NULL DEFAULT 0,
+            last_played_at TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (user_id, item_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX progress_recent ON progress(user_id, last_played_at);
+        CREATE INDEX progress_item ON progress(item_id);
+        """
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: tuple[Migration, ...] = (
     _m001_catalog,
@@ -280,6 +300,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m005_two_factor,
     _m006_access,
     _m007_preferences,
+    _m008_progress,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

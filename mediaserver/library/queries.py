@@ -26,6 +26,7 @@ __all__ = [
     "genres",
     "get_item",
     "is_visible",
+    "items_by_id",
     "list_items",
     "problems",
     "recently_added",
@@ -187,6 +188,14 @@ def _rows_by_id(db: Database, ids: Sequence[int]) -> list[dict[str, Any]]:
     rows = db.query(f"{_BASE} WHERE i.id IN ({','.join('?' * len(ids))})", list(ids))
     by_id = {int(r["id"]): r for r in rows}
     return [_item(by_id[i]) for i in ids if i in by_id]
+
+
+def items_by_id(
+    db: Database, ids: Sequence[int], access: Access = EVERYTHING
+) -> list[dict[str, Any]]:
+    """Items in the order of ``ids``, leaving out any this viewer may not see."""
+    visible = [i for i in ids if not access.restricted or is_visible(db, i, access)]
+    return _rows_by_id(db, visible)
 
 
 def _visible(db: Database, access: Access) -> str | None:

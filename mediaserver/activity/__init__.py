@@ -1,0 +1,1 @@
+"""Watching: progress and watched state per person (later: playback events, analytics)."""

@@ -1,0 +1,205 @@
+"""Where each person is in each film or episode, and what they have watched.
+
+Players report a position every few seconds and when they pause, seek or stop.  A report
+is one row per (user, item), written through the catalog's single writer; the call
+returns only once that transaction is committed, so a 2xx to the player means the position
+survives a crash.  An item counts as watched once the position passes
+``watched_fraction`` of its length (90 %) or the start of its credits (a chapter called
+"Credits" or "End Credits"); then its play count goes up and the resume point is cleared.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import msgspec
+import sqlite_utils
+
+from mediaserver.db import Database
+from mediaserver.events import Event, EventBus
+
+__all__ = ["NOTHING_YET", "ProgressError", "ProgressService", "State", "UserData"]
+
+State = Literal["playing", "paused", "stopped"]
+_CREDITS = re.compile(r"^\s*(end\s*)?credits\b|^\s*outro\b|^\s*abspann\b", re.IGNORECASE)
+# A resume point this close to the start (30 s, or 5 % of a short item) is no resume point.
+MIN_RESUME_S = 30.0
+
+
+class ProgressError(ValueError):
+    """A report that cannot be right (a position past the end); the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class UserData:
+    position_s: float
+    watched: bool
+    play_count: int
+    last_played_at: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "position_s": round(self.position_s, 3),
+            "watched": self.watched,
+            "play_count": self.play_count,
+            "last_played_at": self.last_played_at,
+        }
+
+
+NOTHING_YET = UserData(0.0, False, 0, None)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _from_row(row: Any) -> UserData:
+    return UserData(
+        float(row["position_s"]),
+        bool(row["watched"]),
+        int(row["play_count"]),
+        row["last_played_at"],
+    )
+
+
+class ProgressService:
+    def __init__(self, db: Database, bus: EventBus, *, watched_fraction: float = 0.9) -> None:
+        self.db = db
+        self.bus = bus
+        self.watched_fraction = watched_fraction
+
+    # -- reads ----------------------------------------------------------------------
+
+    def user_data(self, user_id: int, item_id: int) -> UserData:
+        row = self.db.query_one(
+            "SELECT * FROM progress WHERE user_id = ? AND item_id = ?", [user_id, item_id]
+        )
+        return _from_row(row) if row else NOTHING_YET
+
+    def user_data_many(self, user_id: int, item_ids: Sequence[int]) -> dict[int, UserData]:
+        if not item_ids:
+            return {}
+        rows = self.db.query(
+            f"SELECT * FROM progress WHERE user_id = ? AND item_id IN "
+            f"({','.join('?' * len(item_ids))})",
+            [user_id, *item_ids],
+        )
+        return {int(r["item_id"]): _from_row(r) for r in rows}
+
+    def _timing(self, item_id: int) -> tuple[float | None, float | None]:
+        """(length, credits start) of an item's first playable file, from the catalog."""
+        row = self.db.query_one(
+            """SELECT f.duration_s, f.chapters, i.runtime_s FROM items i
+               LEFT JOIN files f ON f.item_id = i.id AND f.probe_error IS NULL
+               WHERE i.id = ? ORDER BY f.id LIMIT 1""",
+            [item_id],
+        )
+        if row is None:
+            raise KeyError(item_id)
+        length = row["duration_s"] or row["runtime_s"]
+        credits = None
+        for chapter in msgspec.json.decode(row["chapters"] or "[]"):
+            title = str(chapter.get("title") or "")
+            start = chapter.get("start_s")
+            if _CREDITS.match(title) and isinstance(start, int | float) and start > 0:
+                credits = float(start)
+        return (float(length) if length else None), credits
+
+    # -- writes ---------------------------------------------------------------------
+
+    def record(self, user_id: int, item_id: int, position_s: float, state: State) -> UserData:
+        """Store a player's report; KeyError for an unknown item, ProgressError for nonsense."""
+        length, credits = self._timing(item_id)
+        if not math.isfinite(position_s) or position_s < 0:
+            raise ProgressError("position_s must be a number of seconds, 0 or more")
+        if length is not None and position_s > length + max(60.0, length * 0.05):
+            raise ProgressError(f"position_s {position_s:g} is past the end ({length:.0f} s)")
+        finished = length is not None and (
+            position_s >= length * self.watched_fraction
+            or (credits is not None and position_s >= credits)
+        )
+        now = _now()
+
+        def write(db: sqlite_utils.Database) -> UserData:
+            row = db.execute(
+                "SELECT position_s, watched, play_count, last_played_at FROM progress "
+                "WHERE user_id = ? AND item_id = ?",
+                [user_id, item_id],
+            ).fetchone()
+            before = UserData(float(row[0]), bool(row[1]), int(row[2]), row[3]) if row else None
+            if finished:
+                # Counted once per viewing: reports keep coming while the credits roll.
+                counted = before is not None and before.watched and before.position_s == 0.0
+                plays = (before.play_count if before else 0) + (0 if counted else 1)
+                after = UserData(0.0, True, plays, now)
+            else:
+                start = min(MIN_RESUME_S, (length or MIN_RESUME_S) * 0.05)
+                keep = position_s if position_s >= start else 0.0
+                watched = before.watched if before else False
+                after = UserData(keep, watched, before.play_count if before else 0, now)
+            db.execute(
+                """INSERT INTO progress (user_id, item_id, position_s, watched, play_count,
+                       last_played_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (user_id, item_id) DO UPDATE SET position_s = excluded.position_s,
+                       watched = excluded.watched, play_count = excluded.play_count,
+                       last_played_at = excluded.last_played_at,
+                       updated_at = excluded.updated_at""",
+                [user_id, item_id, after.position_s, int(after.watched), after.play_count,
+                 after.last_played_at, now],
+            )  # fmt: skip
+            return after
+
+        data = self.db.write(write, catalog=False)
+        self._changed(user_id, [item_id], state)
+        return data
+
+    def mark(self, user_id: int, item_id: int, watched: bool) -> list[int]:
+        """Mark an item watched or not; a show or season means all its episodes. The ids."""
+        ids = self._playable_ids(item_id)
+        now = _now()
+
+        def write(db: sqlite_utils.Database) -> None:
+            for one in ids:
+                db.execute(
+                    """INSERT INTO progress (user_id, item_id, position_s, watched, play_count,
+                           last_played_at, updated_at) VALUES (?, ?, 0, ?, ?, ?, ?)
+                       ON CONFLICT (user_id, item_id) DO UPDATE SET position_s = 0,
+                           watched = excluded.watched,
+                           play_count = CASE WHEN excluded.watched AND NOT progress.watched
+                                        THEN progress.play_count + 1 ELSE progress.play_count END,
+                           last_played_at = COALESCE(excluded.last_played_at,
+                                                     progress.last_played_at),
+                           updated_at = excluded.updated_at""",
+                    [user_id, one, int(watched), int(watched), now if watched else None, now],
+                )
+
+        self.db.write(write, catalog=False)
+        self._changed(user_id, ids, "stopped")
+        return ids
+
+    def _playable_ids(self, item_id: int) -> list[int]:
+        row = self.db.query_one("SELECT kind FROM items WHERE id = ?", [item_id])
+        if row is None:
+            raise KeyError(item_id)
+        if row["kind"] in ("movie", "episode"):
+            return [item_id]
+        rows = self.db.query(
+            """SELECT e.id FROM items e WHERE e.kind = 'episode' AND (e.parent_id = ? OR
+                   e.parent_id IN (SELECT s.id FROM items s WHERE s.parent_id = ?))
+               UNION SELECT ci.item_id FROM collection_items ci WHERE ci.collection_id = ?""",
+            [item_id, item_id, item_id],
+        )
+        return [int(r[0]) for r in rows]
+
+    def _changed(self, user_id: int, item_ids: Iterable[int], state: State) -> None:
+        for item_id in item_ids:
+            data = self.user_data(user_id, item_id)
+            self.bus.publish(
+                Event.PROGRESS,
+                {"user_id": user_id, "item_id": item_id, "state": state, **data.as_dict()},
+            )

@@ -1,0 +1,193 @@
+"""Viewing progress over HTTP: reports, watched state, marks, home rows, and durability."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mediaserver.testing import make_clip
+from tests.integration.conftest import auth_headers, wait_for_scan
+
+PASSWORD = "a long household password"
+LENGTH = 600.0  # ten-minute clips: 64x36 black at 1 fps, well under a second to make
+
+
+@dataclass
+class Home:
+    client: httpx.Client
+    admin: dict[str, str]
+    ids: dict[str, int]
+
+    def member(self, name: str, **limits: Any) -> dict[str, str]:
+        made = self.client.post(
+            "/api/v1/users", json={"name": name, "password": PASSWORD, **limits}, headers=self.admin
+        )
+        assert made.status_code == 201, made.text
+        login = self.client.post(
+            "/api/v1/auth/login", json={"username": name, "password": PASSWORD}
+        )
+        return {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+    def report(self, headers: dict[str, str], title: str, position: float, state: str = "playing"):
+        return self.client.post(
+            f"/api/v1/items/{self.ids[title]}/progress",
+            json={"position_s": position, "state": state},
+            headers=headers,
+        )
+
+    def user_data(self, headers: dict[str, str], title: str) -> dict[str, Any]:
+        item = self.client.get(f"/api/v1/items/{self.ids[title]}", headers=headers)
+        assert item.status_code == 200, item.text
+        return dict(item.json()["user_data"])
+
+
+def _clip(path: Path, colour: str, credits: bool = False) -> None:
+    chapters = [(0.0, 540.0, "Story"), (540.0, LENGTH, "End Credits")] if credits else []
+    make_clip(path, seconds=LENGTH, size="64x36", video=f"color=c={colour}", audio=False,
+              output={"r": 1, "preset": "ultrafast"}, chapters=chapters)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def home(
+    hearth_server: Callable[..., AbstractContextManager[str]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Home]:
+    media = tmp_path_factory.mktemp("progress-media")
+    _clip(media / "Films" / "Long Walk (2020).mp4", "black", credits=True)
+    _clip(media / "Films" / "Slow River (2021).mp4", "navy")
+    for n, colour in enumerate(["red", "green", "blue"], start=1):
+        _clip(media / "Shows" / "Tide" / "Season 1" / f"Tide S01E0{n}.mp4", colour)
+    (media / "Shows" / "Tide" / "tvshow.nfo").write_text(
+        "<tvshow><title>Tide</title></tvshow>", encoding="utf-8"
+    )
+    data = tmp_path_factory.mktemp("progress-data")
+    with hearth_server(data, [media]) as url, httpx.Client(base_url=url, timeout=30) as client:
+        admin = auth_headers(url)
+        wait_for_scan(httpx.Client(base_url=url, headers=admin, timeout=30))
+        items = client.get("/api/v1/items?limit=500", headers=admin).json()["items"]
+        ids = {i["title"]: i["id"] for i in items}
+        for item in items:
+            if item["kind"] == "episode":
+                ids[f"E{item['episode_number']}"] = item["id"]
+        yield Home(client, admin, ids)
+
+
+def test_a_report_is_stored_and_shown_with_the_item(home: Home) -> None:
+    viewer = home.member("Ada")
+    assert home.user_data(viewer, "Slow River") == {
+        "position_s": 0.0, "watched": False, "play_count": 0, "last_played_at": None,
+    }  # fmt: skip
+    answer = home.report(viewer, "Slow River", 123.4, "paused")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["user_data"]["position_s"] == 123.4
+    data = home.user_data(viewer, "Slow River")
+    assert data["position_s"] == 123.4 and data["watched"] is False
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", data["last_played_at"])
+    assert home.user_data(home.admin, "Slow River")["position_s"] == 0.0  # per person
+    listed = home.client.get("/api/v1/items?kind=movie", headers=viewer).json()["items"]
+    assert {i["title"]: i["user_data"]["position_s"] for i in listed}["Slow River"] == 123.4
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"position_s": -1, "state": "playing"},
+        {"position_s": 5000, "state": "playing"},  # past the end of a 600 s film
+        {"position_s": 10, "state": "rewinding"},
+        {"position_s": "ten"},
+        {"state": "playing"},
+        {"position_s": 10, "state": "playing", "extra": 1},
+    ],
+)
+def test_a_report_that_cannot_be_right_is_a_400_and_changes_nothing(
+    home: Home, body: dict[str, Any]
+) -> None:
+    viewer = home.member(f"Bad{abs(hash(str(body))) % 10_000}")
+    home.report(viewer, "Slow River", 200.0)
+    answer = home.client.post(
+        f"/api/v1/items/{home.ids['Slow River']}/progress", json=body, headers=viewer
+    )
+    assert answer.status_code == 400, answer.text
+    assert home.user_data(viewer, "Slow River")["position_s"] == 200.0
+    missing = home.client.post(
+        "/api/v1/items/987654/progress", json={"position_s": 1}, headers=viewer
+    )
+    assert missing.status_code == 404
+
+
+def test_the_credits_or_ninety_percent_count_as_watched_once(home: Home) -> None:
+    viewer = home.member("Bea")
+    home.report(viewer, "Long Walk", 300.0)
+    credits = home.report(viewer, "Long Walk", 541.0)  # the credits start at 540 s (90 %)
+    assert credits.json()["user_data"] == {
+        **credits.json()["user_data"], "position_s": 0.0, "watched": True, "play_count": 1,
+    }  # fmt: skip
+    home.report(viewer, "Long Walk", 560.0)  # still rolling: the same viewing
+    home.report(viewer, "Long Walk", 590.0, "stopped")
+    assert home.user_data(viewer, "Long Walk")["play_count"] == 1
+    home.report(viewer, "Slow River", 545.0)  # 90 % of a film without chapters
+    assert home.user_data(viewer, "Slow River")["watched"] is True
+    home.report(viewer, "Long Walk", 100.0)  # watching again
+    home.report(viewer, "Long Walk", 580.0)
+    again = home.user_data(viewer, "Long Walk")
+    assert again["play_count"] == 2 and again["watched"] is True
+
+
+def test_a_whole_show_is_marked_watched_and_unwatched(home: Home) -> None:
+    viewer = home.member("Cy")
+    marked = home.client.post(f"/api/v1/items/{home.ids['Tide']}/watched", headers=viewer)
+    assert marked.status_code == 200 and marked.json()["items"] == 3
+    assert all(home.user_data(viewer, f"E{n}")["watched"] for n in (1, 2, 3))
+    cleared = home.client.delete(f"/api/v1/items/{home.ids['E2']}/watched", headers=viewer)
+    assert cleared.status_code == 200
+    assert [home.user_data(viewer, f"E{n}")["watched"] for n in (1, 2, 3)] == [True, False, True]
+
+
+def test_home_rows_continue_watching_and_next_up(home: Home) -> None:
+    viewer = home.member("Dee")
+    home.report(viewer, "Slow River", 60.0)
+    home.report(viewer, "E1", 590.0, "stopped")  # finished episode 1
+    rows = home.client.get("/api/v1/home", headers=viewer).json()
+    assert [i["title"] for i in rows["continue_watching"]] == ["Slow River"]
+    assert rows["continue_watching"][0]["user_data"]["position_s"] == 60.0
+    assert [i["id"] for i in rows["next_up"]] == [home.ids["E2"]]
+    assert {i["title"] for i in rows["recently_added"]} >= {"Slow River", "Tide"}
+    home.report(viewer, "E2", 100.0)  # episode 2 started: it moves to Continue watching
+    rows = home.client.get("/api/v1/home", headers=viewer).json()
+    assert [i["id"] for i in rows["continue_watching"]] == [home.ids["E2"], home.ids["Slow River"]]
+    assert rows["next_up"] == []
+
+
+def test_another_persons_progress_is_theirs_alone(home: Home) -> None:
+    a, b = home.member("Eve"), home.member("Finn")
+    home.report(a, "Slow River", 77.0)
+    assert home.user_data(b, "Slow River")["position_s"] == 0.0
+    assert home.client.get("/api/v1/home", headers=b).json()["continue_watching"] == []
+    kid = home.member("Gus", max_rating="G")  # every film here is unrated: all hidden
+    hidden = home.report(kid, "Slow River", 10.0)
+    assert hidden.status_code == 404
+
+
+def test_a_browser_reports_with_a_beacon_form(home: Home) -> None:
+    from tests.integration.conftest import ADMIN_NAME, ADMIN_PASSWORD
+
+    with httpx.Client(base_url=str(home.client.base_url), timeout=30) as browser:
+        browser.post("/login", data={"username": ADMIN_NAME, "password": ADMIN_PASSWORD})
+        page = browser.get("/", headers={"accept": "text/html"}).text
+        token = re.search(r'name="csrf-token" content="([0-9a-f]+)"', page)
+        assert token is not None
+        target = f"/api/v1/items/{home.ids['E3']}/progress"
+        refused = browser.post(target, data={"position_s": "42", "state": "paused"})
+        assert refused.status_code == 403  # no token: another site cannot post for you
+        beacon = browser.post(
+            target, data={"position_s": "42.5", "state": "paused", "csrf_token": token[1]}
+        )
+        assert beacon.status_code == 200, beacon.text
+    assert home.user_data(home.admin, "E3")["position_s"] == 42.5
