@@ -63,6 +63,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         lifespan="on",
         proxy_headers=False,
         http=BoundedHttpToolsProtocol,  # header size and time limits (http_protocol.py)
+        # Live event streams and long direct-play downloads never end by themselves: a
+        # stop waits this long for them, then closes them.
+        timeout_graceful_shutdown=5,
     )
     return 0
 

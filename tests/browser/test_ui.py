@@ -127,6 +127,7 @@ def run_server(app: Any, startup_timeout: float = 15.0) -> Iterator[str]:
             lifespan="on",
             proxy_headers=False,
             http=BoundedHttpToolsProtocol,
+            timeout_graceful_shutdown=2,  # open event streams, as serve does
         )
     )
     thread = threading.Thread(

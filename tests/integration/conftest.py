@@ -50,6 +50,7 @@ def run_server(
         config.setdefault("log_level", "warning")
         config.setdefault("proxy_headers", False)  # as `mediaserver serve` runs it
         config.setdefault("http", BoundedHttpToolsProtocol)
+        config.setdefault("timeout_graceful_shutdown", 2)  # open event streams, as serve does
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **config))
         failure: list[BaseException] = []
 

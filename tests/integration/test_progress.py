@@ -191,3 +191,40 @@ def test_a_browser_reports_with_a_beacon_form(home: Home) -> None:
         )
         assert beacon.status_code == 200, beacon.text
     assert home.user_data(home.admin, "E3")["position_s"] == 42.5
+
+
+def test_another_device_hears_of_a_new_position_at_once(home: Home) -> None:
+    import json
+    import threading
+    import time
+
+    viewer = home.member("Hal")
+    heard: list[dict[str, Any]] = []
+    ready = threading.Event()
+
+    def listen() -> None:
+        tv = httpx.Client(base_url=str(home.client.base_url), timeout=10)
+        with tv, tv.stream("GET", "/api/v1/events", headers=viewer) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            event = None
+            for line in stream.iter_lines():
+                if line.startswith(":"):
+                    ready.set()
+                elif line.startswith("event: "):
+                    event = line[len("event: ") :]
+                elif line.startswith("data: ") and event == "progress":
+                    heard.append(json.loads(line[len("data: ") :]))
+                    return
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    assert ready.wait(5), "the event stream did not open"
+    home.report(home.admin, "Slow River", 99.0)  # someone else's progress: not for Hal
+    sent = time.monotonic()
+    home.report(viewer, "Slow River", 321.0, "paused")
+    listener.join(5)
+    assert time.monotonic() - sent < 5
+    assert heard == [
+        {**heard[0], "item_id": home.ids["Slow River"], "position_s": 321.0, "state": "paused"}
+    ]
+    assert home.client.get("/api/v1/events").status_code == 401  # signed in only
