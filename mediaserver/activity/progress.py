@@ -91,6 +91,14 @@ class ProgressService:
         )
         return {int(r["item_id"]): _from_row(r) for r in rows}
 
+    def all_watched(self, user_id: int, item_id: int) -> bool:
+        """A show, season or collection: whether every episode or film in it is watched."""
+        ids = self._playable_ids(item_id)
+        if not ids:
+            return False
+        watched = self.user_data_many(user_id, ids)
+        return all(watched.get(i, NOTHING_YET).watched for i in ids)
+
     def _timing(self, item_id: int) -> tuple[float | None, float | None]:
         """(length, credits start) of an item's first playable file, from the catalog."""
         row = self.db.query_one(

@@ -13,9 +13,11 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 
+from mediaserver.activity.rows import continue_watching, next_up
 from mediaserver.api.access import admin_only, viewer, viewer_access
 from mediaserver.api.items import Sort, require_item
 from mediaserver.api.libraries import require_library
+from mediaserver.api.progress import with_user_data
 from mediaserver.context import AppContext
 from mediaserver.library import queries
 from mediaserver.streaming.direct import playable_type
@@ -49,14 +51,22 @@ class PageController(Controller):
                 queries.ItemQuery(kind=("movie", "show"), library_id=lib["id"], limit=1),
                 access,
             )[1]
+        user = viewer(request)
+        rows = {
+            "continue_watching": continue_watching(ctx.db, user.id, access),
+            "next_up": next_up(ctx.db, user.id, access),
+            "recent": queries.recently_added(ctx.db, 24, access),
+            "collections": queries.list_items(
+                ctx.db, queries.ItemQuery(kind=("collection",), limit=24), access
+            )[0],
+        }
+        for row in rows.values():
+            with_user_data(ctx, user.id, row)
         return Template(
             "home.html",
             context={
                 "libraries": libraries,
-                "recent": queries.recently_added(ctx.db, 24, access),
-                "collections": queries.list_items(
-                    ctx.db, queries.ItemQuery(kind=("collection",), limit=24), access
-                )[0],
+                **rows,
                 "scan": ctx.library.status().as_dict(),
                 "startup": ctx.startup_state,
             },
@@ -85,6 +95,7 @@ class PageController(Controller):
             offset=(page - 1) * PAGE_SIZE,
         )
         items, total = queries.list_items(ctx.db, query, access)
+        with_user_data(ctx, viewer(request).id, items)
         admin = viewer(request).is_admin
         context = {
             "library": library,
@@ -121,12 +132,18 @@ class PageController(Controller):
             item = require_item(ctx, item_id, access)
         except NotFoundException:
             raise NotFoundException(detail="This item does not exist (any more).") from None
+        user_id = viewer(request).id
+        item["user_data"] = ctx.progress.user_data(user_id, item_id).as_dict()
+        if item["kind"] in ("show", "season", "collection"):  # watched when every episode is
+            item["user_data"]["watched"] = ctx.progress.all_watched(user_id, item_id)
         context: dict[str, Any] = {"item": item}
         if item["kind"] in ("show", "season", "collection"):
             context["children"] = queries.children(ctx.db, item_id, access=access)
+            with_user_data(ctx, user_id, context["children"])
         if item["kind"] == "show":
             first = context["children"][0]["id"] if context["children"] else None
             context["episodes"] = queries.children(ctx.db, first, access=access) if first else []
+            with_user_data(ctx, user_id, context["episodes"])
         for file in item.get("files", []):
             file["playable_type"] = playable_type(file["container"], file["streams"])
         return Template(_TEMPLATES.get(item["kind"], "item.html"), context=context)
@@ -143,6 +160,7 @@ class PageController(Controller):
         total = 0
         if q.strip():
             results, total = queries.list_items(ctx.db, queries.ItemQuery(q=q, limit=60), access)
+            with_user_data(ctx, viewer(request).id, results)
         name = "_search_results.html" if _is_htmx(request) else "search.html"
         return Template(name, context={"q": q, "results": results, "total": total})
 

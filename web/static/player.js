@@ -348,6 +348,19 @@
 
     togglePlay() { if (this.video.paused || this.video.ended) this.play(); else this.video.pause(); }
 
+    // "Resume from 12:34" and "Start over" (progress.js): start playing at a position.
+    playFrom(seconds) {
+      if (!this.hls) {
+        const go = () => { this.seekTo(seconds); this.play(); };
+        if (this.video.readyState >= 1) go(); else this.video.addEventListener("loadedmetadata", go, { once: true });
+        return;
+      }
+      const start = () => { this.loadWanted = true; this.resumingAt = seconds || null; this.hls.startLoad(seconds); this.play(); };
+      if (this.loadWanted) { this.seekTo(seconds); this.play(); }
+      else if (this.hls.levels.length) start();
+      else this.hls.once(Hls.Events.MANIFEST_PARSED, start);
+    }
+
     seekBy(seconds) { this.seekTo(this.position() + seconds); }
 
     position() { return this.resumingAt ?? this.video.currentTime ?? 0; }

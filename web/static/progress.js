@@ -1,0 +1,112 @@
+// Viewing progress in the web UI: the player reports where you are, "Resume from" and
+// "Start over", watched marks, and the same person's other devices kept in step (SSE).
+"use strict";
+
+(() => {
+  const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
+  const REPORT_EVERY_S = 10;
+
+  function clock(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    const hms = [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60];
+    const [h, m, sec] = hms.map((n) => String(n).padStart(2, "0"));
+    return hms[0] ? `${hms[0]}:${m}:${sec}` : `${Number(m)}:${sec}`;
+  }
+
+  // -- the player reports -------------------------------------------------------------
+
+  function reporter(video) {
+    const url = `/api/v1/items/${video.dataset.itemId}/progress`;
+    const box = video.closest("[data-player]");
+    const position = () => (box && box.hearthPlayer ? box.hearthPlayer.position() : video.currentTime) || 0;
+    let lastSent = -Infinity;
+    let started = false;
+
+    function send(state) {
+      if (!started) return; // nothing to say before the first play
+      lastSent = performance.now();
+      const body = JSON.stringify({ position_s: position(), state });
+      fetch(url, { method: "POST", body, keepalive: true,
+        headers: { "content-type": "application/json", "x-csrf-token": csrf() } }).catch(() => {});
+    }
+
+    // A closing page cannot wait for fetch: a beacon carries the same fields as a form,
+    // with the CSRF token in it (a beacon cannot set headers).
+    function beacon() {
+      if (!started) return;
+      const form = new URLSearchParams({ position_s: String(position()), state: video.paused ? "paused" : "stopped", csrf_token: csrf() });
+      navigator.sendBeacon(url, new Blob([form.toString()], { type: "application/x-www-form-urlencoded" }));
+    }
+
+    video.addEventListener("playing", () => { started = true; send("playing"); });
+    video.addEventListener("pause", () => { if (!video.ended) send("paused"); });
+    video.addEventListener("seeked", () => send(video.paused ? "paused" : "playing"));
+    video.addEventListener("ended", () => send("stopped"));
+    video.addEventListener("timeupdate", () => {
+      if (!video.paused && performance.now() - lastSent > REPORT_EVERY_S * 1000) send("playing");
+    });
+    window.addEventListener("pagehide", beacon);
+    document.addEventListener("visibilitychange", () => { if (document.visibilityState === "hidden") beacon(); });
+  }
+
+  // -- resume and start over ----------------------------------------------------------
+
+  function showResume(panel, data) {
+    const resumable = data.position_s > 0 && !data.watched;
+    panel.hidden = !resumable;
+    panel.dataset.position = String(data.position_s);
+    const label = panel.querySelector("[data-resume-time]");
+    if (label) label.textContent = clock(data.position_s);
+  }
+
+  function wireResume(panel, video) {
+    const box = video.closest("[data-player]");
+    const playFrom = (at) => {
+      panel.hidden = true;
+      if (box && box.hearthPlayer) box.hearthPlayer.playFrom(at);
+    };
+    panel.querySelector("[data-action=resume]").addEventListener("click", () => playFrom(Number(panel.dataset.position) || 0));
+    panel.querySelector("[data-action=start-over]").addEventListener("click", () => playFrom(0));
+  }
+
+  // -- watched marks ------------------------------------------------------------------
+
+  function showWatched(button, watched) {
+    button.setAttribute("aria-pressed", watched ? "true" : "false");
+    button.textContent = watched ? button.dataset.labelOn : button.dataset.labelOff;
+  }
+
+  function wireWatched(button) {
+    button.addEventListener("click", async () => {
+      const watched = button.getAttribute("aria-pressed") !== "true";
+      const response = await fetch(`/api/v1/items/${button.dataset.itemId}/watched`, {
+        method: watched ? "POST" : "DELETE", headers: { "x-csrf-token": csrf() } });
+      if (response.ok) showWatched(button, watched);
+    });
+  }
+
+  // -- the same person's other devices ------------------------------------------------
+
+  function listen(itemId, panel, video) {
+    if (!window.EventSource) return;
+    const events = new EventSource("/api/v1/events");
+    events.addEventListener("progress", (message) => {
+      const data = JSON.parse(message.data);
+      if (String(data.item_id) !== String(itemId)) return;
+      document.querySelectorAll(`[data-action=watched][data-item-id="${itemId}"]`).forEach((b) => showWatched(b, data.watched));
+      // While this page plays, its own position is the one that counts.
+      if (panel && (!video || video.paused)) showResume(panel, data);
+    });
+    window.addEventListener("pagehide", () => events.close());
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll("[data-action=watched]").forEach(wireWatched);
+    const video = document.getElementById("player");
+    const panel = document.querySelector("[data-resume]");
+    if (video && video.dataset.itemId) reporter(video);
+    if (panel && video) wireResume(panel, video);
+    const itemId = document.querySelector("[data-live-item]")?.dataset.liveItem;
+    if (itemId) listen(itemId, panel, video);
+  });
+})();
