@@ -1,9 +1,9 @@
 """Where each person is in each film or episode, and what they have watched.
 
 Players report a position every few seconds and when they pause, seek or stop.  A report
-is one row per (user, item), written through the catalog's single writer; the call
-returns only once that transaction is committed, so a 2xx to the player means the position
-survives a crash.  An item counts as watched once the position passes
+is one row per (user, item), written through the catalog's single writer with
+``synchronous = FULL``; the call returns only once that transaction is on the disk, so a
+2xx to the player means the position survives a crash or a power cut.  An item counts as watched once the position passes
 ``watched_fraction`` of its length (90 %) or the start of its credits (a chapter called
 "Credits" or "End Credits"); then its play count goes up and the resume point is cleared.
 """
@@ -162,7 +162,7 @@ class ProgressService:
             )  # fmt: skip
             return after
 
-        data = self.db.write(write, catalog=False)
+        data = self.db.write(write, catalog=False, durable=True)
         self._changed(user_id, [item_id], state)
         return data
 
@@ -186,7 +186,7 @@ class ProgressService:
                     [user_id, one, int(watched), int(watched), now if watched else None, now],
                 )
 
-        self.db.write(write, catalog=False)
+        self.db.write(write, catalog=False, durable=True)
         self._changed(user_id, ids, "stopped")
         return ids
 

@@ -138,18 +138,28 @@ class Database:
         return value
 
     # -- writes -----------------------------------------------------------------------
-    def write(self, fn: Callable[[sqlite_utils.Database], T], *, catalog: bool = True) -> T:
+    def write(
+        self,
+        fn: Callable[[sqlite_utils.Database], T],
+        *,
+        catalog: bool = True,
+        durable: bool = False,
+    ) -> T:
         """Run ``fn`` on the writer thread inside one transaction; return its result.
 
         ``catalog=False`` for writes that change nothing :meth:`memo` remembers (viewing
         progress, a few a second in a busy house): they leave the memo standing.
+        ``durable=True`` commits with ``synchronous = FULL``: the WAL is on the disk, not
+        only in the OS cache, before this returns, so the write outlives a power cut too.
+        Everything else keeps ``NORMAL`` (safe against a crash of the process, which is
+        what a scan's thousands of small writes need, fast on an SD card too).
         """
         if self._writer is None:
             raise DatabaseError("the database is not open")
         if threading.current_thread() is self._writer:
             raise DatabaseError("write() called from inside a write")
         future: Future[T] = Future()
-        self._queue.put((fn, future, catalog))
+        self._queue.put((fn, future, catalog, durable))
         return future.result()
 
     def submit(self, fn: Callable[[sqlite_utils.Database], T]) -> Future[T]:
@@ -157,15 +167,21 @@ class Database:
         if self._writer is None:
             raise DatabaseError("the database is not open")
         future: Future[T] = Future()
-        self._queue.put((fn, future, True))
+        self._queue.put((fn, future, True, False))
         return future
 
-    async def awrite(self, fn: Callable[[sqlite_utils.Database], T], *, catalog: bool = True) -> T:
+    async def awrite(
+        self,
+        fn: Callable[[sqlite_utils.Database], T],
+        *,
+        catalog: bool = True,
+        durable: bool = False,
+    ) -> T:
         """``write`` for async callers: waits without blocking the event loop."""
         if self._writer is None:
             raise DatabaseError("the database is not open")
         future: Future[T] = Future()
-        self._queue.put((fn, future, catalog))
+        self._queue.put((fn, future, catalog, durable))
         return await asyncio.wrap_future(future)
 
     @property
@@ -179,10 +195,12 @@ class Database:
                 job = self._queue.get()
                 if job is _STOP:
                     break
-                fn, future, catalog = job
+                fn, future, catalog, durable = job
                 if not future.set_running_or_notify_cancel():
                     continue
                 started = time.perf_counter()
+                if durable:
+                    conn.execute("PRAGMA synchronous = FULL")
                 try:
                     with _transaction(conn):
                         result = fn(db)
@@ -192,6 +210,8 @@ class Database:
                     if catalog:
                         self.generation += 1  # before the caller can read its own write
                     future.set_result(result)
+                if durable:
+                    conn.execute("PRAGMA synchronous = NORMAL")
                 if self.write_latency_observer is not None:
                     self.write_latency_observer(time.perf_counter() - started)
         finally:

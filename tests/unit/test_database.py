@@ -296,3 +296,31 @@ def test_fts_finds_titles_by_prefix(tmp_path: Path) -> None:
         )
         assert titles("fabul") == ["Le Fabuleux Destin"]
         assert titles("ame") == []
+
+
+def test_a_durable_write_commits_with_full_sync_and_others_do_not(tmp_path: Path) -> None:
+    def level(db: sqlite_utils.Database) -> int:
+        return int(db.execute("PRAGMA synchronous").fetchone()[0])
+
+    with open_catalog(tmp_path) as db:
+        assert db.write(level) == 1  # NORMAL: safe against a crash of the process
+        assert db.write(level, durable=True) == 2  # FULL: the WAL reaches the disk first
+        assert db.write(level) == 1  # and back
+
+
+def test_a_write_outside_the_catalog_keeps_the_memo(tmp_path: Path) -> None:
+    with open_catalog(tmp_path) as db:
+        calls: list[int] = []
+
+        def compute() -> int:
+            calls.append(1)
+            return len(calls)
+
+        def remembered() -> int:
+            return db.memo("k", compute)
+
+        assert remembered() == 1
+        db.write(lambda d: d.execute("SELECT 1"), catalog=False)
+        assert remembered() == 1  # no recomputation
+        db.write(lambda d: d.execute("SELECT 1"))
+        assert remembered() == 2
