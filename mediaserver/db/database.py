@@ -27,6 +27,7 @@ __all__ = ["Database", "DatabaseError"]
 
 T = TypeVar("T")
 _STOP = object()
+_MAX_BATCH = 64  # writes committed together at most: a batch stays a short transaction
 
 
 class DatabaseError(Exception):
@@ -189,34 +190,68 @@ class Database:
         return self._queue.qsize()
 
     def _write_loop(self, conn: sqlite3.Connection) -> None:
+        """Run queued writes; what is waiting when one starts goes in the same transaction.
+
+        Group commit: each job runs in its own savepoint (a job that raises undoes only
+        itself), the batch commits once, and every caller learns its result only after
+        that commit, so a "done" is never a write that could still be rolled back.  Under
+        load this turns a commit (and, for durable writes, an fsync) per write into one
+        per batch; alone, a write is a batch of one.
+        """
         db = sqlite_utils.Database(conn)
+        stopping = False
         try:
-            while True:
-                job = self._queue.get()
-                if job is _STOP:
-                    break
-                fn, future, catalog, durable = job
-                if not future.set_running_or_notify_cancel():
-                    continue
-                started = time.perf_counter()
-                if durable:
-                    conn.execute("PRAGMA synchronous = FULL")
-                try:
-                    with _transaction(conn):
-                        result = fn(db)
-                except BaseException as exc:
-                    future.set_exception(exc)
-                else:
-                    if catalog:
-                        self.generation += 1  # before the caller can read its own write
-                    future.set_result(result)
-                if durable:
-                    conn.execute("PRAGMA synchronous = NORMAL")
-                if self.write_latency_observer is not None:
-                    self.write_latency_observer(time.perf_counter() - started)
+            while not stopping:
+                batch: list[Any] = [self._queue.get()]
+                while len(batch) < _MAX_BATCH:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                if _STOP in batch:
+                    stopping = True
+                    batch = [job for job in batch if job is not _STOP]
+                jobs = [job for job in batch if job[1].set_running_or_notify_cancel()]
+                if jobs:
+                    self._run_batch(conn, db, jobs)
         finally:
             conn.execute("PRAGMA optimize")
             conn.close()
+
+    def _run_batch(
+        self, conn: sqlite3.Connection, db: sqlite_utils.Database, jobs: list[Any]
+    ) -> None:
+        started = time.perf_counter()
+        durable = any(job[3] for job in jobs)
+        if durable:
+            conn.execute("PRAGMA synchronous = FULL")
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            with _transaction(conn):
+                for fn, _, _, _ in jobs:
+                    conn.execute("SAVEPOINT job")
+                    try:
+                        outcomes.append((True, fn(db)))
+                    except BaseException as exc:  # this job only: the others stand
+                        conn.execute("ROLLBACK TO job")
+                        outcomes.append((False, exc))
+                    conn.execute("RELEASE job")
+        except BaseException as exc:  # the commit itself failed: nothing of it is there
+            for _, future, _, _ in jobs:
+                future.set_exception(exc)
+        else:
+            if any(ok and job[2] for job, (ok, _) in zip(jobs, outcomes, strict=True)):
+                self.generation += 1  # before any caller can read its own write
+            for (_, future, _, _), (ok, value) in zip(jobs, outcomes, strict=True):
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+        finally:
+            if durable:
+                conn.execute("PRAGMA synchronous = NORMAL")
+        if self.write_latency_observer is not None:
+            self.write_latency_observer(time.perf_counter() - started)
 
     # -- maintenance ------------------------------------------------------------------
     def integrity_check(self) -> list[str]:

@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlite_utils
@@ -324,3 +325,37 @@ def test_a_write_outside_the_catalog_keeps_the_memo(tmp_path: Path) -> None:
         assert remembered() == 1  # no recomputation
         db.write(lambda d: d.execute("SELECT 1"))
         assert remembered() == 2
+
+
+def test_waiting_writes_commit_together_and_a_failing_one_undoes_only_itself(
+    tmp_path: Path,
+) -> None:
+    import time
+
+    with open_catalog(tmp_path) as db:
+        db.write(lambda d: d.execute("CREATE TABLE t (n INTEGER)"))
+        commits: list[float] = []
+        db.write_latency_observer = commits.append
+        holding = db.submit(lambda d: time.sleep(0.3))  # the writer is busy meanwhile
+
+        def insert(n: int) -> Any:
+            def job(d: sqlite_utils.Database) -> int:
+                d.execute("INSERT INTO t VALUES (?)", [n])
+                if n == 10:
+                    raise ValueError("job 10 fails")
+                return n
+
+            return job
+
+        futures = [db.submit(insert(n)) for n in range(50)]
+        holding.result()
+        results = []
+        for future in futures:
+            try:
+                results.append(future.result(timeout=10))
+            except ValueError as exc:
+                results.append(str(exc))
+        assert results == [*range(10), "job 10 fails", *range(11, 50)]
+        stored = sorted(r[0] for r in db.query("SELECT n FROM t"))
+        assert stored == [n for n in range(50) if n != 10]
+        assert len(commits) <= 3  # one for the sleeper, one or two for the fifty
