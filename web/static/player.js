@@ -350,6 +350,12 @@
 
     // "Resume from 12:34" and "Start over" (progress.js): start playing at a position.
     playFrom(seconds) {
+      if (!this.answer) {
+        // Pressed before the server said how to play the file: once the source is there.
+        // (hls.js loads nothing until asked, so waiting for its metadata would wait forever.)
+        this.video.addEventListener("loadstart", () => this.playFrom(seconds), { once: true });
+        return;
+      }
       if (!this.hls) {
         const go = () => { this.seekTo(seconds); this.play(); };
         if (this.video.readyState >= 1) go(); else this.video.addEventListener("loadedmetadata", go, { once: true });

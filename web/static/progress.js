@@ -20,25 +20,32 @@
     const box = video.closest("[data-player]");
     const position = () => (box && box.hearthPlayer ? box.hearthPlayer.position() : video.currentTime) || 0;
     let lastSent = -Infinity;
+    let lastPosition = null; // what the server last heard from this page
     let started = false;
 
     function send(state) {
       if (!started) return; // nothing to say before the first play
       lastSent = performance.now();
-      const body = JSON.stringify({ position_s: position(), state });
+      lastPosition = position();
+      const body = JSON.stringify({ position_s: lastPosition, state });
       fetch(url, { method: "POST", body, keepalive: true,
         headers: { "content-type": "application/json", "x-csrf-token": csrf() } }).catch(() => {});
     }
 
     // A closing page cannot wait for fetch: a beacon carries the same fields as a form,
     // with the CSRF token in it (a beacon cannot set headers).
+    // Only a position the server has not heard: a paused page re-sending its old one would
+    // undo a "Mark watched" made since (here or on another device) when it closes.
     function beacon() {
       if (!started) return;
-      const form = new URLSearchParams({ position_s: String(position()), state: video.paused ? "paused" : "stopped", csrf_token: csrf() });
+      const at = position();
+      if (lastPosition !== null && Math.abs(at - lastPosition) < 0.5) return;
+      lastPosition = at;
+      const form = new URLSearchParams({ position_s: String(at), state: video.paused ? "paused" : "stopped", csrf_token: csrf() });
       navigator.sendBeacon(url, new Blob([form.toString()], { type: "application/x-www-form-urlencoded" }));
     }
 
-    video.addEventListener("playing", () => { started = true; send("playing"); });
+    video.addEventListener("playing", () => { started = true; video.dataset.played = "yes"; send("playing"); });
     video.addEventListener("pause", () => { if (!video.ended) send("paused"); });
     video.addEventListener("seeked", () => send(video.paused ? "paused" : "playing"));
     video.addEventListener("ended", () => send("stopped"));
@@ -94,8 +101,8 @@
       const data = JSON.parse(message.data);
       if (String(data.item_id) !== String(itemId)) return;
       document.querySelectorAll(`[data-action=watched][data-item-id="${itemId}"]`).forEach((b) => showWatched(b, data.watched));
-      // While this page plays, its own position is the one that counts.
-      if (panel && (!video || video.paused)) showResume(panel, data);
+      // Once this page has played, its own position is the one that counts.
+      if (panel && (!video || !video.dataset.played)) showResume(panel, data);
     });
     window.addEventListener("pagehide", () => events.close());
   }
