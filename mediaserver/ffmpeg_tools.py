@@ -24,6 +24,7 @@ __all__ = [
     "find_ffprobe",
     "guarded_argv",
     "input_url",
+    "low_priority_prefix",
     "run_ffmpeg",
 ]
 
@@ -105,11 +106,28 @@ def guarded_argv(argv: Sequence[str]) -> list[str]:
     return [setpriv, "--pdeathsig", "KILL", "--", *argv]
 
 
-def run_ffmpeg(argv: Sequence[str], *, timeout_s: float) -> subprocess.CompletedProcess[bytes]:
+def low_priority_prefix() -> list[str]:
+    """``nice -n 19`` and ``ionice -c 3`` (idle I/O; ``-t``: run anyway if refused), for
+    background work that must never slow a viewer or the API."""
+    prefix: list[str] = []
+    nice = shutil.which("nice")
+    if nice:
+        prefix += [nice, "-n", "19"]
+    ionice = shutil.which("ionice")
+    if ionice and sys.platform == "linux":
+        prefix += [ionice, "-c", "3", "-t"]
+    return prefix
+
+
+def run_ffmpeg(
+    argv: Sequence[str], *, timeout_s: float, background: bool = False
+) -> subprocess.CompletedProcess[bytes]:
     """Run one ffmpeg to completion: its own process group, no shell, killed on timeout
-    and with the server; raises ``subprocess.CalledProcessError`` / ``TimeoutExpired``."""
+    and with the server; raises ``subprocess.CalledProcessError`` / ``TimeoutExpired``.
+    ``background``: at the lowest CPU and I/O priority (scan-time posters)."""
+    command = [*low_priority_prefix(), *argv] if background else list(argv)
     return subprocess.run(  # noqa: S603 - an argv list, never a shell
-        guarded_argv(argv), capture_output=True, timeout=timeout_s, check=True, process_group=0
+        guarded_argv(command), capture_output=True, timeout=timeout_s, check=True, process_group=0
     )
 
 

@@ -44,7 +44,7 @@ def extract_frame(
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        run_ffmpeg(argv, timeout_s=timeout_s)
+        run_ffmpeg(argv, timeout_s=timeout_s, background=True)  # a scan never slows viewers
     except (subprocess.SubprocessError, OSError):
         tmp.unlink(missing_ok=True)
         return False

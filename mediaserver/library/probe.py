@@ -8,8 +8,10 @@ timeout; a worker that dies or hangs is replaced and the file gets the reason.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import math
 import multiprocessing
+import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -227,6 +229,12 @@ def _probe(file: Path) -> ProbeResult:
     return result
 
 
+def _background_worker() -> None:
+    """Probe workers run niced: a scan must not slow playback or the API (2 cores)."""
+    with contextlib.suppress(OSError):
+        os.nice(10)
+
+
 class Prober:
     """A pool of probe workers; ``probe(path)`` blocks up to the timeout."""
 
@@ -234,7 +242,10 @@ class Prober:
         self.timeout_s = timeout_s
         # spawn, not fork: the server process has threads, and forking those is unsafe.
         self._pool = pebble.ProcessPool(
-            max_workers=workers, max_tasks=500, context=multiprocessing.get_context("spawn")
+            max_workers=workers,
+            max_tasks=500,
+            context=multiprocessing.get_context("spawn"),
+            initializer=_background_worker,
         )
 
     def submit(

@@ -20,7 +20,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -32,7 +31,7 @@ from typing import Any
 import structlog
 
 from mediaserver.db import Database
-from mediaserver.ffmpeg_tools import INPUT_GUARD, guarded_argv, input_url
+from mediaserver.ffmpeg_tools import INPUT_GUARD, guarded_argv, input_url, low_priority_prefix
 
 __all__ = [
     "RUN_INTERVAL_MINUTES",
@@ -221,7 +220,7 @@ class TrickplayService:
         self.poll_s = poll_s
         self.timeout_base_s = timeout_base_s
         self.timeout_per_media_s = timeout_per_media_s
-        self._prefix = _low_priority_prefix()
+        self._prefix = low_priority_prefix()
         self._status = TrickplayStatus(enabled=enabled)
         self._lock = threading.Lock()
         self._run_lock = threading.Lock()
@@ -632,15 +631,3 @@ class TrickplayService:
             }
             for n, c in enumerate(file.chapters)
         ]
-
-
-def _low_priority_prefix() -> list[str]:
-    """``nice -n 19`` and ``ionice -c 3`` (idle I/O; ``-t``: run anyway if refused)."""
-    prefix: list[str] = []
-    nice = shutil.which("nice")
-    if nice:
-        prefix += [nice, "-n", "19"]
-    ionice = shutil.which("ionice")
-    if ionice and sys.platform == "linux":
-        prefix += [ionice, "-c", "3", "-t"]
-    return prefix
