@@ -22,6 +22,7 @@ from litestar.template.config import TemplateConfig
 from mediaserver import __version__
 from mediaserver.api import (
     access,
+    activity,
     auth,
     errors,
     hls,
@@ -90,6 +91,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             progress.ProgressController,
             progress.HomeController,
             live.LiveController,
+            activity.PlaybackEventController,
             auth.AuthController,
             pairing.PairingController,
             users.UserController,

@@ -20,6 +20,7 @@ from mediaserver import metrics
 from mediaserver.accounts.auth import AuthService
 from mediaserver.accounts.pairing import PairingService
 from mediaserver.accounts.users import UserService
+from mediaserver.activity.events import PlaybackEvents
 from mediaserver.activity.progress import ProgressService
 from mediaserver.config import Settings
 from mediaserver.db import Database
@@ -60,6 +61,7 @@ class AppContext:
     trickplay: TrickplayService
     pairing: PairingService
     progress: ProgressService
+    playback_events: PlaybackEvents
     demo: bool = False
     rate_limiter: Any = None  # api.guard.RateLimiter, set by create_app
     setup_code: str | None = None  # while no admin exists: the one-time set-up link's code
@@ -269,6 +271,7 @@ def build_context(settings: Settings) -> AppContext:
         users=users,
         auth=auth,
         pairing=PairingService(auth),
+        playback_events=PlaybackEvents(db),
         progress=ProgressService(db, bus, watched_fraction=settings.activity.watched_percent / 100),
         streaming=StreamingService(settings.streaming, transcoder, keyframes, secret),
         transcoder=transcoder,

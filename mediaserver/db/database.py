@@ -163,12 +163,14 @@ class Database:
         self._queue.put((fn, future, catalog, durable))
         return future.result()
 
-    def submit(self, fn: Callable[[sqlite_utils.Database], T]) -> Future[T]:
+    def submit(
+        self, fn: Callable[[sqlite_utils.Database], T], *, catalog: bool = True
+    ) -> Future[T]:
         """Queue ``fn`` for the writer without waiting (bookkeeping such as "last used")."""
         if self._writer is None:
             raise DatabaseError("the database is not open")
         future: Future[T] = Future()
-        self._queue.put((fn, future, True, False))
+        self._queue.put((fn, future, catalog, False))
         return future
 
     async def awrite(

@@ -291,6 +291,35 @@ def _m008_progress(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m009_playback_events(db: sqlite_utils.Database) -> None:
+    # What happened during each viewing, append-only, for analytics.  No foreign key to
+    # items: the history outlives a file that is gone; a removed user's events go with them.
+    db.executescript(
+        """
+        CREATE TABLE playback_events (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            item_id INTEGER NOT NULL,
+            type TEXT NOT NULL CHECK (type IN ('play', 'pause', 'resume', 'seek', 'progress',
+                                               'quality', 'stop', 'complete', 'error')),
+            at TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            device TEXT,
+            session TEXT,
+            position_s REAL,
+            from_s REAL,
+            to_s REAL,
+            decision TEXT,
+            rung TEXT,
+            detail TEXT
+        );
+        CREATE INDEX playback_events_at ON playback_events(at);
+        CREATE INDEX playback_events_item ON playback_events(item_id, type);
+        CREATE INDEX playback_events_user ON playback_events(user_id, at);
+        """
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: tuple[Migration, ...] = (
     _m001_catalog,
@@ -301,6 +330,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m006_access,
     _m007_preferences,
     _m008_progress,
+    _m009_playback_events,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

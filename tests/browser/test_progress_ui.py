@@ -47,6 +47,7 @@ CLIPS = {
     "Far Hills (2018).mp4": "olive",  # Continue watching
     "Done Deal (2017).mp4": "teal",  # watched
     "Still Pond (2016).mp4": "purple",  # under the CSP
+    "Bright Day (2015).mp4": "lime",  # playback events
     "Tide/Season 1/Tide S01E01.mp4": "red",
     "Tide/Season 1/Tide S01E02.mp4": "green",
 }
@@ -396,3 +397,29 @@ def test_reporting_and_the_event_stream_run_under_the_policy(
         assert api.delete(f"/api/v1/items/{pond}/watched").status_code == 200
         expect(mark).to_have_text("Mark watched", timeout=5_000)
         expect(mark).to_have_attribute("aria-pressed", "false")
+
+
+def test_a_viewing_leaves_its_playback_events(
+    browser: Browser, base_url: str, ids: dict[str, int], api: httpx.Client
+) -> None:
+    item = ids["Bright Day"]
+    with strict_page(browser, base_url) as page:
+        open_item(page, base_url, item)
+        play_at(page, 120)  # play, then a seek from near the start to 120 s
+        pause(page)
+        goto(page, base_url + "/")  # leaving: "stop" and the rest go by beacon
+
+    def kinds() -> list[str]:
+        events = api.get("/api/v1/playback/events", params={"item_id": item}).json()["events"]
+        return [e["type"] for e in reversed(events)]
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "stop" not in kinds():
+        time.sleep(0.2)
+    seen = kinds()
+    assert seen[0] == "play" and {"seek", "pause", "stop"} <= set(seen), seen
+    events = api.get("/api/v1/playback/events", params={"item_id": item}).json()["events"]
+    seek = next(e for e in events if e["type"] == "seek")
+    assert seek["from_s"] < 5 and 120 <= seek["to_s"] < 122, seek
+    assert {e["decision"] for e in events} == {"direct"}
+    assert all(e["session"] for e in events)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from mediaserver.testing import make_clip
-from tests.integration.conftest import auth_headers, wait_for_scan
+from tests.integration.conftest import auth_headers, wait_for_scan, wait_until
 
 PASSWORD = "a long household password"
 LENGTH = 600.0  # ten-minute clips: 64x36 black at 1 fps, well under a second to make
@@ -228,3 +228,46 @@ def test_another_device_hears_of_a_new_position_at_once(home: Home) -> None:
         {**heard[0], "item_id": home.ids["Slow River"], "position_s": 321.0, "state": "paused"}
     ]
     assert home.client.get("/api/v1/events").status_code == 401  # signed in only
+
+
+def _events(home: Home, headers: dict[str, str], events: list[dict[str, Any]]) -> httpx.Response:
+    return home.client.post("/api/v1/playback/events", json={"events": events}, headers=headers)
+
+
+def test_playback_events_are_checked_one_by_one(home: Home) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    viewer = home.member("Ida")
+    film = home.ids["Slow River"]
+    now = datetime.now(UTC)
+    batch = [
+        {"type": "play", "item_id": film, "position_s": 0, "session": "s1", "decision": "direct"},
+        {"type": "seek", "item_id": film, "from_s": 10, "to_s": 300, "session": "s1"},
+        {"type": "teleport", "item_id": film},  # unknown type
+        {"type": "pause", "item_id": film, "position_s": 99_999},  # past the end
+        {"type": "stop", "item_id": film, "at": (now + timedelta(hours=1)).isoformat()},
+        {"type": "seek", "item_id": film, "to_s": 5},  # a seek without its start
+        {"type": "play", "item_id": 987_654},
+        {"type": "quality", "item_id": film, "rung": "720p", "at": now.isoformat()},
+    ]
+    answer = _events(home, viewer, batch)
+    assert answer.status_code == 202, answer.text
+    body = answer.json()
+    assert body["accepted"] == 3
+    reasons = {r["index"]: r["detail"] for r in body["rejected"]}
+    assert sorted(reasons) == [2, 3, 4, 5, 6]
+    assert "teleport" in reasons[2] and "past the end" in reasons[3]
+    assert "future" in reasons[4] and "from_s" in reasons[5] and "no item" in reasons[6]
+    assert all(r["status"] == 400 for r in body["rejected"])
+
+    def kinds() -> list[str]:  # appended without waiting for the writer: poll for them
+        stored = home.client.get(f"/api/v1/playback/events?item_id={film}", headers=home.admin)
+        return sorted(e["type"] for e in stored.json()["events"] if e["user_id"] == viewer_id)
+
+    viewer_id = home.client.get("/api/v1/auth/me", headers=viewer).json()["id"]
+    assert wait_until(lambda: len(kinds()) == 3, 5, "the kept events") and kinds() == [
+        "play", "quality", "seek",
+    ]  # fmt: skip
+    assert _events(home, viewer, [{"type": "teleport", "item_id": film}]).status_code == 400
+    assert _events(home, viewer, []).status_code == 400
+    assert home.client.get("/api/v1/playback/events", headers=viewer).status_code == 403

@@ -56,6 +56,62 @@
     document.addEventListener("visibilitychange", () => { if (document.visibilityState === "hidden") beacon(); });
   }
 
+  // -- playback events, for analytics --------------------------------------------------
+
+  // play, pause, resume, seek (from/to), progress, quality, complete, stop, error: sent in
+  // batches every 10 s, and the rest by beacon when the page closes.
+  function eventLog(video) {
+    const url = "/api/v1/playback/events";
+    const box = video.closest("[data-player]");
+    const itemId = Number(video.dataset.itemId);
+    const position = () => (box && box.hearthPlayer ? box.hearthPlayer.position() : video.currentTime) || 0;
+    let queue = [];
+    let played = false;
+    let lastTime = 0;
+    let seekFrom = null;
+    let rung = null;
+
+    function note(type, extra = {}) {
+      const answer = box && box.hearthPlayer ? box.hearthPlayer.answer : null;
+      queue.push({ type, item_id: itemId, position_s: Math.max(0, position()), at: new Date().toISOString(),
+        session: answer ? answer.session : null, decision: video.dataset.decision || null,
+        rung: video.dataset.level || (video.dataset.decision === "direct" ? "Original" : null), ...extra });
+      if (queue.length >= 200) flush();
+    }
+
+    function flush() {
+      if (!queue.length) return;
+      const body = JSON.stringify({ events: queue });
+      queue = [];
+      fetch(url, { method: "POST", body, keepalive: true,
+        headers: { "content-type": "application/json", "x-csrf-token": csrf() } }).catch(() => {});
+    }
+
+    function beacon() {
+      if (!queue.length) return;
+      const form = new URLSearchParams({ events: JSON.stringify({ events: queue }), csrf_token: csrf() });
+      queue = [];
+      navigator.sendBeacon(url, new Blob([form.toString()], { type: "application/x-www-form-urlencoded" }));
+    }
+
+    video.addEventListener("playing", () => { note(played ? "resume" : "play"); played = true; });
+    video.addEventListener("pause", () => { if (!video.ended) note("pause"); });
+    video.addEventListener("seeking", () => { if (seekFrom === null) seekFrom = lastTime; });
+    video.addEventListener("seeked", () => {
+      if (played && seekFrom !== null) note("seek", { from_s: Math.max(0, seekFrom), to_s: Math.max(0, position()) });
+      seekFrom = null;
+    });
+    video.addEventListener("ended", () => note("complete"));
+    video.addEventListener("error", () => note("error", { detail: (video.error && video.error.message || "playback failed").slice(0, 500) }));
+    video.addEventListener("timeupdate", () => {
+      if (!video.seeking) lastTime = position();
+      const level = video.dataset.level || null;
+      if (played && level !== rung) { if (rung !== null) note("quality"); rung = level; }
+    });
+    setInterval(() => { if (played && !video.paused) note("progress"); flush(); }, REPORT_EVERY_S * 1000);
+    window.addEventListener("pagehide", () => { if (played) note("stop"); beacon(); });
+  }
+
   // -- resume and start over ----------------------------------------------------------
 
   function showResume(panel, data) {
@@ -111,7 +167,7 @@
     document.querySelectorAll("[data-action=watched]").forEach(wireWatched);
     const video = document.getElementById("player");
     const panel = document.querySelector("[data-resume]");
-    if (video && video.dataset.itemId) reporter(video);
+    if (video && video.dataset.itemId) { reporter(video); eventLog(video); }
     if (panel && video) wireResume(panel, video);
     const itemId = document.querySelector("[data-live-item]")?.dataset.liveItem;
     if (itemId) listen(itemId, panel, video);
