@@ -1,4 +1,4 @@
-"""The ``mediaserver`` command: serve, scan and doctor.
+"""The ``mediaserver`` command: serve, scan, doctor, user, backup and restore.
 
 A configuration mistake is one line on stderr and exit code 2, never a traceback.
 """
@@ -30,8 +30,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from mediaserver.app import create_app
+    from mediaserver.backup import ServerRunning, hold_data_folder
 
     settings = _settings(args)
+    try:  # a clear line now, rather than a failed start-up later
+        with hold_data_folder(settings.data_path):
+            pass
+    except ServerRunning as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     app = create_app(settings)
     host, port = settings.server.host, settings.server.port
     shown = "localhost" if host in ("0.0.0.0", "::") else host
@@ -204,6 +211,54 @@ def cmd_user(args: argparse.Namespace) -> int:
         db.close()
 
 
+def _config_file(args: argparse.Namespace) -> Path | None:
+    given = args.config or os.environ.get("MEDIASERVER_CONFIG")
+    return Path(given) if given else None
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from mediaserver.backup import BackupError, prune, take_backup
+
+    settings = _settings(args)
+    folder = Path(args.to).expanduser() if args.to else settings.backup_path
+    with Progress(
+        TextColumn("backing up the catalog"), BarColumn(), DownloadColumn(), disable=args.quiet
+    ) as bar:
+        task = bar.add_task("backup", total=None)
+
+        def progress(done: int, total: int) -> None:  # SQLite counts pages of 4 KiB
+            bar.update(task, completed=done * 4096, total=total * 4096)
+
+        try:
+            path = take_backup(
+                settings.database_path,
+                folder,
+                config_file=_config_file(args),
+                on_progress=progress,
+            )
+        except BackupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    gone = [] if args.to else prune(folder, settings.backup.keep)
+    print(f"backed up to {path}" + (f" (removed {len(gone)} older)" if gone else ""))
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from mediaserver.backup import BackupError, restore
+
+    settings = _settings(args)
+    try:
+        kept = restore(Path(args.file), settings.database_path, settings.data_path)
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {args.file}" + (f"; the replaced catalog is kept as {kept}" if kept else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mediaserver", description="Hearth, a home media server.")
     parser.add_argument("--version", action="version", version=f"Hearth {__version__}")
@@ -230,6 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
         )
     actions.add_parser("list", help="list the users")
     user.set_defaults(fn=cmd_user)
+    backup = sub.add_parser("backup", help="copy the catalog and config, while the server runs")
+    backup.add_argument("--to", help="folder (default: [backup] dir, keeping the newest N)")
+    backup.add_argument("--quiet", action="store_true", help="no progress bar")
+    backup.set_defaults(fn=cmd_backup)
+    restore = sub.add_parser("restore", help="put a backup back (the server must be stopped)")
+    restore.add_argument("file", help="a hearth-*.sqlite3 backup")
+    restore.set_defaults(fn=cmd_restore)
     return parser
 
 

@@ -19,6 +19,7 @@ import msgspec
 
 __all__ = [
     "ActivitySettings",
+    "BackupSettings",
     "ConfigError",
     "FfmpegSettings",
     "LibrarySettings",
@@ -104,6 +105,15 @@ class ActivitySettings(_Section, frozen=True, forbid_unknown_fields=True, kw_onl
     watched_percent: Annotated[int, msgspec.Meta(ge=50, le=100)] = 90
 
 
+class BackupSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Copies of the catalog and the config (``mediaserver backup``, and nightly)."""
+
+    dir: str = ""  # empty: <data dir>/backups
+    keep: Annotated[int, msgspec.Meta(ge=1, le=365)] = 7
+    nightly: bool = True
+    hour: Annotated[int, msgspec.Meta(ge=0, le=23)] = 3  # local time
+
+
 class LoggingSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -147,6 +157,7 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     ffmpeg: FfmpegSettings = msgspec.field(default_factory=FfmpegSettings)
     streaming: StreamingSettings = msgspec.field(default_factory=StreamingSettings)
     activity: ActivitySettings = msgspec.field(default_factory=ActivitySettings)
+    backup: BackupSettings = msgspec.field(default_factory=BackupSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     network: NetworkSettings = msgspec.field(default_factory=NetworkSettings)
 
@@ -157,6 +168,10 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     @property
     def database_path(self) -> Path:
         return self.data_path / "catalog.sqlite3"
+
+    @property
+    def backup_path(self) -> Path:
+        return Path(self.backup.dir).expanduser() if self.backup.dir else self.data_path / "backups"
 
     @property
     def cache_path(self) -> Path:

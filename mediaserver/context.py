@@ -22,6 +22,7 @@ from mediaserver.accounts.pairing import PairingService
 from mediaserver.accounts.users import UserService
 from mediaserver.activity.events import PlaybackEvents
 from mediaserver.activity.progress import ProgressService
+from mediaserver.backup import BackupError, hold_data_folder, prune, take_backup
 from mediaserver.config import Settings
 from mediaserver.db import Database
 from mediaserver.events import Event, EventBus
@@ -67,6 +68,7 @@ class AppContext:
     setup_code: str | None = None  # while no admin exists: the one-time set-up link's code
     startup_state: str = "starting"  # starting | generating demo library | ready
     _scheduler: Any = None
+    _folder_lock: Any = None
     _watch_task: asyncio.Task[None] | None = None
     _stop_watch: asyncio.Event | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -74,6 +76,9 @@ class AppContext:
 
     def start(self, *, background: bool = True) -> None:
         """Open the catalog, load plugins, find libraries and (in the server) start scanning."""
+        if background:  # one server per data folder; a restore waits for it to stop
+            self._folder_lock = hold_data_folder(self.settings.data_path)
+            self._folder_lock.__enter__()
         self.db.open()
         self.db.write_latency_observer = metrics.DB_WRITE_LATENCY.observe
         metrics.DB_WRITE_QUEUE.set_function(lambda: self.db.write_queue_depth)
@@ -135,11 +140,22 @@ class AppContext:
     def _start_scheduler(self) -> None:
         minutes = self.settings.library.scan_interval_minutes
         trickplay = self.settings.streaming.trickplay
-        if not minutes and not trickplay:
+        nightly = self.settings.backup.nightly
+        if not minutes and not trickplay and not nightly:
             return
         from apscheduler.schedulers.background import BackgroundScheduler
 
         self._scheduler = BackgroundScheduler(daemon=True)
+        if nightly:
+            self._scheduler.add_job(
+                self.nightly_backup,
+                "cron",
+                hour=self.settings.backup.hour,
+                id="backup",
+                name="Back up the catalog",
+                coalesce=True,
+                max_instances=1,
+            )
         if minutes:
             self._scheduler.add_job(
                 self.library.request_scan,
@@ -222,6 +238,17 @@ class AppContext:
 
         return rendition_attrs(stream)
 
+    def nightly_backup(self) -> Path | None:
+        """Take a backup and keep the newest ``backup.keep``; logged, never raised."""
+        try:
+            path = take_backup(self.settings.database_path, self.settings.backup_path)
+            gone = prune(self.settings.backup_path, self.settings.backup.keep)
+        except BackupError as exc:
+            log.error("nightly backup failed", error=str(exc))
+            return None
+        log.info("backup taken", path=str(path), pruned=len(gone))
+        return path
+
     def stop(self) -> None:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
@@ -231,6 +258,9 @@ class AppContext:
         self.library.close()
         self.plugins.call("mediaserver_shutdown", context=self)
         self.db.close()
+        if self._folder_lock is not None:
+            self._folder_lock.__exit__(None, None, None)
+            self._folder_lock = None
 
 
 def build_context(settings: Settings) -> AppContext:

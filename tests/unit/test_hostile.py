@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from mediaserver.db import Database
+from mediaserver.ffmpeg_tools import low_priority_prefix
 from mediaserver.library import images, queries
 from mediaserver.library.images import extract_frame
 from mediaserver.testing import open_catalog, scan_folder
@@ -140,9 +141,11 @@ def test_every_ffmpeg_input_is_guarded(monkeypatch: pytest.MonkeyPatch, tmp_path
     video = tmp_path / "-i evil:.mkv"
     assert not extract_frame("ffmpeg", video, 10.0, tmp_path / "out.jpg")  # nothing written
     (guarded,) = calls
-    # The parent-death guard comes first (it dies with the server), then ffmpeg itself.
+    # The parent-death guard comes first (it dies with the server), then the low priority
+    # of scan-time work (nice, ionice), then ffmpeg itself.
     assert guarded[0].endswith("setpriv") and guarded[1:4] == ["--pdeathsig", "KILL", "--"]
-    argv = guarded[4:]
+    argv = guarded[4 + len(low_priority_prefix()) :]
+    assert guarded[4 : 4 + len(low_priority_prefix())] == low_priority_prefix()
     assert argv[0] == "ffmpeg"
     i = argv.index("-i")
     assert argv.count("-i") == 1
