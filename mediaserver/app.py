@@ -34,6 +34,7 @@ from mediaserver.api import (
     progress,
     scan,
     system,
+    tasks,
     trickplay,
     users,
 )
@@ -92,6 +93,8 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             progress.HomeController,
             live.LiveController,
             activity.PlaybackEventController,
+            tasks.TaskController,
+            tasks.BackupController,
             auth.AuthController,
             pairing.PairingController,
             users.UserController,

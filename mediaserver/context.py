@@ -22,7 +22,7 @@ from mediaserver.accounts.pairing import PairingService
 from mediaserver.accounts.users import UserService
 from mediaserver.activity.events import PlaybackEvents
 from mediaserver.activity.progress import ProgressService
-from mediaserver.backup import BackupError, hold_data_folder, prune, take_backup
+from mediaserver.backup import hold_data_folder, prune, take_backup
 from mediaserver.config import Settings
 from mediaserver.db import Database
 from mediaserver.events import Event, EventBus
@@ -37,6 +37,7 @@ from mediaserver.streaming.subtitles import SubtitleCache
 from mediaserver.streaming.tokens import load_secret
 from mediaserver.streaming.transcoder import Transcoder
 from mediaserver.streaming.trickplay import RUN_INTERVAL_MINUTES, TrickplayService
+from mediaserver.tasks import Tasks
 
 __all__ = ["AppContext", "build_context"]
 
@@ -69,6 +70,7 @@ class AppContext:
     startup_state: str = "starting"  # starting | generating demo library | ready
     _scheduler: Any = None
     _folder_lock: Any = None
+    tasks: Tasks = field(default_factory=Tasks)
     _watch_task: asyncio.Task[None] | None = None
     _stop_watch: asyncio.Event | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -137,44 +139,66 @@ class AppContext:
         if self.settings.library.scan_on_startup:
             self.library.request_scan(ids)
 
+    def _register_tasks(self) -> None:
+        """Every background job, scheduled or not, so the tasks page can list and run it."""
+
+        def scan() -> None:
+            self.library.request_scan()
+            self.library.wait_idle()
+
+        def scan_state() -> str | None:
+            status = self.library.status().as_dict()
+            if status["state"] != "idle":
+                return f"scanning {status.get('library') or ''}: {status.get('done')}/{status.get('total')}"
+            return None
+
+        def trickplay_state() -> str | None:
+            status = self.trickplay.status()
+            if status.get("state") == "idle":
+                return None
+            return f"{status.get('state')}: {status.get('files_done')}/{status.get('files_total')}"
+
+        self.tasks.add("library-scan", "Scan all libraries", scan, scan_state)
+        self.tasks.add(
+            "trickplay", "Build trickplay previews", self.trickplay.request_run, trickplay_state
+        )
+        self.tasks.add("backup", "Back up the catalog", self._backup_or_raise)
+
     def _start_scheduler(self) -> None:
+        self._register_tasks()
         minutes = self.settings.library.scan_interval_minutes
         trickplay = self.settings.streaming.trickplay
         nightly = self.settings.backup.nightly
-        if not minutes and not trickplay and not nightly:
-            return
         from apscheduler.schedulers.background import BackgroundScheduler
 
         self._scheduler = BackgroundScheduler(daemon=True)
+        common = {"coalesce": True, "max_instances": 1}
         if nightly:
             self._scheduler.add_job(
-                self.nightly_backup,
+                self.tasks.runner("backup"),
                 "cron",
                 hour=self.settings.backup.hour,
                 id="backup",
                 name="Back up the catalog",
-                coalesce=True,
-                max_instances=1,
+                **common,
             )
         if minutes:
             self._scheduler.add_job(
-                self.library.request_scan,
+                self.tasks.runner("library-scan"),
                 "interval",
                 minutes=minutes,
                 id="library-scan",
                 name="Scan all libraries",
-                coalesce=True,
-                max_instances=1,
+                **common,
             )
         if trickplay:  # catches up on files a stopped or paused run left behind
             self._scheduler.add_job(
-                self.trickplay.request_run,
+                self.tasks.runner("trickplay"),
                 "interval",
                 minutes=RUN_INTERVAL_MINUTES,
                 id="trickplay",
                 name="Build trickplay previews",
-                coalesce=True,
-                max_instances=1,
+                **common,
             )
         self._scheduler.start()
 
@@ -238,16 +262,16 @@ class AppContext:
 
         return rendition_attrs(stream)
 
-    def nightly_backup(self) -> Path | None:
-        """Take a backup and keep the newest ``backup.keep``; logged, never raised."""
-        try:
-            path = take_backup(self.settings.database_path, self.settings.backup_path)
-            gone = prune(self.settings.backup_path, self.settings.backup.keep)
-        except BackupError as exc:
-            log.error("nightly backup failed", error=str(exc))
-            return None
+    def _backup_or_raise(self) -> Path:
+        """Take a backup and keep the newest ``backup.keep`` (the tasks list records how
+        it went)."""
+        path = take_backup(self.settings.database_path, self.settings.backup_path)
+        gone = prune(self.settings.backup_path, self.settings.backup.keep)
         log.info("backup taken", path=str(path), pruned=len(gone))
         return path
+
+    def task_status(self) -> list[dict[str, Any]]:
+        return self.tasks.status(self._scheduler)
 
     def stop(self) -> None:
         if self._scheduler is not None:

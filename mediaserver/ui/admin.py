@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
@@ -18,6 +18,7 @@ from litestar.response import Redirect, Template
 from mediaserver.accounts.passwords import WeakPassword
 from mediaserver.accounts.users import User, UserError
 from mediaserver.api.access import admin_only
+from mediaserver.backup import list_backups
 from mediaserver.context import AppContext
 from mediaserver.library.ratings import KNOWN_RATINGS
 from mediaserver.ui.signin import Form, sentence
@@ -180,6 +181,22 @@ class AdminController(Controller):
             return self._user_page(ctx, user, status=400, error=sentence(exc))
         return Redirect("/admin/users?done=removed", status_code=303)
 
+    @get("/tasks", sync_to_thread=True)
+    def tasks(self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext]) -> Template:
+        return _tasks_page(request, ctx)
+
+    @post("/tasks/{task_id:str}/run", sync_to_thread=True)
+    def run_task(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        task_id: FromPath[str],
+    ) -> Template:
+        if task_id not in ctx.tasks:
+            raise NotFoundException(detail=f"There is no task called {task_id!r}.")
+        ctx.tasks.start(task_id)
+        return _tasks_page(request, ctx)
+
     @get("/sessions", sync_to_thread=True)
     def sessions(
         self, ctx: NamedDependency[AppContext], done: FromQuery[str | None] = None
@@ -205,3 +222,14 @@ class AdminController(Controller):
             raise NotFoundException(detail="No such session or key.")
         target = "/admin/sessions" if back == "sessions" else f"/admin/users/{user_id}"
         return Redirect(f"{target}?done=revoked", status_code=303)
+
+
+def _tasks_page(request: Request[Any, Any, Any], ctx: AppContext) -> Template:
+    """The page, or its live part for htmx (polled while something runs)."""
+    context = {
+        "tasks": ctx.task_status(),
+        "backups": list_backups(ctx.settings.backup_path),
+        "backup_folder": ctx.settings.backup_path,
+    }
+    name = "_tasks.html" if request.headers.get("hx-request") == "true" else "admin_tasks.html"
+    return Template(name, context=context)

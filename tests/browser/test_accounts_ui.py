@@ -518,6 +518,12 @@ def test_account_pages_run_under_the_policy(
         expect(page.get_by_label("Admin (sees everything")).to_be_checked()
         goto(page, base_url + "/admin/sessions")
         expect(page.locator("table.credentials tbody tr").first).to_be_visible()
+        goto(page, base_url + "/admin/tasks")  # "Run now" a backup: htmx polls until done
+        backups = page.locator("table.backups tbody tr")
+        before = backups.count() if page.locator("table.backups td.muted").count() == 0 else 0
+        page.get_by_role("button", name="Run Back up the catalog now").click()
+        expect(page.locator("tr[data-task=backup]")).to_contain_text("ok in", timeout=15_000)
+        expect(backups).to_have_count(before + 1)
         goto(page, base_url + "/pair?code=NOSUCH")
         expect(page.get_by_role("heading", name="Sign in a TV or app")).to_be_visible()
         expect(page.locator("main")).not_to_contain_text("Waiting:")

@@ -59,3 +59,33 @@ def test_a_file_that_is_not_a_backup_is_refused(tmp_path: Path) -> None:
     answer = cli(tmp_path / "data", "restore", str(junk))
     assert answer.returncode == 1 and "not a Hearth catalog" in answer.stderr
     assert not (tmp_path / "data" / "catalog.sqlite3").exists()
+
+
+def test_the_tasks_list_runs_a_backup_now(tmp_path: Path) -> None:
+    import time
+
+    data = tmp_path / "data"
+    with run_hearth(data, []) as url, httpx.Client(base_url=url, timeout=30) as c:
+        admin = auth_headers(url)
+        listed = {t["id"]: t for t in c.get("/api/v1/tasks", headers=admin).json()["tasks"]}
+        assert set(listed) == {"library-scan", "trickplay", "backup"}
+        assert listed["backup"]["next_run"] is not None  # nightly by default
+        assert listed["backup"]["last_run"] is None
+        started = c.post("/api/v1/tasks/backup/run", headers=admin)
+        assert started.status_code == 202 and started.json()["started"] is True
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            task = next(
+                t
+                for t in c.get("/api/v1/tasks", headers=admin).json()["tasks"]
+                if t["id"] == "backup"
+            )
+            if task["last_run"]:
+                break
+            time.sleep(0.1)
+        assert task["last_run"]["outcome"] == "ok", task
+        backups = c.get("/api/v1/backups", headers=admin).json()["backups"]
+        assert len(backups) == 1 and backups[0]["name"].startswith("hearth-")
+        page = c.get("/admin/tasks", headers={**admin, "accept": "text/html"})
+        assert page.status_code == 200 and backups[0]["name"] in page.text
+        assert c.post("/api/v1/tasks/nope/run", headers=admin).status_code == 404
