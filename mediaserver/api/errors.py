@@ -6,13 +6,19 @@ A bad parameter names itself ("limit: Expected `int` <= 500"), never just
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 from typing import Any
 
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Template
-from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_507_INSUFFICIENT_STORAGE,
+)
 
 __all__ = ["HANDLERS", "describe_validation", "invalid_parameter"]
 
@@ -71,8 +77,31 @@ def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[
     return _respond(request, HTTP_400_BAD_REQUEST, "the request body is nested too deeply")
 
 
+def _is_disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
+
+
+def _storage(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A full disk is the household's to fix, not a bug: 507, said plainly, and the
+    write it refused changed nothing (SQLite rolled it back)."""
+    if not _is_disk_full(exc):
+        return _internal(request, exc)
+    log.error("the disk is full", path=request.url.path, error=str(exc))
+    response = _respond(
+        request,
+        HTTP_507_INSUFFICIENT_STORAGE,
+        "the server's disk is full, so nothing was saved; free some space and try again",
+    )
+    response.headers["Retry-After"] = "60"
+    return response
+
+
 HANDLERS: dict[Any, Any] = {
     HTTPException: _http,
     RecursionError: _too_deep,
+    sqlite3.OperationalError: _storage,
+    OSError: _storage,
     Exception: _internal,
 }

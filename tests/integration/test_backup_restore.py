@@ -64,8 +64,9 @@ def test_a_file_that_is_not_a_backup_is_refused(tmp_path: Path) -> None:
 def test_the_tasks_list_runs_a_backup_now(tmp_path: Path) -> None:
     import time
 
-    data = tmp_path / "data"
-    with run_hearth(data, []) as url, httpx.Client(base_url=url, timeout=30) as c:
+    data, empty = tmp_path / "data", tmp_path / "media"
+    empty.mkdir()  # not the demo library: it would go on being made after the test
+    with run_hearth(data, [empty]) as url, httpx.Client(base_url=url, timeout=30) as c:
         admin = auth_headers(url)
         listed = {t["id"]: t for t in c.get("/api/v1/tasks", headers=admin).json()["tasks"]}
         assert set(listed) == {"library-scan", "trickplay", "backup"}
