@@ -103,6 +103,7 @@ class ActivitySettings(_Section, frozen=True, forbid_unknown_fields=True, kw_onl
     """Viewing progress and watched state."""
 
     watched_percent: Annotated[int, msgspec.Meta(ge=50, le=100)] = 90
+    keep_events_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 90
 
 
 class BackupSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):

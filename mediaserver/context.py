@@ -22,6 +22,7 @@ from mediaserver.accounts.pairing import PairingService
 from mediaserver.accounts.users import UserService
 from mediaserver.activity.events import PlaybackEvents
 from mediaserver.activity.progress import ProgressService
+from mediaserver.activity.rollups import Rollups
 from mediaserver.backup import hold_data_folder, prune, take_backup
 from mediaserver.config import Settings
 from mediaserver.db import Database
@@ -64,6 +65,7 @@ class AppContext:
     pairing: PairingService
     progress: ProgressService
     playback_events: PlaybackEvents
+    rollups: Rollups
     demo: bool = False
     rate_limiter: Any = None  # api.guard.RateLimiter, set by create_app
     setup_code: str | None = None  # while no admin exists: the one-time set-up link's code
@@ -163,6 +165,7 @@ class AppContext:
             "trickplay", "Build trickplay previews", self.trickplay.request_run, trickplay_state
         )
         self.tasks.add("backup", "Back up the catalog", self._backup_or_raise)
+        self.tasks.add("rollup", "Total up playback events", self.rollups.run)
 
     def _start_scheduler(self) -> None:
         self._register_tasks()
@@ -191,6 +194,14 @@ class AppContext:
                 name="Scan all libraries",
                 **common,
             )
+        self._scheduler.add_job(
+            self.tasks.runner("rollup"),
+            "interval",
+            minutes=60,
+            id="rollup",
+            name="Total up playback events",
+            **common,
+        )
         if trickplay:  # catches up on files a stopped or paused run left behind
             self._scheduler.add_job(
                 self.tasks.runner("trickplay"),
@@ -326,6 +337,7 @@ def build_context(settings: Settings) -> AppContext:
         auth=auth,
         pairing=PairingService(auth),
         playback_events=PlaybackEvents(db),
+        rollups=Rollups(db, keep_days=settings.activity.keep_events_days),
         progress=ProgressService(db, bus, watched_fraction=settings.activity.watched_percent / 100),
         streaming=StreamingService(settings.streaming, transcoder, keyframes, secret),
         transcoder=transcoder,

@@ -320,6 +320,29 @@ def _m009_playback_events(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m010_rollups(db: sqlite_utils.Database) -> None:
+    # Hourly and daily totals of the playback events (activity/rollups.py).
+    db.executescript(
+        """
+        CREATE TABLE playback_rollups (
+            period TEXT NOT NULL CHECK (period IN ('hour', 'day')),
+            bucket TEXT NOT NULL,
+            item_id INTEGER NOT NULL,
+            user_id INTEGER NOT NULL,
+            plays INTEGER NOT NULL,
+            completes INTEGER NOT NULL,
+            seconds REAL NOT NULL,
+            direct INTEGER NOT NULL,
+            remux INTEGER NOT NULL,
+            transcode INTEGER NOT NULL,
+            errors INTEGER NOT NULL,
+            PRIMARY KEY (period, bucket, item_id, user_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE rollup_state (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+        """
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: tuple[Migration, ...] = (
     _m001_catalog,
@@ -331,6 +354,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m007_preferences,
     _m008_progress,
     _m009_playback_events,
+    _m010_rollups,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
