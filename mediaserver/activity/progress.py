@@ -99,6 +99,21 @@ class ProgressService:
         watched = self.user_data_many(user_id, ids)
         return all(watched.get(i, NOTHING_YET).watched for i in ids)
 
+    def watched_containers(self, user_id: int, ids: Sequence[int]) -> set[int]:
+        """Of these shows and seasons, the ones whose every episode this person watched."""
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        rows = self.db.query(
+            f"""SELECT c.id, count(e.id), count(p.item_id) FROM items c
+                JOIN items e ON e.kind = 'episode' AND (e.parent_id = c.id OR e.parent_id IN
+                    (SELECT s.id FROM items s WHERE s.parent_id = c.id AND s.kind = 'season'))
+                LEFT JOIN progress p ON p.item_id = e.id AND p.user_id = ? AND p.watched = 1
+                WHERE c.id IN ({marks}) GROUP BY c.id""",
+            [user_id, *ids],
+        )
+        return {int(r[0]) for r in rows if r[1] and r[1] == r[2]}
+
     def _timing(self, item_id: int) -> tuple[float | None, float | None]:
         """(length, credits start) of an item's first playable file, from the catalog."""
         row = self.db.query_one(

@@ -47,8 +47,12 @@ def _report(content_type: str, body: bytes) -> Report:
 def with_user_data(ctx: AppContext, user_id: int, items: list[dict[str, Any]]) -> None:
     """Add the viewer's ``user_data`` to each item (one query for the lot)."""
     found = ctx.progress.user_data_many(user_id, [int(i["id"]) for i in items])
+    containers = [int(i["id"]) for i in items if i["kind"] in ("show", "season")]
+    finished = ctx.progress.watched_containers(user_id, containers)
     for item in items:
         item["user_data"] = found.get(int(item["id"]), NOTHING_YET).as_dict()
+        if int(item["id"]) in finished:  # a show or season: watched when every episode is
+            item["user_data"]["watched"] = True
 
 
 class ProgressController(Controller):

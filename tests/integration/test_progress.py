@@ -271,3 +271,18 @@ def test_playback_events_are_checked_one_by_one(home: Home) -> None:
     assert _events(home, viewer, [{"type": "teleport", "item_id": film}]).status_code == 400
     assert _events(home, viewer, []).status_code == 400
     assert home.client.get("/api/v1/playback/events", headers=viewer).status_code == 403
+
+
+def test_a_show_counts_as_watched_once_every_episode_is(home: Home) -> None:
+    viewer = home.member("Jo")
+
+    def show_watched() -> bool:
+        shows = home.client.get("/api/v1/items?kind=show", headers=viewer).json()["items"]
+        return bool(next(s for s in shows if s["title"] == "Tide")["user_data"]["watched"])
+
+    assert show_watched() is False
+    for n in (1, 2):
+        home.client.post(f"/api/v1/items/{home.ids[f'E{n}']}/watched", headers=viewer)
+    assert show_watched() is False  # one episode to go
+    home.client.post(f"/api/v1/items/{home.ids['E3']}/watched", headers=viewer)
+    assert show_watched() is True
