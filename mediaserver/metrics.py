@@ -14,11 +14,16 @@ __all__ = [
     "DB_WRITE_QUEUE",
     "FFMPEG_PROCESSES",
     "JOBS_STARTED",
+    "LIVE_STREAMS",
+    "PLAYBACK_EVENTS",
+    "PROGRESS_WRITES",
     "REMUXES",
     "SCAN_DURATION",
     "SCAN_FILES",
     "SEGMENT_CACHE_BYTES",
     "SEGMENT_REQUESTS",
+    "TASK_DURATION",
+    "TASK_RUNS",
     "TRANSCODES",
 ]
 
@@ -47,4 +52,19 @@ SEGMENT_REQUESTS = Counter(
     "hearth_segment_requests_total",
     "HLS segment requests by where they were served from.",
     ["source"],
+)
+
+PROGRESS_WRITES = Counter("hearth_progress_writes_total", "Progress reports stored.", ["state"])
+PLAYBACK_EVENTS = Counter(
+    "hearth_playback_events_total", "Playback events received, kept or refused.", ["outcome"]
+)
+LIVE_STREAMS = Gauge(
+    "hearth_live_streams", "Open /api/v1/events streams (devices following along)."
+)
+TASK_RUNS = Counter("hearth_task_runs_total", "Runs of scheduled tasks.", ["task", "outcome"])
+TASK_DURATION = Histogram(
+    "hearth_task_duration_seconds",
+    "Time one run of a scheduled task took.",
+    ["task"],
+    buckets=(0.1, 1, 10, 60, 300, 1800, 7200),
 )

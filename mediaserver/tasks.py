@@ -17,6 +17,8 @@ from typing import Any
 
 import structlog
 
+from mediaserver import metrics
+
 __all__ = ["TaskRun", "Tasks"]
 
 log = structlog.get_logger(__name__)
@@ -91,6 +93,8 @@ class Tasks:
         with self._lock:
             self._running.pop(task_id, None)
             self._last[task_id] = run
+        metrics.TASK_RUNS.labels(task_id, run.outcome).inc()
+        metrics.TASK_DURATION.labels(task_id).observe(run.seconds)
         return run
 
     def start(self, task_id: str) -> bool:

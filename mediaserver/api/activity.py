@@ -17,6 +17,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.params import FromQuery, QueryParameter
 
+from mediaserver import metrics
 from mediaserver.activity.events import MAX_BATCH
 from mediaserver.api.access import admin_only, viewer, viewer_access
 from mediaserver.context import AppContext
@@ -55,6 +56,8 @@ class PlaybackEventController(Controller):
         kept, rejected = await asyncio.to_thread(  # a few catalog reads: off the event loop
             ctx.playback_events.ingest, user.id, device, events, viewer_access(request)
         )
+        metrics.PLAYBACK_EVENTS.labels("kept").inc(kept)
+        metrics.PLAYBACK_EVENTS.labels("refused").inc(len(rejected))
         body = {"accepted": kept, "rejected": [r.as_dict() for r in rejected]}
         return Response(body, status_code=202 if kept else 400)
 

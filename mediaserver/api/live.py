@@ -20,6 +20,7 @@ from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from mediaserver import metrics
 from mediaserver.api.access import viewer
 from mediaserver.context import AppContext
 from mediaserver.events import Event
@@ -53,6 +54,7 @@ class LiveController(Controller):
         unsubscribe = ctx.bus.subscribe(on_progress, Event.PROGRESS)
 
         async def messages() -> AsyncIterator[ServerSentEventMessage]:
+            metrics.LIVE_STREAMS.inc()
             try:
                 yield ServerSentEventMessage(comment="connected", retry=3000)
                 while True:
@@ -65,5 +67,6 @@ class LiveController(Controller):
                     yield ServerSentEventMessage(event="progress", data=json.dumps(payload))
             finally:
                 unsubscribe()
+                metrics.LIVE_STREAMS.dec()
 
         return ServerSentEvent(messages(), headers={"Cache-Control": "no-store"})

@@ -17,6 +17,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath
 
+from mediaserver import metrics
 from mediaserver.activity import rows
 from mediaserver.activity.progress import NOTHING_YET, ProgressError
 from mediaserver.api.access import viewer, viewer_access
@@ -76,6 +77,7 @@ class ProgressController(Controller):
             raise NotFoundException(detail=f"no item with id {item_id}") from None
         except ProgressError as exc:
             raise ValidationException(detail=str(exc)) from None
+        metrics.PROGRESS_WRITES.labels(report.state).inc()
         return {"item_id": item_id, "user_data": data.as_dict()}
 
     @post("/watched", status_code=200, sync_to_thread=True, summary="Mark watched (shows too)")

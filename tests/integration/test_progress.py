@@ -286,3 +286,21 @@ def test_a_show_counts_as_watched_once_every_episode_is(home: Home) -> None:
     assert show_watched() is False  # one episode to go
     home.client.post(f"/api/v1/items/{home.ids['E3']}/watched", headers=viewer)
     assert show_watched() is True
+
+
+def _metric(home: Home, line_start: str) -> float:
+    text = home.client.get("/metrics", headers=home.admin).text
+    values = [float(ln.rsplit(" ", 1)[1]) for ln in text.splitlines() if ln.startswith(line_start)]
+    return sum(values)
+
+
+def test_metrics_count_progress_events_and_live_streams(home: Home) -> None:
+    viewer = home.member("Kai")
+    writes = _metric(home, 'hearth_progress_writes_total{state="paused"}')
+    home.report(viewer, "Slow River", 50.0, "paused")
+    assert _metric(home, 'hearth_progress_writes_total{state="paused"}') == writes + 1
+    refused = _metric(home, 'hearth_playback_events_total{outcome="refused"}')
+    _events(home, viewer, [{"type": "teleport", "item_id": home.ids["Slow River"]}])
+    assert _metric(home, 'hearth_playback_events_total{outcome="refused"}') == refused + 1
+    assert "hearth_live_streams" in home.client.get("/metrics", headers=home.admin).text
+    assert "hearth_task_runs_total" in home.client.get("/metrics", headers=home.admin).text
