@@ -21,14 +21,13 @@ import httpx
 import pyotp
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Dialog, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Locator, Page, expect
 
 from mediaserver.config import LibrarySettings, LoggingSettings, Settings
 from mediaserver.testing import make_clip
 from tests.browser.test_csp import goto, strict_page
 from tests.browser.test_ui import (
     CHROMIUM,
-    CHROMIUM_ARGS,
     DESKTOP,
     api_headers,
     open_page,
@@ -77,14 +76,6 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     with serve_hearth(settings) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

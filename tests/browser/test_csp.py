@@ -19,14 +19,12 @@ from playwright.sync_api import (
     Dialog,
     Page,
     expect,
-    sync_playwright,
 )
 
 from mediaserver.config import LibrarySettings, LoggingSettings, Settings
 from mediaserver.testing import make_clip
 from tests.browser.test_ui import (
     CHROMIUM,
-    CHROMIUM_ARGS,
     DESKTOP,
     api_headers,
     new_context,
@@ -72,14 +70,6 @@ def item_urls(base_url: str) -> dict[str, str]:
         "items"
     ]
     return {item["title"]: f"{base_url}/items/{item['id']}" for item in items}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @contextmanager

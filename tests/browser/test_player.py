@@ -20,14 +20,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect
 
 from mediaserver.config import LibrarySettings, LoggingSettings, Settings
 from mediaserver.ffmpeg_tools import find_ffmpeg
 from mediaserver.testing import make_clip
 from tests.browser.test_ui import (
     CHROMIUM,
-    CHROMIUM_ARGS,
     DESKTOP,
     SCREENSHOTS,
     api_headers,
@@ -115,14 +114,6 @@ def item_urls(base_url: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def item_url(item_urls: dict[str, str]) -> str:
     return item_urls[MARBLE]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @contextmanager

@@ -21,14 +21,14 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect
 
 from mediaserver.config import LibrarySettings, LoggingSettings, Settings
 from mediaserver.testing import make_clip
 from tests.browser.test_accounts_ui import sign_in, signed_in_as
 from tests.browser.test_csp import goto, strict_page
 from tests.browser.test_player import VIDEO, current_time, wait_until
-from tests.browser.test_ui import CHROMIUM, CHROMIUM_ARGS, api_headers, serve_hearth
+from tests.browser.test_ui import CHROMIUM, api_headers, serve_hearth
 from tests.integration.conftest import ADMIN_NAME, ADMIN_PASSWORD
 
 pytestmark = [
@@ -74,14 +74,6 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     with serve_hearth(settings) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
