@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -91,28 +91,35 @@ class ProgressService:
         )
         return {int(r["item_id"]): _from_row(r) for r in rows}
 
-    def all_watched(self, user_id: int, item_id: int) -> bool:
-        """A show, season or collection: whether every episode or film in it is watched."""
-        ids = self._playable_ids(item_id)
-        if not ids:
-            return False
-        watched = self.user_data_many(user_id, ids)
-        return all(watched.get(i, NOTHING_YET).watched for i in ids)
-
     def watched_containers(self, user_id: int, ids: Sequence[int]) -> set[int]:
-        """Of these shows and seasons, the ones whose every episode this person watched."""
+        """Of these shows, seasons and collections, the ones whose every episode or film
+        this person watched (one with nothing in it is not watched)."""
+        members = self._members(ids)
+        seen = self.user_data_many(user_id, sorted({m for ms in members.values() for m in ms}))
+        return {
+            container
+            for container, items in members.items()
+            if items and all(seen.get(i, NOTHING_YET).watched for i in items)
+        }
+
+    def _members(self, ids: Sequence[int]) -> dict[int, list[int]]:
+        """The episodes of shows and seasons and the films of collections, by container."""
         if not ids:
-            return set()
+            return {}
         marks = ",".join("?" * len(ids))
         rows = self.db.query(
-            f"""SELECT c.id, count(e.id), count(p.item_id) FROM items c
-                JOIN items e ON e.kind = 'episode' AND (e.parent_id = c.id OR e.parent_id IN
-                    (SELECT s.id FROM items s WHERE s.parent_id = c.id AND s.kind = 'season'))
-                LEFT JOIN progress p ON p.item_id = e.id AND p.user_id = ? AND p.watched = 1
-                WHERE c.id IN ({marks}) GROUP BY c.id""",
-            [user_id, *ids],
+            f"""SELECT e.parent_id, e.id FROM items e
+                WHERE e.kind = 'episode' AND e.parent_id IN ({marks})
+                UNION SELECT se.parent_id, e.id FROM items e JOIN items se ON se.id = e.parent_id
+                WHERE e.kind = 'episode' AND se.parent_id IN ({marks})
+                UNION SELECT ci.collection_id, ci.item_id FROM collection_items ci
+                WHERE ci.collection_id IN ({marks})""",
+            [*ids, *ids, *ids],
         )
-        return {int(r[0]) for r in rows if r[1] and r[1] == r[2]}
+        members: dict[int, list[int]] = {int(i): [] for i in ids}
+        for container, item in rows:
+            members[int(container)].append(int(item))
+        return members
 
     def _timing(self, item_id: int) -> tuple[float | None, float | None]:
         """(length, credits start) of an item's first playable file, from the catalog."""
@@ -178,7 +185,7 @@ class ProgressService:
             return after
 
         data = self.db.write(write, catalog=False, durable=True)
-        self._changed(user_id, [item_id], state)
+        self._changed(user_id, {item_id: data}, state)
         return data
 
     def mark(self, user_id: int, item_id: int, watched: bool) -> list[int]:
@@ -202,7 +209,7 @@ class ProgressService:
                 )
 
         self.db.write(write, catalog=False, durable=True)
-        self._changed(user_id, ids, "stopped")
+        self._changed(user_id, self.user_data_many(user_id, ids), "stopped")  # one read for all
         return ids
 
     def _playable_ids(self, item_id: int) -> list[int]:
@@ -211,17 +218,10 @@ class ProgressService:
             raise KeyError(item_id)
         if row["kind"] in ("movie", "episode"):
             return [item_id]
-        rows = self.db.query(
-            """SELECT e.id FROM items e WHERE e.kind = 'episode' AND (e.parent_id = ? OR
-                   e.parent_id IN (SELECT s.id FROM items s WHERE s.parent_id = ?))
-               UNION SELECT ci.item_id FROM collection_items ci WHERE ci.collection_id = ?""",
-            [item_id, item_id, item_id],
-        )
-        return [int(r[0]) for r in rows]
+        return self._members([item_id])[item_id]
 
-    def _changed(self, user_id: int, item_ids: Iterable[int], state: State) -> None:
-        for item_id in item_ids:
-            data = self.user_data(user_id, item_id)
+    def _changed(self, user_id: int, changed: Mapping[int, UserData], state: State) -> None:
+        for item_id, data in changed.items():
             self.bus.publish(
                 Event.PROGRESS,
                 {"user_id": user_id, "item_id": item_id, "state": state, **data.as_dict()},

@@ -135,7 +135,9 @@ class PageController(Controller):
         user_id = viewer(request).id
         item["user_data"] = ctx.progress.user_data(user_id, item_id).as_dict()
         if item["kind"] in ("show", "season", "collection"):  # watched when every episode is
-            item["user_data"]["watched"] = ctx.progress.all_watched(user_id, item_id)
+            item["user_data"]["watched"] = item_id in ctx.progress.watched_containers(
+                user_id, [item_id]
+            )
         context: dict[str, Any] = {"item": item}
         if item["kind"] in ("show", "season", "collection"):
             context["children"] = queries.children(ctx.db, item_id, access=access)
