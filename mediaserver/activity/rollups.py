@@ -63,23 +63,8 @@ class Rollups:
             if first is None:
                 return RollupResult(None, 0, 0, 0)
             since = str(first)[:13]
-        day = since[:10]
-        db.execute("DELETE FROM playback_rollups WHERE period = 'hour' AND bucket >= ?", [since])
-        hours = db.execute(
-            f"""INSERT INTO playback_rollups (period, bucket, item_id, user_id, plays,
-                    completes, seconds, direct, remux, transcode, errors)
-                SELECT 'hour', substr(at, 1, 13), item_id, user_id, {_TOTALS}
-                FROM playback_events WHERE at >= ? GROUP BY substr(at, 1, 13), item_id, user_id""",
-            [since],
-        ).rowcount
-        db.execute("DELETE FROM playback_rollups WHERE period = 'day' AND bucket >= ?", [day])
-        days = db.execute(
-            f"""INSERT INTO playback_rollups (period, bucket, item_id, user_id, plays,
-                    completes, seconds, direct, remux, transcode, errors)
-                SELECT 'day', substr(at, 1, 10), item_id, user_id, {_TOTALS}
-                FROM playback_events WHERE at >= ? GROUP BY substr(at, 1, 10), item_id, user_id""",
-            [day],
-        ).rowcount
+        hours = _recompute(db, "hour", since)  # "2026-12-02T20": 13 characters of `at`
+        days = _recompute(db, "day", since[:10])
         current = _hour(now)  # recomputed next time too: it is not over yet
         db.execute(
             "INSERT INTO rollup_state (name, value) VALUES ('rolled_until', ?) "
@@ -90,3 +75,19 @@ class Rollups:
         cutoff = min((now - timedelta(days=self.keep_days)).strftime("%Y-%m-%d"), current[:10])
         pruned = db.execute("DELETE FROM playback_events WHERE at < ?", [cutoff]).rowcount
         return RollupResult(since, hours, days, pruned)
+
+
+def _recompute(db: sqlite_utils.Database, period: str, since: str) -> int:
+    """Replace the ``period`` buckets from ``since`` on; how many rows that made."""
+    width = len(since)  # a bucket is that prefix of the events' ISO time
+    db.execute("DELETE FROM playback_rollups WHERE period = ? AND bucket >= ?", [period, since])
+    return int(
+        db.execute(
+            f"""INSERT INTO playback_rollups (period, bucket, item_id, user_id, plays,
+                    completes, seconds, direct, remux, transcode, errors)
+                SELECT ?, substr(at, 1, {width}), item_id, user_id, {_TOTALS}
+                FROM playback_events WHERE at >= ?
+                GROUP BY substr(at, 1, {width}), item_id, user_id""",
+            [period, since],
+        ).rowcount
+    )
