@@ -24,14 +24,19 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import httpx
-from api import free_port, percentile, stop_server  # bench/, run as a script
+from api import (  # bench/, run as a script
+    free_port,
+    percentile,
+    start_server,
+    stop_server,
+    wait_ready,
+)
 
 from mediaserver.testing import make_clip, user_credentials
 
@@ -47,32 +52,18 @@ def make_films(folder: Path, count: int, seconds: float, tag: str) -> None:
                   video=f"color=c={colour}", audio=False, output={"r": 1, "preset": "ultrafast"})  # fmt: skip
 
 
+CONFIG = (
+    "[server]\nrate_limit_per_minute = 100000000\n"
+    "[library]\nwatch = false\nscan_interval_minutes = 0\n"
+    '[streaming]\ntrickplay = false\n[logging]\nlevel = "warning"\n'
+)
+
+
 def start(work: Path, media: Path, port: int) -> subprocess.Popen[bytes]:
-    config = work / "hearth.toml"
-    config.write_text(
-        "[server]\nrate_limit_per_minute = 100000000\n"
-        "[library]\nwatch = false\nscan_interval_minutes = 0\n"
-        '[streaming]\ntrickplay = false\n[logging]\nlevel = "warning"\n',
-        encoding="utf-8",
-    )
-    env = {**os.environ, "MEDIASERVER_HOST": "127.0.0.1", "MEDIASERVER_PORT": str(port),
-           "MEDIASERVER_DATA_DIR": str(work / "data"), "MEDIASERVER_MEDIA_DIRS": str(media)}  # fmt: skip
-    log = (work / "server.log").open("ab")
-    server = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "mediaserver", "--config", str(config), "serve"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited with code {server.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).json()["startup"] == "ready":
-                return server
-        except (httpx.HTTPError, ValueError, KeyError):
-            pass
-        time.sleep(0.05)
-    raise TimeoutError("the server did not start")
+    """The server with a scan on start-up (bench/api.py's has none), once it is ready."""
+    server = start_server(work, media, port, "warning", config_toml=CONFIG)
+    wait_ready(f"http://127.0.0.1:{port}", server, timeout=60)
+    return server
 
 
 def film_ids(url: str, headers: dict[str, str], count: int) -> list[int]:

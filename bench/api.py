@@ -236,11 +236,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(work: Path, media_dir: Path, port: int, log_level: str) -> subprocess.Popen[bytes]:
+def start_server(
+    work: Path, media_dir: Path, port: int, log_level: str, *, config_toml: str | None = None
+) -> subprocess.Popen[bytes]:
+    """``mediaserver serve`` on 127.0.0.1 with this config (a benchmark's own, if given)."""
     config = work / "hearth.toml"
     config.write_text(
+        config_toml
         # The limiter runs (its cost is measured) but one benchmark user never trips it.
-        "[server]\nrate_limit_per_minute = 100000000\n"
+        or "[server]\nrate_limit_per_minute = 100000000\n"
         "[library]\nscan_on_startup = false\nwatch = false\nscan_interval_minutes = 0\n"
         f'[logging]\nlevel = "{log_level}"\n',
         encoding="utf-8",
@@ -252,7 +256,7 @@ def start_server(work: Path, media_dir: Path, port: int, log_level: str) -> subp
         "MEDIASERVER_DATA_DIR": str(work / "data"),
         "MEDIASERVER_MEDIA_DIRS": str(media_dir),  # an empty folder: no demo library
     }
-    log = (work / "server.log").open("wb")
+    log = (work / "server.log").open("ab")  # restarts add to it
     return subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "mediaserver", "--config", str(config), "serve"],
         env=env,
