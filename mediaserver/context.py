@@ -336,7 +336,7 @@ def build_context(settings: Settings) -> AppContext:
         users=users,
         auth=auth,
         pairing=PairingService(auth),
-        playback_events=PlaybackEvents(db),
+        playback_events=PlaybackEvents(db, bus),
         rollups=Rollups(db, keep_days=settings.activity.keep_events_days),
         progress=ProgressService(db, bus, watched_fraction=settings.activity.watched_percent / 100),
         streaming=StreamingService(settings.streaming, transcoder, keyframes, secret),

@@ -25,6 +25,7 @@ class Event(StrEnum):
     SCAN_STARTED = "scan.started"
     SCAN_FINISHED = "scan.finished"
     PROGRESS = "progress"  # a person's position or watched state in an item changed
+    PLAYBACK = "playback"  # a player's events were accepted: {"user_id", "device", "events"}
 
 
 Subscriber = Callable[[Event, Mapping[str, Any]], None]

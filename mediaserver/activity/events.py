@@ -20,6 +20,7 @@ import msgspec
 import sqlite_utils
 
 from mediaserver.db import Database
+from mediaserver.events import Event, EventBus
 from mediaserver.library import queries
 from mediaserver.library.access import Access
 
@@ -61,8 +62,9 @@ def _stamp(moment: datetime) -> str:
 
 
 class PlaybackEvents:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, bus: EventBus | None = None) -> None:
         self.db = db
+        self.bus = bus
 
     def ingest(
         self,
@@ -76,6 +78,7 @@ class PlaybackEvents:
         """Keep the valid events of a batch; (how many were kept, the rejected ones)."""
         moment = now or datetime.now(UTC)
         rows: list[tuple[Any, ...]] = []
+        kept: list[PlaybackEvent] = []
         rejected: list[Rejected] = []
         lengths: dict[int, float | None] = {}
         for index, entry in enumerate(raw):
@@ -90,8 +93,13 @@ class PlaybackEvents:
                  event.session, event.position_s, event.from_s, event.to_s, event.decision,
                  event.rung, event.detail)
             )  # fmt: skip
+            kept.append(event)
         if rows:
             self.db.submit(lambda db: _append(db, rows), catalog=False)
+            if self.bus is not None:  # now playing and the activity log follow along
+                self.bus.publish(
+                    Event.PLAYBACK, {"user_id": user_id, "device": device[:100], "events": kept}
+                )
         return len(rows), rejected
 
     def _check(
