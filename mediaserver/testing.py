@@ -25,10 +25,28 @@ from mediaserver.library.scanner import Progress, Scanner, ScanReport
 if TYPE_CHECKING:
     from mediaserver.accounts.auth import Kind
 
-__all__ = ["ClipError", "make_clip", "open_catalog", "scan_folder", "user_credentials"]
+__all__ = [
+    "ClipError",
+    "ManualClock",
+    "make_clip",
+    "open_catalog",
+    "scan_folder",
+    "user_credentials",
+]
 
 _MP4_LIKE = frozenset({".mp4", ".m4v", ".mov", ".3gp"})
 _SRT = "1\n00:00:00,000 --> 00:00:01,000\nHello from Hearth.\n"
+
+
+class ManualClock:
+    """A monotonic clock that moves only when told (``clock.now += 60``): pass it where a
+    service takes ``clock=`` to test expiry and throttling without waiting."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
 
 
 class ClipError(RuntimeError):

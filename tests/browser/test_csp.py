@@ -21,14 +21,13 @@ from playwright.sync_api import (
     expect,
 )
 
-from mediaserver.config import LibrarySettings, LoggingSettings, Settings
 from mediaserver.testing import make_clip
 from tests.browser.test_ui import (
     CHROMIUM,
     DESKTOP,
     api_headers,
     new_context,
-    serve_hearth,
+    serve_library,
 )
 from tests.integration.conftest import ADMIN_NAME, ADMIN_PASSWORD
 from tests.integration.test_security_headers import HOSTILE_NFO, XSS, XSS_GENRE
@@ -55,12 +54,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     make_clip(media / "Marble.Orchard.2001.mkv", seconds=6, output={"c:a": "ac3"})
     make_clip(media / "Hostile (2020).mp4", seconds=1)
     (media / "Hostile (2020).nfo").write_text(HOSTILE_NFO, encoding="utf-8")
-    settings = Settings(
-        data_dir=str(tmp_path_factory.mktemp("data")),
-        library=LibrarySettings(media_dirs=(str(media),), watch=False, scan_interval_minutes=0),
-        logging=LoggingSettings(level="warning"),
-    )
-    with serve_hearth(settings) as url:
+    with serve_library(tmp_path_factory, media) as url:
         yield url
 
 

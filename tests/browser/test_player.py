@@ -22,7 +22,6 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from mediaserver.config import LibrarySettings, LoggingSettings, Settings
 from mediaserver.ffmpeg_tools import find_ffmpeg
 from mediaserver.testing import make_clip
 from tests.browser.test_ui import (
@@ -31,7 +30,7 @@ from tests.browser.test_ui import (
     SCREENSHOTS,
     api_headers,
     new_context,
-    serve_hearth,
+    serve_library,
 )
 
 CLIP_SECONDS = 24
@@ -94,12 +93,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         subtitle=True,
         output={"c:a": "ac3"},
     )
-    settings = Settings(
-        data_dir=str(tmp_path_factory.mktemp("data")),
-        library=LibrarySettings(media_dirs=(str(media),), watch=False, scan_interval_minutes=0),
-        logging=LoggingSettings(level="warning"),
-    )
-    with serve_hearth(settings) as url:
+    with serve_library(tmp_path_factory, media) as url:
         yield url
 
 

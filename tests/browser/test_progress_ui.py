@@ -23,12 +23,11 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from mediaserver.config import LibrarySettings, LoggingSettings, Settings
 from mediaserver.testing import make_clip
 from tests.browser.test_accounts_ui import sign_in, signed_in_as
 from tests.browser.test_csp import goto, strict_page
 from tests.browser.test_player import VIDEO, current_time, wait_until
-from tests.browser.test_ui import CHROMIUM, api_headers, serve_hearth
+from tests.browser.test_ui import CHROMIUM, api_headers, serve_library
 from tests.integration.conftest import ADMIN_NAME, ADMIN_PASSWORD
 
 pytestmark = [
@@ -67,12 +66,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     make_clip(media / MARBLE, seconds=LENGTH, size="64x36", video="color=c=gray",
               output={**tiny, "c:a": "ac3", "g": 6})  # fmt: skip
-    settings = Settings(
-        data_dir=str(tmp_path_factory.mktemp("data")),
-        library=LibrarySettings(media_dirs=(str(media),), watch=False, scan_interval_minutes=0),
-        logging=LoggingSettings(level="warning"),
-    )
-    with serve_hearth(settings) as url:
+    with serve_library(tmp_path_factory, media) as url:
         yield url
 
 

@@ -205,6 +205,19 @@ def serve_hearth(settings: Settings) -> Iterator[str]:
             SIGNED_IN.pop(url, None)
 
 
+@contextmanager
+def serve_library(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Iterator[str]:
+    """``serve_hearth`` over one media folder, with a fresh data folder, no file watching
+    and no periodic scans: what a browser test module needs."""
+    settings = Settings(
+        data_dir=str(tmp_path_factory.mktemp("data")),
+        library=LibrarySettings(media_dirs=(str(media),), watch=False, scan_interval_minutes=0),
+        logging=LoggingSettings(level="warning"),
+    )
+    with serve_hearth(settings) as url:
+        yield url
+
+
 def wait_until_scanned(base_url: str, timeout: float = 60.0) -> None:
     """Startup is ready, a scan has run to the end and nothing is queued."""
     deadline = time.monotonic() + timeout
@@ -228,12 +241,7 @@ def wait_until_scanned(base_url: str, timeout: float = 60.0) -> None:
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     media = tmp_path_factory.mktemp("media") / "Library"  # the library is named after it
     make_clips(media)
-    settings = Settings(
-        data_dir=str(tmp_path_factory.mktemp("data")),
-        library=LibrarySettings(media_dirs=(str(media),), watch=False, scan_interval_minutes=0),
-        logging=LoggingSettings(level="warning"),
-    )
-    with serve_hearth(settings) as url:
+    with serve_library(tmp_path_factory, media) as url:
         yield url
 
 

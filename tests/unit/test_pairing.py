@@ -11,14 +11,7 @@ from mediaserver.accounts.auth import AuthService, LockedOut
 from mediaserver.accounts.pairing import PairingError, PairingService, normalise_code
 from mediaserver.accounts.users import User, UserService
 from mediaserver.db import Database
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from mediaserver.testing import ManualClock as Clock
 
 
 @pytest.fixture
