@@ -2,9 +2,11 @@
 
 1. **Load**: N clients (200) post progress for S seconds (60), each for its own user and
    film, one report every ``--interval`` seconds (1 s: ten times a real player's rate),
-   while a scan adds ``--scan-files`` films to the library.  Prints the p50/p99 of a
-   progress write (time to the durable 200), errors by kind, and whether any answer said
-   "database is locked".
+   while a scan adds ``--scan-files`` films to the library.  Each client also posts its
+   playback events (a progress event per report) in a batch every ten reports, and an admin
+   runs the roll-up task and opens the analytics page every ``--rollup-every`` seconds.
+   Prints the p50/p99 of a progress write (time to the durable 200), errors by kind,
+   whether any answer said "database is locked", and how long the dashboard took.
 2. **Kills**: K times (50), writers post rising positions, the server is killed with
    SIGKILL at a random moment and restarted; every position answered 200 must be stored,
    and ``integrity_check`` / ``foreign_key_check`` must be clean at the end.
@@ -76,10 +78,14 @@ def film_ids(url: str, headers: dict[str, str], count: int) -> list[int]:
     raise TimeoutError("the scan did not finish")
 
 
-async def load(url: str, keys: list[str], films: list[int], args: argparse.Namespace) -> dict:
+async def load(
+    url: str, keys: list[str], films: list[int], admin: dict[str, str], args: argparse.Namespace
+) -> dict:
     latencies: list[float] = []
+    dashboards: list[float] = []
     errors: dict[str, int] = {}
     locked = 0
+    rollups = 0
     deadline = time.monotonic() + args.seconds
     limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
@@ -89,9 +95,20 @@ async def load(url: str, keys: list[str], films: list[int], args: argparse.Names
             headers = {"Authorization": f"Bearer {keys[n % len(keys)]}"}
             film = films[n % len(films)]
             position = 31.0 + n
+            events: list[dict] = []
             await asyncio.sleep(random.uniform(0, args.interval))  # not all at once
             while time.monotonic() < deadline:
                 position += args.interval
+                events.append({"type": "progress", "item_id": film,
+                               "position_s": position % 500 + 31, "decision": "direct"})  # fmt: skip
+                if len(events) >= 10:
+                    batch, events = events, []
+                    sent = await client.post("/api/v1/playback/events", json={"events": batch},
+                                             headers=headers)  # fmt: skip
+                    if sent.status_code != 202:
+                        errors[f"events {sent.status_code}"] = (
+                            errors.get(f"events {sent.status_code}", 0) + 1
+                        )
                 started = time.perf_counter()
                 try:
                     answer = await client.post(
@@ -109,8 +126,23 @@ async def load(url: str, keys: list[str], films: list[int], args: argparse.Names
                         locked += 1
                 await asyncio.sleep(args.interval)
 
-        await asyncio.gather(*(one(n) for n in range(args.clients)))
-    return {"latencies": latencies, "errors": errors, "locked": locked}
+        async def housekeeping() -> None:
+            nonlocal rollups
+            while time.monotonic() < deadline - args.rollup_every:
+                await asyncio.sleep(args.rollup_every)
+                await client.post("/api/v1/tasks/rollup/run", headers=admin)
+                rollups += 1
+                started = time.perf_counter()
+                page = await client.get("/analytics", headers=admin)
+                dashboards.append(time.perf_counter() - started)
+                if page.status_code != 200:
+                    errors[f"analytics {page.status_code}"] = (
+                        errors.get(f"analytics {page.status_code}", 0) + 1
+                    )
+
+        await asyncio.gather(housekeeping(), *(one(n) for n in range(args.clients)))
+    return {"latencies": latencies, "errors": errors, "locked": locked, "rollups": rollups,
+            "dashboards": dashboards}  # fmt: skip
 
 
 def kills(work: Path, media: Path, headers: dict[str, str], films: list[int], rounds: int) -> dict:
@@ -172,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--films", type=int, default=40)
     parser.add_argument("--scan-files", type=int, default=100)
     parser.add_argument("--kills", type=int, default=50)
+    parser.add_argument("--rollup-every", type=float, default=10.0, help="seconds")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="hearth-activity-"))
     media = work / "media"
@@ -189,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         make_films(media / "Arrivals", args.scan_files, 60, "Arrival")
         httpx.post(f"{url}/api/v1/scan", headers=headers)
         began = time.monotonic()
-        result = asyncio.run(load(url, keys, films, args))
+        result = asyncio.run(load(url, keys, films, headers, args))
         scan = httpx.get(f"{url}/api/v1/scan/status", headers=headers).json()
         total = httpx.get(f"{url}/api/v1/items?kind=movie&limit=1", headers=headers).json()["total"]
         stop_server(server)
@@ -200,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
               f"({len(lat) / args.seconds:.0f}/s); p50 {p50:.1f} ms, p99 {p99:.1f} ms; "
               f"errors {result['errors'] or 0}; 'database is locked' {result['locked']}; "
               f"films after the scan {total} (scan state {scan['state']})")  # fmt: skip
+        pages = sorted(result["dashboards"])
+        if pages:
+            print(f"analytics: {result['rollups']} roll-ups run during the load; the dashboard "
+                  f"took p50 {percentile(pages, 50) * 1000:.0f} ms, max {pages[-1] * 1000:.0f} ms")  # fmt: skip
         killed = kills(work, media, headers, films[:8], args.kills) if args.kills else {}
         if killed:
             print(
@@ -211,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         fields = {
             "clients": args.clients, "seconds": args.seconds, "reports": len(lat),
             "p50_ms": f"{p50:.1f}", "p99_ms": f"{p99:.1f}", "errors": errors,
+            "rollups": result["rollups"],
+            "dashboard_p50_ms": f"{percentile(pages, 50) * 1000:.0f}" if pages else "-",
             "locked": result["locked"], "kills": args.kills, "lost": killed.get("lost", 0),
             "integrity_ok": killed.get("integrity_ok", True), "target_p99_ms": 200,
             "pass": str(ok).lower(),
