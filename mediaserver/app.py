@@ -23,6 +23,8 @@ from mediaserver import __version__
 from mediaserver.api import (
     access,
     activity,
+    activity_log,
+    analytics,
     auth,
     errors,
     hls,
@@ -45,6 +47,8 @@ from mediaserver.config import Settings
 from mediaserver.context import AppContext, build_context
 from mediaserver.logs import logging_config
 from mediaserver.ui import account, admin, filters, pages, signin
+from mediaserver.ui import activity_log as activity_log_pages
+from mediaserver.ui import analytics as analytics_pages
 
 __all__ = ["create_app", "web_root"]
 
@@ -93,6 +97,8 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             progress.HomeController,
             live.LiveController,
             activity.PlaybackEventController,
+            activity_log.ActivityLogController,
+            analytics.AnalyticsController,
             tasks.TaskController,
             tasks.BackupController,
             auth.AuthController,
@@ -107,6 +113,8 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             signin.SignInController,
             account.AccountController,
             admin.AdminController,
+            activity_log_pages.ActivityLogPage,
+            analytics_pages.AnalyticsPages,
             Metrics,
             create_static_files_router(
                 path="/static",

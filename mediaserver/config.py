@@ -100,7 +100,8 @@ class StreamingSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_on
 
 
 class ActivitySettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Viewing progress and watched state."""
+    """Viewing progress and watched state; how long playback events and the activity log
+    are kept."""
 
     watched_percent: Annotated[int, msgspec.Meta(ge=50, le=100)] = 90
     keep_events_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 90

@@ -20,7 +20,10 @@ from mediaserver import metrics
 from mediaserver.accounts.auth import AuthService
 from mediaserver.accounts.pairing import PairingService
 from mediaserver.accounts.users import UserService
+from mediaserver.activity.analytics import Analytics
 from mediaserver.activity.events import PlaybackEvents
+from mediaserver.activity.log import ActivityLog
+from mediaserver.activity.now_playing import NowPlaying
 from mediaserver.activity.progress import ProgressService
 from mediaserver.activity.rollups import Rollups
 from mediaserver.backup import hold_data_folder, prune, take_backup
@@ -66,6 +69,9 @@ class AppContext:
     progress: ProgressService
     playback_events: PlaybackEvents
     rollups: Rollups
+    activity_log: ActivityLog
+    analytics: Analytics
+    now_playing: NowPlaying
     demo: bool = False
     rate_limiter: Any = None  # api.guard.RateLimiter, set by create_app
     setup_code: str | None = None  # while no admin exists: the one-time set-up link's code
@@ -84,8 +90,11 @@ class AppContext:
             self._folder_lock = hold_data_folder(self.settings.data_path)
             self._folder_lock.__enter__()
         self.db.open()
+        self.activity_log.subscribe()  # before any scan, sign-in or task can happen
         self.db.write_latency_observer = metrics.DB_WRITE_LATENCY.observe
         metrics.DB_WRITE_QUEUE.set_function(lambda: self.db.write_queue_depth)
+        self.now_playing.attach()
+        metrics.PLAYBACK_SESSIONS.set_function(self.now_playing.count)
         if background and not self.users.has_admin():  # the server, not a CLI scan
             import secrets
             import sys
@@ -165,7 +174,7 @@ class AppContext:
             "trickplay", "Build trickplay previews", self.trickplay.request_run, trickplay_state
         )
         self.tasks.add("backup", "Back up the catalog", self._backup_or_raise)
-        self.tasks.add("rollup", "Total up playback events", self.rollups.run)
+        self.tasks.add("rollup", "Total up playback events", self._roll_up)
 
     def _start_scheduler(self) -> None:
         self._register_tasks()
@@ -281,6 +290,11 @@ class AppContext:
         log.info("backup taken", path=str(path), pruned=len(gone))
         return path
 
+    def _roll_up(self) -> None:
+        """The hourly housekeeping: playback totals, then old activity log entries go."""
+        self.rollups.run()
+        self.activity_log.prune()
+
     def task_status(self) -> list[dict[str, Any]]:
         return self.tasks.status(self._scheduler)
 
@@ -292,6 +306,7 @@ class AppContext:
         self.keyframes.close()
         self.library.close()
         self.plugins.call("mediaserver_shutdown", context=self)
+        self.activity_log.close()
         self.db.close()
         if self._folder_lock is not None:
             self._folder_lock.__exit__(None, None, None)
@@ -330,7 +345,7 @@ def build_context(settings: Settings) -> AppContext:
     )
     keyframes = KeyframeIndex(db)
     users = UserService(db)
-    auth = AuthService(db, users, secret)
+    auth = AuthService(db, users, secret, bus)
     return AppContext(
         settings=settings,
         users=users,
@@ -338,6 +353,10 @@ def build_context(settings: Settings) -> AppContext:
         pairing=PairingService(auth),
         playback_events=PlaybackEvents(db, bus),
         rollups=Rollups(db, keep_days=settings.activity.keep_events_days),
+        activity_log=ActivityLog(db, bus, keep_days=settings.activity.keep_events_days),
+        tasks=Tasks(bus),
+        analytics=Analytics(db),
+        now_playing=NowPlaying(db, bus),
         progress=ProgressService(db, bus, watched_fraction=settings.activity.watched_percent / 100),
         streaming=StreamingService(settings.streaming, transcoder, keyframes, secret),
         transcoder=transcoder,

@@ -26,6 +26,9 @@ class Event(StrEnum):
     SCAN_FINISHED = "scan.finished"
     PROGRESS = "progress"  # a person's position or watched state in an item changed
     PLAYBACK = "playback"  # a player's events were accepted: {"user_id", "device", "events"}
+    SIGNED_IN = "auth.signed-in"  # {"user_id", "name", "device", "address"}
+    SIGN_IN_FAILED = "auth.sign-in-failed"  # {"name", "user_id", "device", "address", "reason"}
+    TASK_FINISHED = "task.finished"  # {"id", "name", "outcome", "seconds", "detail"}
 
 
 Subscriber = Callable[[Event, Mapping[str, Any]], None]

@@ -16,6 +16,7 @@ __all__ = [
     "JOBS_STARTED",
     "LIVE_STREAMS",
     "PLAYBACK_EVENTS",
+    "PLAYBACK_SESSIONS",
     "PROGRESS_WRITES",
     "REMUXES",
     "SCAN_DURATION",
@@ -57,6 +58,9 @@ SEGMENT_REQUESTS = Counter(
 PROGRESS_WRITES = Counter("hearth_progress_writes_total", "Progress reports stored.", ["state"])
 PLAYBACK_EVENTS = Counter(
     "hearth_playback_events_total", "Playback events received, kept or refused.", ["outcome"]
+)
+PLAYBACK_SESSIONS = Gauge(
+    "hearth_playback_sessions", "People watching something right now (the now-playing list)."
 )
 LIVE_STREAMS = Gauge(
     "hearth_live_streams", "Open /api/v1/events streams (devices following along)."

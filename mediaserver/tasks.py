@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from mediaserver import metrics
+from mediaserver.events import Event, EventBus
 
 __all__ = ["TaskRun", "Tasks"]
 
@@ -49,7 +50,8 @@ class _Task:
 
 
 class Tasks:
-    def __init__(self) -> None:
+    def __init__(self, bus: EventBus | None = None) -> None:
+        self.bus = bus  # each finished run is published (the activity log records it)
         self._tasks: dict[str, _Task] = {}
         self._last: dict[str, TaskRun] = {}
         self._running: dict[str, str] = {}  # id -> started at
@@ -95,6 +97,12 @@ class Tasks:
             self._last[task_id] = run
         metrics.TASK_RUNS.labels(task_id, run.outcome).inc()
         metrics.TASK_DURATION.labels(task_id).observe(run.seconds)
+        if self.bus is not None:
+            self.bus.publish(
+                Event.TASK_FINISHED,
+                {"id": task_id, "name": task.name, "outcome": run.outcome,
+                 "seconds": run.seconds, "detail": run.detail},
+            )  # fmt: skip
         return run
 
     def start(self, task_id: str) -> bool:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from mediaserver.accounts.totp import TwoFactor
 from mediaserver.accounts.users import User, UserService
 from mediaserver.db import Database
+from mediaserver.events import Event, EventBus
 
 __all__ = [
     "ACCESS_TTL_S",
@@ -113,10 +114,13 @@ class Throttle:
 
 
 class AuthService:
-    def __init__(self, db: Database, users: UserService, secret: bytes) -> None:
+    def __init__(
+        self, db: Database, users: UserService, secret: bytes, bus: EventBus | None = None
+    ) -> None:
         self.db = db
         self.users = users
         self.secret = secret
+        self.bus = bus  # sign-ins and failures, for the activity log
         self.throttle = Throttle()
         self.two_factor = TwoFactor(db, secret)
 
@@ -134,20 +138,39 @@ class AuthService:
         """Tokens for a correct name and password (and two-factor code, when the user has
         turned it on); LockedOut, TwoFactorRequired or PermissionError otherwise."""
         keys = (f"user:{name.strip().lower()[:64]}", f"addr:{address}")
-        self.throttle.check(*keys)
+        seen: dict[str, Any] = {"name": name.strip()[:64], "device": device, "address": address}
+        try:
+            self.throttle.check(*keys)
+        except LockedOut:
+            self._publish(Event.SIGN_IN_FAILED, seen, reason="locked out")
+            raise
         user = self.users.authenticate(name, password)
         if user is None:
             self.throttle.failed(*keys)
+            self._publish(Event.SIGN_IN_FAILED, seen, reason="wrong user name or password")
             raise PermissionError("wrong user name or password")
+        seen = {**seen, "name": user.name, "user_id": user.id}
         if self.two_factor.enabled(user.id):
             if not totp:
                 raise TwoFactorRequired("this account needs a two-factor code (or a recovery code)")
             if not self.two_factor.check(user.id, totp):
                 self.throttle.failed(*keys)
+                self._publish(Event.SIGN_IN_FAILED, seen, reason="wrong two-factor code")
                 raise PermissionError("wrong or already used two-factor code")
         self.throttle.succeeded(*keys)
         refresh = self.issue(user.id, "refresh", device=device, address=address)
+        self._publish(Event.SIGNED_IN, seen)
         return Login(user, self.access_token(user.id), refresh, ACCESS_TTL_S)
+
+    def announce_sign_in(self, user: User, *, device: str | None, address: str, via: str) -> None:
+        """Tell the bus someone signed in another way than a password (a pairing code)."""
+        seen = {"name": user.name, "user_id": user.id, "device": device, "address": address}
+        self._publish(Event.SIGNED_IN, seen, via=via)
+
+    def _publish(self, event: Event, seen: dict[str, Any], **extra: Any) -> None:
+        """Who, from where and with what; never the password or a code."""
+        if self.bus is not None:
+            self.bus.publish(event, {"user_id": None, **seen, **extra})
 
     def refresh(self, token: str, *, address: str) -> Login:
         """Swap a refresh token for a new pair; a reused one revokes the login."""

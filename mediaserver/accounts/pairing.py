@@ -150,4 +150,7 @@ class PairingService:
         refresh = self.auth.issue(
             user.id, "refresh", device=pairing.device, address=pairing.address
         )
+        self.auth.announce_sign_in(
+            user, device=pairing.device, address=pairing.address, via="pairing code"
+        )
         return Login(user, self.auth.access_token(user.id), refresh, ACCESS_TTL_S)

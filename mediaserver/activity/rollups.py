@@ -19,11 +19,11 @@ import sqlite_utils
 
 from mediaserver.db import Database
 
-__all__ = ["PROGRESS_INTERVAL_S", "RollupResult", "Rollups"]
+__all__ = ["PROGRESS_INTERVAL_S", "TOTALS", "RollupResult", "Rollups"]
 
 PROGRESS_INTERVAL_S = 10  # web/static/progress.js sends one "progress" event this often
 
-_TOTALS = f"""
+TOTALS = f"""
     count(*) FILTER (WHERE type = 'play'),
     count(*) FILTER (WHERE type = 'complete'),
     {PROGRESS_INTERVAL_S} * count(*) FILTER (WHERE type = 'progress'),
@@ -85,7 +85,7 @@ def _recompute(db: sqlite_utils.Database, period: str, since: str) -> int:
         db.execute(
             f"""INSERT INTO playback_rollups (period, bucket, item_id, user_id, plays,
                     completes, seconds, direct, remux, transcode, errors)
-                SELECT ?, substr(at, 1, {width}), item_id, user_id, {_TOTALS}
+                SELECT ?, substr(at, 1, {width}), item_id, user_id, {TOTALS}
                 FROM playback_events WHERE at >= ?
                 GROUP BY substr(at, 1, {width}), item_id, user_id""",
             [period, since],

@@ -343,6 +343,30 @@ def _m010_rollups(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m011_activity_log(db: sqlite_utils.Database) -> None:
+    # What happened on the server, a sentence per row, for admins (activity/log.py).  No
+    # foreign key to items: an entry outlives the file it names; a removed user's entries
+    # stay, without the link.
+    db.executescript(
+        """
+        CREATE TABLE activity_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ')),
+            kind TEXT NOT NULL,
+            severity TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'error')),
+            user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+            item_id INTEGER,
+            summary TEXT NOT NULL,
+            detail TEXT
+        );
+        CREATE INDEX activity_log_at ON activity_log(at);
+        CREATE INDEX activity_log_kind ON activity_log(kind);
+        -- Removing a user sets their entries' user_id to NULL: without this, a full scan.
+        CREATE INDEX activity_log_user ON activity_log(user_id);
+        """
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: tuple[Migration, ...] = (
     _m001_catalog,
@@ -355,6 +379,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m008_progress,
     _m009_playback_events,
     _m010_rollups,
+    _m011_activity_log,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar.plugins.jinja import JinjaTemplateEngine
 
-__all__ = ["bitrate", "duration", "filesize", "install", "stream_details", "timestamp"]
+from mediaserver.devices import describe_device
+
+__all__ = [
+    "bitrate",
+    "device",
+    "duration",
+    "filesize",
+    "install",
+    "local_time",
+    "stream_details",
+    "timestamp",
+]
 
 
 def duration(seconds: float | None) -> str:
@@ -77,12 +89,33 @@ def stream_details(stream: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def local_time(stamp: str | None) -> str:
+    """A stored UTC time (``2026-12-02T20:15:00Z``) as the server's clock reads it:
+    ``2026-12-02 21:15``; empty when there is none."""
+    if not stamp:
+        return ""
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def device(user_agent: str | None) -> str:
+    """``Firefox on Linux`` from a browser's User-Agent; an app's own name as it is."""
+    return describe_device(user_agent) or "Unknown device"
+
+
 def install(engine: JinjaTemplateEngine) -> None:
     filters: dict[str, Any] = {
         "duration": duration,
         "timestamp": timestamp,
         "filesize": filesize,
         "bitrate": bitrate,
+        "device": device,
+        "local_time": local_time,
         "stream_details": stream_details,
     }
     engine.engine.filters.update(filters)

@@ -90,6 +90,7 @@ class SignInController(Controller):
                 name[:64],
                 data.get("password", "")[:256],
                 address=address,
+                device=request.headers.get("user-agent", "")[:200] or None,  # for the activity log
                 totp=data.get("totp") or None,
             )
         except LockedOut as exc:

@@ -160,7 +160,7 @@ def test_a_child_sees_only_what_the_admin_allows(
         assert answer is not None and answer.status == 200  # the allowed one opens
 
         account = kid.locator("nav.account")
-        expect(account.get_by_role("link")).to_have_text(["kid"])  # no "Users"
+        expect(account.get_by_role("link")).to_have_text(["History", "kid"])  # no "Users"
         expect(account.get_by_role("link", name="kid")).to_have_attribute("href", "/profile")
         answer = kid.goto(base_url + "/admin/users")
         assert answer is not None and answer.status == 403

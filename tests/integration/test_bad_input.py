@@ -869,6 +869,7 @@ def _fill(h: Hearth, template: str, hostile: RouteParam | None, value: str) -> s
         "session": "walkerbaseline",
         "path": "openapi.json",
         "file_path": "app.css",
+        "chart": "titles",
     }
 
     def one(match: re.Match[str]) -> str:
