@@ -294,6 +294,22 @@ def make_admin(settings: Any) -> str:
     return user_credentials(settings.data_path, ADMIN_NAME, ADMIN_PASSWORD, admin=True)[0]
 
 
+MEMBER_PASSWORD = "a long household password"
+
+
+def add_member(
+    client: httpx.Client, admin: dict[str, str], name: str, **limits: Any
+) -> tuple[int, dict[str, str]]:
+    """A member made through ``/api/v1/users`` with these limits, signed in: (id, headers)."""
+    made = client.post(
+        "/api/v1/users", json={"name": name, "password": MEMBER_PASSWORD, **limits}, headers=admin
+    )
+    assert made.status_code == 201, made.text
+    login = client.post("/api/v1/auth/login", json={"username": name, "password": MEMBER_PASSWORD})
+    assert login.status_code == 200, login.text
+    return int(made.json()["id"]), {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+
 def auth_headers(url: str) -> dict[str, str]:
     """The ``Authorization`` header of the admin's API key for the server at ``url``."""
     return dict(AUTH_HEADERS[url.rstrip("/")])

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import auth_headers, wait_for_scan
+from tests.integration.conftest import add_member, auth_headers, wait_for_scan
 
 PASSWORD = "a long household password"
 MOVIES = {  # title -> content rating ("" = none)
@@ -44,15 +44,7 @@ class Household:
 
     def user(self, name: str, **limits: Any) -> dict[str, str]:
         """A member with these limits; the headers of their access token."""
-        made = self.client.post(
-            "/api/v1/users", json={"name": name, "password": PASSWORD, **limits}, headers=self.admin
-        )
-        assert made.status_code == 201, made.text
-        login = self.client.post(
-            "/api/v1/auth/login", json={"username": name, "password": PASSWORD}
-        )
-        assert login.status_code == 200, login.text
-        return {"Authorization": f"Bearer {login.json()['access_token']}"}
+        return add_member(self.client, self.admin, name, **limits)[1]
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,8 @@ import httpx
 import pytest
 
 from mediaserver.testing import make_clip
-from tests.integration.conftest import auth_headers, wait_for_scan
+from tests.integration.conftest import add_member, auth_headers, wait_for_scan
 
-PASSWORD = "a long household password"
 LENGTH = 300.0
 
 
@@ -27,14 +26,7 @@ class Home:
     ids: dict[str, int]
 
     def member(self, name: str, **limits: object) -> tuple[int, dict[str, str]]:
-        made = self.client.post(
-            "/api/v1/users", json={"name": name, "password": PASSWORD, **limits}, headers=self.admin
-        )
-        assert made.status_code == 201, made.text
-        login = self.client.post(
-            "/api/v1/auth/login", json={"username": name, "password": PASSWORD}
-        )
-        return made.json()["id"], {"Authorization": f"Bearer {login.json()['access_token']}"}
+        return add_member(self.client, self.admin, name, **limits)
 
     def events(self, headers: dict[str, str], title: str, *batch: dict[str, object]) -> None:
         answer = self.client.post(

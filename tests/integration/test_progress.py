@@ -13,9 +13,8 @@ import httpx
 import pytest
 
 from mediaserver.testing import make_clip
-from tests.integration.conftest import auth_headers, wait_for_scan, wait_until
+from tests.integration.conftest import add_member, auth_headers, wait_for_scan, wait_until
 
-PASSWORD = "a long household password"
 LENGTH = 600.0  # ten-minute clips: 64x36 black at 1 fps, well under a second to make
 
 
@@ -26,14 +25,7 @@ class Home:
     ids: dict[str, int]
 
     def member(self, name: str, **limits: Any) -> dict[str, str]:
-        made = self.client.post(
-            "/api/v1/users", json={"name": name, "password": PASSWORD, **limits}, headers=self.admin
-        )
-        assert made.status_code == 201, made.text
-        login = self.client.post(
-            "/api/v1/auth/login", json={"username": name, "password": PASSWORD}
-        )
-        return {"Authorization": f"Bearer {login.json()['access_token']}"}
+        return add_member(self.client, self.admin, name, **limits)[1]
 
     def report(self, headers: dict[str, str], title: str, position: float, state: str = "playing"):
         return self.client.post(
