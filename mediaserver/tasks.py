@@ -55,6 +55,7 @@ class Tasks:
         self._tasks: dict[str, _Task] = {}
         self._last: dict[str, TaskRun] = {}
         self._running: dict[str, str] = {}  # id -> started at
+        self._again: set[str] = set()  # to run once more when the current run ends
         self._lock = threading.Lock()
 
     def add(
@@ -65,6 +66,9 @@ class Tasks:
         describe: Callable[[], str | None] | None = None,
     ) -> None:
         self._tasks[task_id] = _Task(task_id, name, fn, describe)
+
+    def name(self, task_id: str) -> str:
+        return self._tasks[task_id].name
 
     def __contains__(self, task_id: object) -> bool:
         return task_id in self._tasks
@@ -95,6 +99,8 @@ class Tasks:
         with self._lock:
             self._running.pop(task_id, None)
             self._last[task_id] = run
+            again = task_id in self._again
+            self._again.discard(task_id)
         metrics.TASK_RUNS.labels(task_id, run.outcome).inc()
         metrics.TASK_DURATION.labels(task_id).observe(run.seconds)
         if self.bus is not None:
@@ -103,12 +109,18 @@ class Tasks:
                 {"id": task_id, "name": task.name, "outcome": run.outcome,
                  "seconds": run.seconds, "detail": run.detail},
             )  # fmt: skip
+        if again:
+            self.start(task_id)
         return run
 
-    def start(self, task_id: str) -> bool:
-        """ "Run now": on its own thread; False when it is running already."""
-        if task_id in self._running:
-            return False
+    def start(self, task_id: str, *, again: bool = False) -> bool:
+        """ "Run now": on its own thread; False when it is running already, unless
+        ``again``: then one more run follows this one (for work that arrived during it)."""
+        with self._lock:
+            if task_id in self._running:
+                if again:
+                    self._again.add(task_id)
+                return again
         threading.Thread(
             target=self.run, args=(task_id,), name=f"task-{task_id}", daemon=True
         ).start()

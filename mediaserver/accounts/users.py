@@ -116,7 +116,13 @@ class UserService:
         return self._user(row) if row else None
 
     def all(self) -> list[User]:
-        return [self._user(r) for r in self.db.query("SELECT * FROM users ORDER BY name")]
+        libraries: dict[int, set[int]] = {}
+        for user_id, library_id in self.db.query("SELECT user_id, library_id FROM user_libraries"):
+            libraries.setdefault(int(user_id), set()).add(int(library_id))
+        return [  # two reads for everyone, not one per person
+            User.from_row(r, frozenset(libraries.get(int(r["id"]), ())))
+            for r in self.db.query("SELECT * FROM users ORDER BY name")
+        ]
 
     def update(
         self,
