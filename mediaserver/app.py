@@ -34,6 +34,7 @@ from mediaserver.api import (
     pairing,
     playback,
     progress,
+    recommendations,
     scan,
     system,
     tasks,
@@ -49,6 +50,7 @@ from mediaserver.logs import logging_config
 from mediaserver.ui import account, admin, filters, pages, signin
 from mediaserver.ui import activity_log as activity_log_pages
 from mediaserver.ui import analytics as analytics_pages
+from mediaserver.ui import recommendations as recommendation_pages
 
 __all__ = ["create_app", "web_root"]
 
@@ -95,6 +97,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             playback.PlaybackController,
             progress.ProgressController,
             progress.HomeController,
+            recommendations.RecommendationController,
             live.LiveController,
             activity.PlaybackEventController,
             activity_log.ActivityLogController,
@@ -115,6 +118,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             admin.AdminController,
             activity_log_pages.ActivityLogPage,
             analytics_pages.AnalyticsPages,
+            recommendation_pages.RecommendationPages,
             Metrics,
             create_static_files_router(
                 path="/static",

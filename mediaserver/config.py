@@ -116,6 +116,15 @@ class BackupSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=
     hour: Annotated[int, msgspec.Meta(ge=0, le=23)] = 3  # local time
 
 
+class RecommendationSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The recommendation job: when it runs, and how soon new viewing starts another run."""
+
+    enabled: bool = True
+    hour: Annotated[int, msgspec.Meta(ge=0, le=23)] = 4  # nightly, local time
+    interval_hours: Annotated[int, msgspec.Meta(ge=0, le=168)] = 0  # also every N hours; 0: no
+    after_events: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 100  # 0: never early
+
+
 class LoggingSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -160,6 +169,7 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     streaming: StreamingSettings = msgspec.field(default_factory=StreamingSettings)
     activity: ActivitySettings = msgspec.field(default_factory=ActivitySettings)
     backup: BackupSettings = msgspec.field(default_factory=BackupSettings)
+    recommendations: RecommendationSettings = msgspec.field(default_factory=RecommendationSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     network: NetworkSettings = msgspec.field(default_factory=NetworkSettings)
 

@@ -34,6 +34,7 @@ from mediaserver.ffmpeg_tools import find_ffmpeg
 from mediaserver.library.scanner import Scanner
 from mediaserver.library.service import LibraryService
 from mediaserver.plugins.manager import PluginManager
+from mediaserver.recommend.service import Recommender
 from mediaserver.streaming.keyframes import KeyframeIndex
 from mediaserver.streaming.segment_cache import SegmentCache
 from mediaserver.streaming.service import StreamingService
@@ -72,6 +73,7 @@ class AppContext:
     activity_log: ActivityLog
     analytics: Analytics
     now_playing: NowPlaying
+    recommender: Recommender
     demo: bool = False
     rate_limiter: Any = None  # api.guard.RateLimiter, set by create_app
     setup_code: str | None = None  # while no admin exists: the one-time set-up link's code
@@ -94,6 +96,7 @@ class AppContext:
         self.db.write_latency_observer = metrics.DB_WRITE_LATENCY.observe
         metrics.DB_WRITE_QUEUE.set_function(lambda: self.db.write_queue_depth)
         self.now_playing.attach()
+        self.recommender.candidates = self._plugin_candidates
         metrics.PLAYBACK_SESSIONS.set_function(self.now_playing.count)
         if background and not self.users.has_admin():  # the server, not a CLI scan
             import secrets
@@ -174,52 +177,77 @@ class AppContext:
             "trickplay", "Build trickplay previews", self.trickplay.request_run, trickplay_state
         )
         self.tasks.add("backup", "Back up the catalog", self._backup_or_raise)
+        if self.settings.recommendations.enabled:
+            self.tasks.add(
+                "recommendations",
+                "Compute recommendations",
+                self.recommender.run,
+                self._recommendations_state,
+            )
         self.tasks.add("rollup", "Total up playback events", self._roll_up)
+
+    def _recommendations_state(self) -> str | None:
+        progress = self.recommender.progress
+        return f"people done: {progress[0]}/{progress[1]}" if progress else None
+
+    def _recommend_soon(self) -> None:
+        """After ``after_events`` progress reports, a run (unless one is running)."""
+        every = self.settings.recommendations.after_events
+        if not every or "recommendations" not in self.tasks:
+            return
+        lock = threading.Lock()
+        seen = [0]
+
+        def count(*_: object) -> None:
+            with lock:
+                seen[0] += 1
+                due = seen[0] >= every
+                if due:
+                    seen[0] = 0
+            if due:
+                self.tasks.start("recommendations", again=True)
+
+        self.bus.subscribe(count, Event.PROGRESS)
+
+    def _plugin_candidates(self, user_id: int) -> list[tuple[int, str]]:
+        offered = self.plugins.call(
+            "mediaserver_recommendation_candidates", user_id=user_id, context=self
+        )
+        return [(int(i), str(r)) for batch in offered for i, r in batch][:100]
 
     def _start_scheduler(self) -> None:
         self._register_tasks()
-        minutes = self.settings.library.scan_interval_minutes
-        trickplay = self.settings.streaming.trickplay
-        nightly = self.settings.backup.nightly
         from apscheduler.schedulers.background import BackgroundScheduler
 
         self._scheduler = BackgroundScheduler(daemon=True)
-        common = {"coalesce": True, "max_instances": 1}
-        if nightly:
+
+        def schedule(task_id: str, trigger: str, job_id: str | None = None, **when: int) -> None:
             self._scheduler.add_job(
-                self.tasks.runner("backup"),
-                "cron",
-                hour=self.settings.backup.hour,
-                id="backup",
-                name="Back up the catalog",
-                **common,
+                self.tasks.runner(task_id),
+                trigger,
+                id=job_id or task_id,
+                name=self.tasks.name(task_id),
+                coalesce=True,
+                max_instances=1,
+                **when,
             )
-        if minutes:
-            self._scheduler.add_job(
-                self.tasks.runner("library-scan"),
-                "interval",
-                minutes=minutes,
-                id="library-scan",
-                name="Scan all libraries",
-                **common,
+
+        if self.settings.backup.nightly:
+            schedule("backup", "cron", hour=self.settings.backup.hour)
+        if "recommendations" in self.tasks:
+            picks = self.settings.recommendations
+            schedule("recommendations", "cron", hour=picks.hour)
+            if picks.interval_hours:
+                schedule("recommendations", "interval", "recommendations-often",
+                         hours=picks.interval_hours)  # fmt: skip
+            self._recommend_soon()
+        if self.settings.library.scan_interval_minutes:
+            schedule(
+                "library-scan", "interval", minutes=self.settings.library.scan_interval_minutes
             )
-        self._scheduler.add_job(
-            self.tasks.runner("rollup"),
-            "interval",
-            minutes=60,
-            id="rollup",
-            name="Total up playback events",
-            **common,
-        )
-        if trickplay:  # catches up on files a stopped or paused run left behind
-            self._scheduler.add_job(
-                self.tasks.runner("trickplay"),
-                "interval",
-                minutes=RUN_INTERVAL_MINUTES,
-                id="trickplay",
-                name="Build trickplay previews",
-                **common,
-            )
+        schedule("rollup", "interval", minutes=60)
+        if self.settings.streaming.trickplay:  # catches up on files a stopped run left behind
+            schedule("trickplay", "interval", minutes=RUN_INTERVAL_MINUTES)
         self._scheduler.start()
 
     async def start_watching(self) -> None:
@@ -357,6 +385,7 @@ def build_context(settings: Settings) -> AppContext:
         tasks=Tasks(bus),
         analytics=Analytics(db),
         now_playing=NowPlaying(db, bus),
+        recommender=Recommender(db, users),
         progress=ProgressService(db, bus, watched_fraction=settings.activity.watched_percent / 100),
         streaming=StreamingService(settings.streaming, transcoder, keyframes, secret),
         transcoder=transcoder,

@@ -367,6 +367,37 @@ def _m011_activity_log(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m012_recommendations(db: sqlite_utils.Database) -> None:
+    # What the recommendation job picked for each person, row by row with reasons; what
+    # they said they are not interested in; and the genres a new person said they like.
+    db.executescript(
+        """
+        CREATE TABLE recommendations (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            row_key TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            row_title TEXT NOT NULL,
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            reason TEXT NOT NULL,
+            score REAL NOT NULL,
+            computed_at TEXT NOT NULL,
+            PRIMARY KEY (user_id, row_key, position)
+        ) WITHOUT ROWID;
+        CREATE TABLE recommendation_feedback (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            at TEXT NOT NULL,
+            PRIMARY KEY (user_id, item_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE liked_genres (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            genre TEXT NOT NULL COLLATE NOCASE,
+            PRIMARY KEY (user_id, genre)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: tuple[Migration, ...] = (
     _m001_catalog,
@@ -380,6 +411,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m009_playback_events,
     _m010_rollups,
     _m011_activity_log,
+    _m012_recommendations,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -44,3 +44,16 @@ def mediaserver_event(event: str, payload: Mapping[str, Any]) -> None:
     ``{"item_id": 12, "kind": "movie", "title": "..."}``.  Runs on the publisher's thread:
     return quickly.
     """
+
+
+@hookspec
+def mediaserver_recommendation_candidates(
+    user_id: int, context: AppContext
+) -> list[tuple[int, str]] | None:
+    """Extra titles to suggest to one person, with a reason each: ``[(item_id, "why")]``.
+
+    Called by the recommendation job for every person, on its worker thread.  Return film
+    or show ids from the catalog; Hearth leaves out what the person has started, seen, said
+    they are not interested in, or may not see, and shows the rest as "Suggested for you"
+    with your reasons.  Keep it quick: it runs once per person per run.
+    """

@@ -18,6 +18,7 @@ from mediaserver.api.access import admin_only, viewer, viewer_access
 from mediaserver.api.items import Sort, require_item
 from mediaserver.api.libraries import require_library
 from mediaserver.api.progress import with_user_data
+from mediaserver.api.recommendations import recommendation_rows
 from mediaserver.context import AppContext
 from mediaserver.library import queries
 from mediaserver.streaming.direct import playable_type
@@ -62,11 +63,20 @@ class PageController(Controller):
         }
         for row in rows.values():
             with_user_data(ctx, user.id, row)
+        picks = recommendation_rows(ctx, request)
+        new_here = not picks or all(r["key"] == "trending" for r in picks)
         return Template(
             "home.html",
             context={
                 "libraries": libraries,
                 **rows,
+                "recommendations": picks,
+                # Someone with nothing watched and no genres picked is asked what they like.
+                "ask_likes": new_here
+                and not rows["continue_watching"]
+                and not ctx.recommender.liked_genres(user.id),
+                "genres": queries.genres(ctx.db, access=access),
+                "picked": request.query_params.get("picked") == "1",
                 "scan": ctx.library.status().as_dict(),
                 "startup": ctx.startup_state,
             },

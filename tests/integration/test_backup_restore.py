@@ -69,7 +69,7 @@ def test_the_tasks_list_runs_a_backup_now(tmp_path: Path) -> None:
     with run_hearth(data, [empty]) as url, httpx.Client(base_url=url, timeout=30) as c:
         admin = auth_headers(url)
         listed = {t["id"]: t for t in c.get("/api/v1/tasks", headers=admin).json()["tasks"]}
-        assert set(listed) == {"library-scan", "trickplay", "backup", "rollup"}
+        assert set(listed) == {"library-scan", "trickplay", "backup", "rollup", "recommendations"}
         assert listed["rollup"]["next_run"] is not None  # hourly
         assert listed["backup"]["next_run"] is not None  # nightly by default
         assert listed["backup"]["last_run"] is None

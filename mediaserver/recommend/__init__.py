@@ -1,0 +1,1 @@
+"""Recommendations: what each person might like to watch next, and why."""

@@ -1,0 +1,334 @@
+"""The recommendation job and its rows: what each person might like next, and why.
+
+A run reads the catalog and everyone's viewing (:mod:`~mediaserver.recommend.data`), learns
+title-to-title similarities (:func:`~mediaserver.recommend.engine.fit`) and writes, per
+person, a few rows with a reason on every title:
+
+- **Recommended for you**: the blend of co-watching, content and household popularity,
+  never two of one collection after a pair, each with the title that earned it its place;
+- **Because you watched X**: titles watched by the people who watched X (twice at most);
+- **More like X**: titles like X by genre, people, studio, decade and words;
+- **Trending in your household**: time-decayed plays.
+
+What a person has already started or seen is never offered (Continue watching and Next up
+show those), nor what they said they are not interested in (its neighbours also count
+against it), nor anything their limits hide.  Someone with no viewing gets trending plus
+titles in the genres they said they like.  Plugins can add candidates.  Rows are written
+through the single writer in batches of people; a run never touches the request path.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import sqlite_utils
+import structlog
+
+from mediaserver.accounts.users import User, UserService
+from mediaserver.db import Database
+from mediaserver.library.access import Access
+from mediaserver.recommend import engine
+from mediaserver.recommend.data import Titles, Viewing, features, load_titles, load_viewing
+
+__all__ = ["ROW_SIZE", "Recommender", "RunResult"]
+
+log = structlog.get_logger(__name__)
+
+ROW_SIZE = 20
+_MIN_ROW = 2  # a "because", "more like" or "trending" row with fewer is not worth showing
+_NOT_INTERESTED = -0.5  # how much a "not interested" counts against its neighbours
+Candidates = Callable[[int], Sequence[tuple[int, str]]]  # plugins: user id -> (item, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    people: int
+    titles: int
+    rows: int
+    seconds: float
+    learn_seconds: float  # reading the catalog and the similarities; the rest is per person
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"people": self.people, "titles": self.titles, "rows": self.rows,
+                "seconds": round(self.seconds, 2),
+                "learn_seconds": round(self.learn_seconds, 2)}  # fmt: skip
+
+
+@dataclass
+class _Run:
+    titles: Titles
+    viewing: Viewing
+    model: engine.Model
+    features: sp.csr_matrix
+    signed: sp.csr_matrix  # weights with "not interested" as negative entries
+    computed_at: str
+
+
+class Recommender:
+    def __init__(
+        self, db: Database, users: UserService, *, candidates: Candidates | None = None
+    ) -> None:
+        self.db = db
+        self.users = users
+        self.candidates = candidates
+        self.progress: tuple[int, int] | None = None  # (people done, people) while running
+        self._people: dict[int, User] = {}
+        self._lock = threading.Lock()
+
+    # -- the job --------------------------------------------------------------------------
+
+    def run(self, now: datetime | None = None, *, batch: int = 200) -> RunResult:
+        began = time.monotonic()
+        with self._lock:  # one run at a time
+            state = self._learn(now or datetime.now(UTC))
+            learned = time.monotonic() - began
+            users = state.viewing.users
+            self._people = {u.id: u for u in self.users.all()}  # one read, not one a person
+            self.progress = (0, len(users))
+            written = 0
+            try:
+                for block in engine.blocks(len(users), batch):
+                    rows = [self._rows_for(state, n, blended) for n, blended in
+                            self._blended(state, block)]  # fmt: skip
+                    written += sum(len(r) for r in rows)
+                    people = [int(u) for u in users[block]]
+                    self._write(people, rows, state.computed_at)
+                    self.progress = (block.stop, len(users))
+            finally:
+                self.progress = None
+        result = RunResult(
+            len(users), len(state.titles), written, time.monotonic() - began, learned
+        )
+        log.info("recommendations computed", **result.as_dict())
+        return result
+
+    def _write(self, people: list[int], rows: list[list[_Row]], at: str) -> None:
+        self.db.write(lambda d: _store(d, people, rows, at), catalog=False)
+
+    def _learn(self, now: datetime) -> _Run:
+        titles = load_titles(self.db)
+        viewing = load_viewing(self.db, titles)
+        content = features(titles)
+        positive = viewing.weights.maximum(0)
+        model = engine.fit(sp.csr_matrix(positive), content, viewing.trending)
+        return _Run(titles, viewing, model, content, self._signed(viewing, titles),
+                    now.strftime("%Y-%m-%dT%H:%M:%SZ"))  # fmt: skip
+
+    def _signed(self, viewing: Viewing, titles: Titles) -> sp.csr_matrix:
+        extra = self.db.query("SELECT user_id, item_id FROM recommendation_feedback")
+        cells = [(viewing.row[int(u)], titles.position[int(i)]) for u, i in extra
+                 if int(u) in viewing.row and int(i) in titles.position]  # fmt: skip
+        if not cells:
+            return viewing.weights
+        negative = sp.csr_matrix(
+            (np.full(len(cells), _NOT_INTERESTED, np.float32),
+             ([c[0] for c in cells], [c[1] for c in cells])),
+            shape=viewing.weights.shape,
+        )  # fmt: skip
+        return sp.csr_matrix(viewing.weights + negative)
+
+    def _blended(self, state: _Run, block: slice) -> list[tuple[int, np.ndarray]]:
+        scores = state.model.blended_scores(state.signed, block)
+        return [(block.start + n, scores[n]) for n in range(scores.shape[0])]
+
+    # -- one person's rows -----------------------------------------------------------------
+
+    def _rows_for(self, state: _Run, person: int, blended: np.ndarray) -> list[_Row]:
+        user_id = int(state.viewing.users[person])
+        user = self._people.get(user_id)
+        if user is None:
+            return []
+        excluded = self._excluded(state, person, user_id, user.access)
+        history = state.viewing.weights[person]
+        rows: list[_Row] = []
+        if history.nnz:
+            rows.append(self._for_you(state, person, blended, excluded))
+            rows += self._because(state, person, excluded)
+            rows += self._more_like(state, person, excluded)
+        else:
+            rows.append(self._liked(state, user_id, excluded))
+        rows.append(self._trending(state, excluded))
+        rows.append(self._plugins(state, user_id, excluded))
+        return [
+            r for r in rows if len(r.items) >= (1 if r.key in ("for-you", "plugins") else _MIN_ROW)
+        ]
+
+    def _excluded(self, state: _Run, person: int, user_id: int, access: Access) -> np.ndarray:
+        seen = state.signed[person].indices  # started, seen, or "not interested"
+        hidden: list[int] = []
+        condition = access.condition("i")
+        if condition is not None:
+            visible = {int(r[0]) for r in self.db.query(
+                f"SELECT i.id FROM items i WHERE i.kind IN ('movie', 'show') AND {condition}")}  # fmt: skip
+            hidden = [n for n, i in enumerate(state.titles.ids) if int(i) not in visible]
+        return np.unique(np.concatenate([seen, np.asarray(hidden, dtype=np.int64)])).astype(
+            np.int64
+        )
+
+    def _pick(
+        self, state: _Run, scores: np.ndarray, excluded: np.ndarray, n: int = ROW_SIZE
+    ) -> list[int]:
+        ranked = engine.top(scores, n * 2, exclude=excluded).tolist()
+        return engine.diversify(ranked, lambda t: state.titles.group[t])[:n]
+
+    def _for_you(self, state: _Run, person: int, blended: np.ndarray, excluded: np.ndarray) -> _Row:
+        picks = self._pick(state, blended, excluded)
+        finished = state.viewing.finished[person]
+        reasons = self._reasons(
+            state, sp.csr_matrix(state.viewing.weights[person].multiply(finished)), picks
+        )
+        items = [
+            (int(state.titles.ids[t]), reasons[n], float(blended[t])) for n, t in enumerate(picks)
+        ]
+        return _Row("for-you", "Recommended for you", items)
+
+    def _reasons(self, state: _Run, history: sp.csr_matrix, picks: list[int]) -> list[str]:
+        """For each pick, the title in this person's history that did most to put it there:
+        by co-watching first, else by likeness, else the household's taste."""
+        reasons = ["Popular in your household"] * len(picks)
+        if not picks or not history.nnz:
+            return reasons
+        for similarity, words in ((state.model.content, "Like"),
+                                  (state.model.co_watching, "Because you watched")):  # fmt: skip
+            part = similarity[history.indices][:, picks].toarray() * history.data[:, None]
+            best = part.argmax(axis=0)
+            for n, anchor in enumerate(best):
+                if part[anchor, n] > 0:
+                    reasons[n] = f"{words} {state.titles.names[int(history.indices[anchor])]}"
+        return reasons
+
+    def _anchors(self, state: _Run, person: int, count: int) -> list[int]:
+        """The titles this person finished, most recently played first (a film given up
+        on is no reason to suggest anything)."""
+        played = state.viewing.recency[person]
+        done = np.isin(played.indices, state.viewing.finished[person].indices)
+        titles, when = played.indices[done], played.data[done]
+        return [int(t) for t in titles[np.argsort(-when, kind="stable")][:count]]
+
+    def _because(self, state: _Run, person: int, excluded: np.ndarray) -> list[_Row]:
+        rows = []
+        for anchor in self._anchors(state, person, 2):
+            scores = state.model.co_watching[anchor].toarray().ravel()
+            name = state.titles.names[anchor]
+            picks = self._pick(state, scores, excluded)
+            rows.append(_Row(f"because-{int(state.titles.ids[anchor])}", f"Because you watched {name}",
+                             [(int(state.titles.ids[t]), f"Watched by people who watched {name}",
+                               float(scores[t])) for t in picks]))  # fmt: skip
+        return rows
+
+    def _more_like(self, state: _Run, person: int, excluded: np.ndarray) -> list[_Row]:
+        for anchor in self._anchors(state, person, 5):
+            scores = state.model.content[anchor].toarray().ravel()
+            picks = self._pick(state, scores, excluded)
+            if len(picks) >= _MIN_ROW:
+                name = state.titles.names[anchor]
+                return [_Row(f"more-like-{int(state.titles.ids[anchor])}", f"More like {name}",
+                             [(int(state.titles.ids[t]), f"Like {name}", float(scores[t]))
+                              for t in picks])]  # fmt: skip
+        return []
+
+    def _trending(self, state: _Run, excluded: np.ndarray) -> _Row:
+        scores = state.model.popularity
+        picks = self._pick(state, scores, excluded)
+        return _Row("trending", "Trending in your household", [
+            (int(state.titles.ids[t]), "Watched a lot here lately", float(scores[t])) for t in picks
+        ])  # fmt: skip
+
+    def _liked(self, state: _Run, user_id: int, excluded: np.ndarray) -> _Row:
+        """Cold start: titles in the genres this person picked, popular ones first."""
+        liked = {str(r[0]).lower() for r in self.db.query(
+            "SELECT genre FROM liked_genres WHERE user_id = ?", [user_id])}  # fmt: skip
+        if not liked:
+            return _Row("likes", "Picked for you", [])
+        matches = np.asarray([len(liked & set(t["genre"])) for t in state.titles.tags], np.float32)
+        popularity = state.model.popularity_scores(1)[0]
+        scores = matches * (1.0 + popularity)
+        picks = self._pick(state, scores, excluded)
+        return _Row("likes", "Picked for you", [
+            (int(state.titles.ids[t]), "In genres you like: " + ", ".join(
+                sorted(g.title() for g in liked & set(state.titles.tags[t]["genre"]))), float(scores[t]))
+            for t in picks
+        ])  # fmt: skip
+
+    def _plugins(self, state: _Run, user_id: int, excluded: np.ndarray) -> _Row:
+        offered = self.candidates(user_id) if self.candidates is not None else []
+        skip = {int(state.titles.ids[t]) for t in excluded}
+        items = [(int(i), str(reason), 0.0) for i, reason in offered
+                 if int(i) in state.titles.position and int(i) not in skip][:ROW_SIZE]  # fmt: skip
+        return _Row("plugins", "Suggested for you", items)
+
+    # -- reads and feedback ----------------------------------------------------------------
+
+    def rows(self, user_id: int) -> list[dict[str, Any]]:
+        """This person's stored rows, in order, "not interested" titles left out."""
+        stored = self.db.query(
+            """SELECT r.row_key, r.row_title, r.item_id, r.reason, r.computed_at FROM recommendations r
+               WHERE r.user_id = ? AND r.item_id NOT IN
+                   (SELECT item_id FROM recommendation_feedback WHERE user_id = ?)
+               ORDER BY CASE r.row_key WHEN 'for-you' THEN 0 WHEN 'likes' THEN 0
+                        WHEN 'trending' THEN 3 WHEN 'plugins' THEN 4 ELSE 1 END,
+                        r.row_key, r.position""",
+            [user_id, user_id],
+        )
+        rows: dict[str, dict[str, Any]] = {}
+        for r in stored:
+            row = rows.setdefault(r["row_key"], {"key": r["row_key"], "title": r["row_title"],
+                                                 "computed_at": r["computed_at"], "items": []})  # fmt: skip
+            row["items"].append({"item_id": int(r["item_id"]), "reason": r["reason"]})
+        return list(rows.values())
+
+    def not_interested(self, user_id: int, item_id: int, *, undo: bool = False) -> None:
+        def write(db: sqlite_utils.Database) -> None:
+            if undo:
+                db.execute("DELETE FROM recommendation_feedback WHERE user_id = ? AND item_id = ?",
+                           [user_id, item_id])  # fmt: skip
+            else:
+                db.execute(
+                    "INSERT OR IGNORE INTO recommendation_feedback (user_id, item_id, at)"
+                    " VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%SZ'))",
+                    [user_id, item_id],
+                )
+
+        self.db.write(write, catalog=False)
+
+    def liked_genres(self, user_id: int) -> list[str]:
+        return [str(r[0]) for r in self.db.query(
+            "SELECT genre FROM liked_genres WHERE user_id = ? ORDER BY genre", [user_id])]  # fmt: skip
+
+    def set_liked_genres(self, user_id: int, genres: Sequence[str]) -> list[str]:
+        chosen = sorted({g.strip()[:60] for g in genres if g.strip()}, key=str.lower)[:20]
+
+        def write(db: sqlite_utils.Database) -> None:
+            db.execute("DELETE FROM liked_genres WHERE user_id = ?", [user_id])
+            db.conn.executemany("INSERT OR IGNORE INTO liked_genres (user_id, genre) VALUES (?, ?)",
+                                [(user_id, g) for g in chosen])  # fmt: skip
+
+        self.db.write(write, catalog=False)
+        return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    key: str
+    title: str
+    items: list[tuple[int, str, float]]  # (item id, reason, score)
+
+
+def _store(db: sqlite_utils.Database, people: list[int], rows: list[list[_Row]], at: str) -> None:
+    """Replace these people's rows (a removed person's are gone with them)."""
+    db.conn.executemany("DELETE FROM recommendations WHERE user_id = ?", [(p,) for p in people])
+    db.conn.executemany(
+        """INSERT INTO recommendations (user_id, row_key, position, row_title, item_id, reason,
+               score, computed_at)
+           SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM items WHERE id = ?)""",
+        [(person, row.key, n, row.title, item, reason, score, at, item)
+         for person, person_rows in zip(people, rows, strict=True)
+         for row in person_rows for n, (item, reason, score) in enumerate(row.items)],
+    )  # fmt: skip
