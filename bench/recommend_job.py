@@ -15,13 +15,14 @@ import argparse
 import multiprocessing
 import resource
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
 from mediaserver.accounts.users import UserService
-from mediaserver.recommend.service import Recommender
+from mediaserver.recommend.service import Recommender, RunResult
 from mediaserver.testing import open_catalog
 
 GENRES = [
@@ -133,12 +134,49 @@ def build_in(folder: str, args: argparse.Namespace) -> None:
         build(db, args)
 
 
+def writes_meanwhile(db: object, stop: threading.Event) -> list[float]:
+    """What a player waits for while the job runs: a durable progress write every 50 ms."""
+    latencies = []
+    while not stop.is_set():
+        began = time.perf_counter()
+        db.write(  # type: ignore[attr-defined]
+            lambda d: d.execute(
+                "UPDATE progress SET position_s = position_s + 1 WHERE user_id = 1 AND item_id ="
+                " (SELECT min(item_id) FROM progress WHERE user_id = 1)"
+            ),
+            catalog=False,
+            durable=True,
+        )
+        latencies.append(time.perf_counter() - began)
+        stop.wait(0.05)
+    return latencies
+
+
+def p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] * 1000 if ordered else 0.0
+
+
 def run_job(folder: Path) -> int:
     with open_catalog(folder) as db:
+        quiet_stop = threading.Event()
+        threading.Timer(5, quiet_stop.set).start()
+        quiet = writes_meanwhile(db, quiet_stop)  # five seconds with nothing else running
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         recommender = Recommender(db, UserService(db))
         began = time.perf_counter()
-        result = recommender.run()
+        done: list[object] = []
+        job = threading.Thread(target=lambda: done.append(recommender.run(niced=True)))
+        stop = threading.Event()
+        during: list[float] = []
+        writer = threading.Thread(target=lambda: during.extend(writes_meanwhile(db, stop)))
+        writer.start()
+        job.start()
+        job.join()
+        stop.set()
+        writer.join()
+        result = done[0]
+        assert isinstance(result, RunResult)
         seconds = time.perf_counter() - began
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         stored = db.query_one("SELECT count(*) FROM recommendations")[0]
@@ -146,8 +184,11 @@ def run_job(folder: Path) -> int:
           f"{stored:,} titles stored (learning {result.learn_seconds:.1f} s, then the people); "
           f"peak memory {peak:.0f} MB (before the job {base:.0f} MB: "
           "Python, numpy, scipy and the open catalog)")  # fmt: skip
+    print(f"a durable progress write every 50 ms: p50/p99 {p(quiet, 50):.1f}/{p(quiet, 99):.1f} ms "
+          f"alone, {p(during, 50):.1f}/{p(during, 99):.1f} ms during the job ({len(during)} writes)")  # fmt: skip
     ok = seconds <= 60 and peak <= 1024
     print(f"job_seconds={seconds:.1f} peak_mb={peak:.0f} people={result.people} "
+          f"write_p99_ms_during={p(during, 99):.1f} "
           f"target_seconds=60 target_mb=1024 pass={str(ok).lower()}")  # fmt: skip
     return 0 if ok else 1
 

@@ -181,7 +181,7 @@ class AppContext:
             self.tasks.add(
                 "recommendations",
                 "Compute recommendations",
-                self.recommender.run,
+                lambda: self.recommender.run(niced=True),
                 self._recommendations_state,
             )
         self.tasks.add("rollup", "Total up playback events", self._roll_up)
