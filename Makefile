@@ -7,12 +7,12 @@ APT_STAMP := $(VENV)/.system-deps
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 HAS_APT := $(shell command -v apt-get >/dev/null 2>&1 && echo yes)
 
-.PHONY: run test lint typecheck install system-deps browser-deps clean binary
+.PHONY: run test lint typecheck install system-deps browser-deps test-tools clean binary
 
 run: install system-deps
 	$(BIN)/mediaserver serve
 
-test: install system-deps browser-deps lint typecheck
+test: install system-deps browser-deps test-tools lint typecheck
 	$(BIN)/pytest
 
 lint: install
@@ -50,6 +50,14 @@ browser-deps:
 	  echo "installing Debian's chromium package"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
 	else echo "no /usr/bin/chromium: browser tests will be skipped"; fi
+
+# The discovery tests ask the server with an independent DNS client (dig) as well.
+test-tools:
+	@if command -v dig >/dev/null 2>&1; then :; \
+	elif [ "$(IS_ROOT)$(HAS_APT)" = yesyes ]; then \
+	  echo "installing Debian's bind9-dnsutils package (dig)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bind9-dnsutils; \
+	else echo "no dig: its discovery check will be skipped"; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -252,6 +252,7 @@ def start_server(
     env = {
         **os.environ,
         "MEDIASERVER_HOST": "127.0.0.1",
+        "MEDIASERVER_DISCOVERY": "off",  # never announce on the machine's real network
         "MEDIASERVER_PORT": str(port),
         "MEDIASERVER_DATA_DIR": str(work / "data"),
         "MEDIASERVER_MEDIA_DIRS": str(media_dir),  # an empty folder: no demo library

@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {
         **os.environ,
         "MEDIASERVER_HOST": "127.0.0.1",
+        "MEDIASERVER_DISCOVERY": "off",  # never announce on the machine's real network
         "MEDIASERVER_PORT": str(port),
         "MEDIASERVER_DATA_DIR": str(data),
     }

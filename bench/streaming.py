@@ -266,6 +266,7 @@ def server_env(work: Path, media_dir: Path, port: int) -> dict[str, str]:
     return {
         **os.environ,
         "MEDIASERVER_HOST": "127.0.0.1",
+        "MEDIASERVER_DISCOVERY": "off",  # never announce on the machine's real network
         "MEDIASERVER_PORT": str(port),
         "MEDIASERVER_DATA_DIR": str(work / "data"),
         "MEDIASERVER_MEDIA_DIRS": str(media_dir),

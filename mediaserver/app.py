@@ -26,6 +26,7 @@ from mediaserver.api import (
     activity_log,
     analytics,
     auth,
+    discovery,
     errors,
     hls,
     items,
@@ -70,9 +71,11 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         ctx.start()
         await ctx.start_watching()
+        await ctx.start_discovery()
         try:
             yield
         finally:
+            await ctx.stop_discovery()
             await ctx.stop_watching()
             ctx.stop()
 
@@ -91,6 +94,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
         request_max_body_size=1024 * 1024,
         route_handlers=[
             system.HealthController,
+            discovery.DiscoveryController,
             libraries.LibraryController,
             items.ItemController,
             items.GenreController,

@@ -21,6 +21,7 @@ __all__ = [
     "ActivitySettings",
     "BackupSettings",
     "ConfigError",
+    "DiscoverySettings",
     "FfmpegSettings",
     "LibrarySettings",
     "LoggingSettings",
@@ -125,6 +126,18 @@ class RecommendationSettings(_Section, frozen=True, forbid_unknown_fields=True, 
     after_events: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 100  # 0: never early
 
 
+class DiscoverySettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Announcing the server on the LAN (mDNS/DNS-SD), so TVs, apps and other nodes find it.
+
+    ``MEDIASERVER_DISCOVERY=off`` turns it off whatever the file says.
+    """
+
+    enabled: bool = True
+    name: Annotated[str, msgspec.Meta(max_length=63)] = ""  # empty: "Hearth on <host name>"
+    # Interface names ("eth0") or addresses to announce on; empty: every one but loopback.
+    interfaces: tuple[str, ...] = ()
+
+
 class LoggingSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -170,6 +183,7 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     activity: ActivitySettings = msgspec.field(default_factory=ActivitySettings)
     backup: BackupSettings = msgspec.field(default_factory=BackupSettings)
     recommendations: RecommendationSettings = msgspec.field(default_factory=RecommendationSettings)
+    discovery: DiscoverySettings = msgspec.field(default_factory=DiscoverySettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     network: NetworkSettings = msgspec.field(default_factory=NetworkSettings)
 
@@ -212,7 +226,19 @@ _ENV: dict[str, tuple[tuple[str, ...], Any]] = {
     ),
     "MEDIASERVER_LOG_LEVEL": (("logging", "level"), str.lower),
     "MEDIASERVER_LOG_FORMAT": (("logging", "format"), str.lower),
+    "MEDIASERVER_DISCOVERY": (("discovery", "enabled"), lambda raw: _switch(raw)),
 }
+
+
+def _switch(raw: str) -> bool | str:
+    """on/off, yes/no, true/false, 1/0; anything else is passed on to be refused by name."""
+    word = raw.strip().lower()
+    if word in ("on", "yes", "true", "1"):
+        return True
+    if word in ("off", "no", "false", "0"):
+        return False
+    return raw
+
 
 _AT = re.compile(r"^(?P<msg>.*) - at `\$\.?(?P<path>[^`]*)`$")
 

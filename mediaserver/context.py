@@ -76,6 +76,7 @@ class AppContext:
     recommender: Recommender
     demo: bool = False
     rate_limiter: Any = None  # api.guard.RateLimiter, set by create_app
+    announcer: Any = None  # discovery.mdns.Announcer while the server announces itself
     setup_code: str | None = None  # while no admin exists: the one-time set-up link's code
     startup_state: str = "starting"  # starting | generating demo library | ready
     _scheduler: Any = None
@@ -249,6 +250,37 @@ class AppContext:
         if self.settings.streaming.trickplay:  # catches up on files a stopped run left behind
             schedule("trickplay", "interval", minutes=RUN_INTERVAL_MINUTES)
         self._scheduler.start()
+
+    async def start_discovery(self) -> None:
+        """Announce the server on the LAN (unless turned off, or MEDIASERVER_DISCOVERY=off)."""
+        from mediaserver.discovery.mdns import Announcer, discovery_allowed, server_id
+
+        chosen = self.settings.discovery
+        if not chosen.enabled or not discovery_allowed():
+            return
+        import socket
+
+        from mediaserver import __version__
+
+        host = socket.gethostname().split(".")[0] or "home"
+        self.announcer = Announcer(
+            name=chosen.name or f"Hearth on {host}",
+            node_id=server_id(self.settings.data_path),
+            version=__version__,
+            port=self.settings.server.port,
+            interfaces=chosen.interfaces,
+            bound=self.settings.server.host,
+        )
+        try:
+            await self.announcer.start()
+        except OSError as exc:  # no multicast here (a container without a LAN)
+            log.warning("could not announce on the LAN", error=str(exc))
+            self.announcer = None
+
+    async def stop_discovery(self) -> None:
+        if self.announcer is not None:
+            await self.announcer.stop()
+            self.announcer = None
 
     async def start_watching(self) -> None:
         """Rescan a library a few seconds after files change in it (watchfiles, debounced)."""

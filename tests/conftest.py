@@ -7,6 +7,7 @@ different clips where a test needs files that are told apart by content.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,10 @@ import pytest
 
 from mediaserver.ffmpeg_tools import FfmpegNotFound, find_ffmpeg
 from mediaserver.testing import make_clip
+
+# No test server announces itself on this machine's real network (mDNS multicasts on every
+# interface): the discovery tests turn it on inside network namespaces they make.
+os.environ["MEDIASERVER_DISCOVERY"] = "off"
 
 # name -> make_clip keyword arguments
 CLIPS: dict[str, dict[str, object]] = {

@@ -1,0 +1,1 @@
+"""Finding the server on the LAN: mDNS/DNS-SD announcements and the other Hearth nodes."""

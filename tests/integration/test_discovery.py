@@ -1,0 +1,230 @@
+"""mDNS/DNS-SD on a LAN of our own: two network namespaces joined by a veth pair.
+
+The server runs in one namespace (198.51.100.1) with discovery on; from the other
+(198.51.100.2), a python-zeroconf browser in its own process and Debian's ``dig`` ask for
+it, as a phone app or another Hearth would.  Nothing here touches the machine's own
+network: the namespaces are made by the test and removed after it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mediaserver.testing import user_credentials
+
+SERVER_IP, CLIENT_IP = "198.51.100.1", "198.51.100.2"
+PORT = 8420
+NAME = "Hearth Test"
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)  # noqa: S603
+
+
+@dataclass
+class Lan:
+    server_ns: str
+    client_ns: str
+
+    def run(
+        self, ns: str, argv: list[str], timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603
+            ["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, timeout=timeout
+        )
+
+    def python(self, ns: str, code: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        return self.run(ns, [sys.executable, "-c", textwrap.dedent(code)], timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def lan() -> Iterator[Lan]:
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("network namespaces need root and iproute2 (ip)")
+    tag = uuid.uuid4().hex[:6]
+    server_ns, client_ns = f"hearth-s-{tag}", f"hearth-c-{tag}"
+    try:
+        _ip("netns", "add", server_ns)
+        _ip("netns", "add", client_ns)
+    except subprocess.CalledProcessError as exc:
+        pytest.skip(f"cannot create network namespaces here: {exc.stderr!r}")
+    try:
+        _ip("link", "add", f"vs{tag}", "type", "veth", "peer", "name", f"vc{tag}")
+        for ns, link, address in ((server_ns, f"vs{tag}", SERVER_IP),
+                                  (client_ns, f"vc{tag}", CLIENT_IP)):  # fmt: skip
+            _ip("link", "set", link, "netns", ns)
+            _ip("-n", ns, "addr", "add", f"{address}/24", "dev", link)
+            _ip("-n", ns, "link", "set", link, "up", "multicast", "on")
+            _ip("-n", ns, "link", "set", "lo", "up")
+            _ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", link)
+        yield Lan(server_ns, client_ns)
+    finally:
+        for ns in (server_ns, client_ns):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)  # noqa: S603
+
+
+@pytest.fixture(scope="module")
+def server(lan: Lan, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    data, media = tmp_path_factory.mktemp("discovery-data"), tmp_path_factory.mktemp("empty")
+    config = data / "hearth.toml"
+    config.write_text(
+        "[library]\nwatch = false\nscan_interval_minutes = 0\n"
+        f'[discovery]\nname = "{NAME}"\n[logging]\nlevel = "warning"\n',
+        encoding="utf-8",
+    )
+    key = user_credentials(data, "admin", "a long test admin password", admin=True)[0]
+    env = {**os.environ, "MEDIASERVER_DISCOVERY": "on", "MEDIASERVER_DATA_DIR": str(data),
+           "MEDIASERVER_MEDIA_DIRS": str(media), "MEDIASERVER_PORT": str(PORT)}  # fmt: skip
+    log = (data / "server.log").open("wb")
+    process = subprocess.Popen(  # noqa: S603
+        ["ip", "netns", "exec", lan.server_ns, sys.executable, "-m", "mediaserver",
+         "--config", str(config), "serve"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            health = lan.python(
+                lan.server_ns,
+                f"import httpx; print(httpx.get('http://{SERVER_IP}:{PORT}/health').status_code)",
+            )
+            if health.stdout.strip() in ("200", "503"):
+                break
+            assert process.poll() is None, (data / "server.log").read_text()
+            time.sleep(0.3)
+        yield {"key": key, "id": (data / "server-id").read_text().strip(), "log": str(data)}
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+        log.close()
+
+
+BROWSE = """
+import json, sys, time
+from zeroconf import Zeroconf, ServiceBrowser, IPVersion
+found = {}
+class Listener:
+    def add_service(self, zc, kind, name):
+        info = zc.get_service_info(kind, name, timeout=3000)
+        if info:
+            found[name] = {"addresses": info.parsed_addresses(), "port": info.port,
+                           "server": info.server,
+                           "txt": {k.decode(): (v or b"").decode() for k, v in info.properties.items()}}
+    def update_service(self, zc, kind, name): self.add_service(zc, kind, name)
+    def remove_service(self, zc, kind, name): found.pop(name, None)
+zc = Zeroconf(interfaces=["%(ip)s"], ip_version=IPVersion.V4Only)
+ServiceBrowser(zc, ["_http._tcp.local.", "_hearth._tcp.local."], Listener())
+deadline = time.time() + %(wait)s
+while time.time() < deadline and len(found) < %(want)s:
+    time.sleep(0.1)
+zc.close()
+print(json.dumps(found))
+"""
+
+
+def browse(lan: Lan, want: int = 2, wait: float = 10) -> dict[str, dict[str, Any]]:
+    answer = lan.python(lan.client_ns, BROWSE % {"ip": CLIENT_IP, "want": want, "wait": wait})
+    assert answer.returncode == 0, answer.stderr
+    return dict(json.loads(answer.stdout.strip().splitlines()[-1]))
+
+
+def test_another_machine_finds_both_services(lan: Lan, server: dict[str, str]) -> None:
+    found = browse(lan)
+    http, hearth = f"{NAME}._http._tcp.local.", f"{NAME}._hearth._tcp.local."
+    assert set(found) == {http, hearth}, found
+    for entry in found.values():
+        assert entry["addresses"] == [SERVER_IP] and entry["port"] == PORT
+    from mediaserver import __version__
+
+    assert found[http]["txt"] == {"path": "/", "id": server["id"], "version": __version__}
+    txt = found[hearth]["txt"]
+    assert isinstance(txt, dict)
+    assert txt["id"] == server["id"] and txt["api"] == "/api/v1" and txt["federation"] == "closed"
+
+
+def test_a_plain_dns_client_gets_an_answer(lan: Lan, server: dict[str, str]) -> None:
+    """``dig`` asks port 5353 of the server's address directly (RFC 6762 5.5): asked at
+    224.0.0.251, dig drops the answer because it comes from the server's own address."""
+    if shutil.which("dig") is None:
+        pytest.skip("dig is not installed (make test installs bind9-dnsutils)")
+    for question in ("_hearth._tcp.local", "_http._tcp.local"):
+        answer = lan.run(
+            lan.client_ns,
+            ["dig", "-p", "5353", f"@{SERVER_IP}", "+short", "+time=2", "+tries=3", question,
+             "PTR"],
+        )  # fmt: skip
+        expected = f"{NAME.replace(' ', chr(92) + '032')}.{question}."
+        assert answer.stdout.strip() == expected, answer
+
+
+def test_a_taken_name_and_the_other_nodes(lan: Lan, server: dict[str, str]) -> None:
+    """A second node with the same name in the other namespace becomes "Hearth Test (2)",
+    and the server lists it as a peer."""
+    other = """
+        import asyncio, json
+        from mediaserver.discovery.mdns import Announcer
+        async def main():
+            node = Announcer(name=%r, node_id="00000000-0000-4000-8000-000000000002",
+                             version="9.9", port=8421, bound=%r)
+            await node.start()
+            print("NAMES", json.dumps(node.announced_names), flush=True)
+            await asyncio.sleep(%s)
+            await node.stop()
+        asyncio.run(main())
+    """ % (NAME, CLIENT_IP, 12)  # noqa: UP031 (the script's own braces)
+    node = subprocess.Popen(  # noqa: S603
+        ["ip", "netns", "exec", lan.client_ns, sys.executable, "-c", textwrap.dedent(other)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert node.stdout is not None
+        line = ""
+        while not line.startswith("NAMES "):  # structlog writes its lines here too
+            line = node.stdout.readline()
+            assert line, node.stderr.read() if node.stderr else "the node stopped"
+        names = json.loads(line.removeprefix("NAMES "))
+        assert f"{NAME} (2)._hearth._tcp.local." in names, names
+        peers: list[dict[str, object]] = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not peers:
+            answer = lan.python(
+                lan.server_ns,
+                f"import httpx; print(httpx.get('http://{SERVER_IP}:{PORT}/api/v1/discovery',"
+                f" headers={{'Authorization': 'Bearer {server['key']}'}}).text)",
+            )
+            body = json.loads(answer.stdout)
+            peers = list(body["peers"])
+            time.sleep(0.3)
+        assert body["announcing"] and body["addresses"] == [SERVER_IP]
+        assert [(p["name"], p["id"], p["port"], p["addresses"]) for p in peers] == [
+            (f"{NAME} (2)", "00000000-0000-4000-8000-000000000002", 8421, [CLIENT_IP])
+        ]
+    finally:
+        node.terminate()
+        node.wait(timeout=10)
+
+
+def test_stopping_says_goodbye(lan: Lan, server: dict[str, str], tmp_path: Path) -> None:
+    """Last, on purpose: after the server stops, a browser no longer finds it."""
+    assert browse(lan)
+    pids = subprocess.run(  # noqa: S603
+        ["ip", "netns", "pids", lan.server_ns], capture_output=True, text=True, check=True
+    )
+    for pid in pids.stdout.split():
+        os.kill(int(pid), signal.SIGTERM)
+    time.sleep(3)
+    assert browse(lan, wait=4) == {}
