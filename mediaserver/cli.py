@@ -246,6 +246,29 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from mediaserver.accounts.users import UserService
+    from mediaserver.db import Database
+    from mediaserver.recommend.service import Recommender
+
+    settings = _settings(args)
+    with (
+        Database(settings.database_path) as db,
+        Progress(
+            TextColumn("recommendations"), BarColumn(), MofNCompleteColumn(), disable=args.quiet
+        ) as bar,
+    ):
+        task = bar.add_task("people", total=None)
+        result = Recommender(db, UserService(db)).run(
+            on_progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    print(f"recommendations for {result.people} people from {result.titles} titles "
+          f"in {result.seconds:.1f} s")  # fmt: skip
+    return 0
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     from mediaserver.backup import BackupError, restore
 
@@ -289,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("--to", help="folder (default: [backup] dir, keeping the newest N)")
     backup.add_argument("--quiet", action="store_true", help="no progress bar")
     backup.set_defaults(fn=cmd_backup)
+    recommend = sub.add_parser("recommend", help="compute everyone's recommendations now")
+    recommend.add_argument("--quiet", action="store_true", help="no progress bar")
+    recommend.set_defaults(fn=cmd_recommend)
     restore = sub.add_parser("restore", help="put a backup back (the server must be stopped)")
     restore.add_argument("file", help="a hearth-*.sqlite3 backup")
     restore.set_defaults(fn=cmd_restore)

@@ -174,8 +174,8 @@ def load_viewing(db: Database, titles: Titles) -> Viewing:
     when = np.nan_to_num(played, nan=0.0) + 1.0
     key = person * len(titles) + title
     order = np.lexsort((when, key))
-    ends = order[np.r_[np.flatnonzero(key[order][1:] != key[order][:-1]), len(order) - 1]]
-    ends = ends if len(order) else order
+    last_of_each = np.r_[np.flatnonzero(key[order][1:] != key[order][:-1]), len(order) - 1]
+    ends = order[last_of_each] if len(order) else order
     recency = sp.csr_matrix((when[ends], (person[ends], title[ends])), shape=shape)
     trending = engine.decayed_popularity(
         title, age.astype(np.float32), len(titles), half_life_days=TRENDING_HALF_LIFE_DAYS

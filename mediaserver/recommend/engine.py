@@ -258,6 +258,8 @@ class Model:
     def blended_scores(self, weights: sp.csr_matrix, users: slice, mix: Mix = Mix()) -> np.ndarray:
         """The blend for a block of people: every signal scaled to its best, then weighted."""
         count = users.stop - users.start
+        if not self.titles:
+            return np.zeros((count, 0), dtype=np.float32)  # an empty library
         total = mix.popularity * self.popularity_scores(count)
         seen = weights[users].nonzero()
         for signal, weight in ((self.co_watching_scores, mix.co_watching),

@@ -89,10 +89,16 @@ class Recommender:
     # -- the job --------------------------------------------------------------------------
 
     def run(
-        self, now: datetime | None = None, *, batch: int = 200, niced: bool = False
+        self,
+        now: datetime | None = None,
+        *,
+        batch: int = 200,
+        niced: bool = False,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> RunResult:
         """Compute everyone's rows; ``niced`` lowers the calling thread's priority first
-        (the server's task threads: a big run must leave the cores to playback)."""
+        (the server's task threads: a big run must leave the cores to playback), and
+        ``on_progress(people done, people)`` follows along (the CLI's progress bar)."""
         if niced:
             _lower_this_threads_priority()
         began = time.monotonic()
@@ -113,6 +119,8 @@ class Recommender:
                         end = start + WRITE_PEOPLE
                         self._write(people[start:end], rows[start:end], state.computed_at)
                     self.progress = (block.stop, len(users))
+                    if on_progress is not None:
+                        on_progress(block.stop, len(users))
             finally:
                 self.progress = None
         result = RunResult(

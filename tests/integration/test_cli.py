@@ -33,6 +33,7 @@ def cli_env(
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIASERVER_")}
     env["MEDIASERVER_DATA_DIR"] = str(data_dir)
     env["MEDIASERVER_LOG_LEVEL"] = "warning"
+    env["MEDIASERVER_DISCOVERY"] = "off"  # never announce on this machine's network
     if media is not None:
         env["MEDIASERVER_MEDIA_DIRS"] = str(media)
     return env | dict(extra or {})
@@ -284,3 +285,18 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(
     # Anything it started must be gone too (a helper may need a moment to see its parent go).
     poll(lambda: not processes_in_session(process.pid), 5, "the server's children to exit")
     assert "Traceback" not in served.output("stderr"), served.output("stderr")
+
+
+def test_recommend_runs_the_job_from_the_command_line(tmp_path: Path) -> None:
+    from mediaserver.testing import user_credentials
+
+    user_credentials(tmp_path, "ann", "a long household password")
+    done = subprocess.run(  # noqa: S603
+        [PYTHON, "-m", "mediaserver", "recommend", "--quiet"],
+        env=cli_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"recommendations for 1 people from 0 titles in [\d.]+ s", done.stdout)

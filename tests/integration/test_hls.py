@@ -898,6 +898,7 @@ class ServeProcess:
             "MEDIASERVER_PORT": str(port),
             "MEDIASERVER_CONFIG": str(config),
             "MEDIASERVER_LOG_LEVEL": "warning",
+            "MEDIASERVER_DISCOVERY": "off",  # never announce on this machine's network
         }
         self.url = f"http://127.0.0.1:{port}"
         key = make_admin(load_settings(config, env))

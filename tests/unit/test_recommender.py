@@ -175,3 +175,9 @@ def test_plugins_add_candidates_within_the_same_limits(house: House) -> None:
     Recommender(house.db, house.users, candidates=lambda user_id: offered).run()
     assert house.rows("kid")["plugins"] == [(6, "Staff pick")]
     assert house.rows("ann")["plugins"][:2] == [(11, "Staff pick"), (6, "Staff pick")]
+
+
+def test_a_first_run_with_nothing_watched_yet(house: House) -> None:
+    result = Recommender(house.db, house.users).run()
+    assert (result.people, result.rows) == (6, 0)  # no trending without viewing: no rows
+    assert house.rows("ann") == {}
