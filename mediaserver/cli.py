@@ -264,6 +264,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         result = Recommender(db, UserService(db)).run(
             on_progress=lambda done, total: bar.update(task, completed=done, total=total)
         )
+        bar.update(task, completed=result.people, total=result.people)  # none: "0/0", not "?"
     print(f"recommendations for {result.people} people from {result.titles} titles "
           f"in {result.seconds:.1f} s")  # fmt: skip
     return 0

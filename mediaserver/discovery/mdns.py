@@ -105,14 +105,17 @@ class Announcer:
         interfaces: Sequence[str] = (),
         bound: str = "0.0.0.0",
         federation: str = "closed",
+        recheck_s: float = RECHECK_S,
     ) -> None:
         self.name = name
+        self._base_name = name
         self.node_id = node_id
         self.version = version
         self.port = port
         self.interfaces = tuple(interfaces)
         self.bound = bound
         self.federation = federation
+        self.recheck_s = recheck_s
         self.peers: dict[str, Peer] = {}
         self._zc: AsyncZeroconf | None = None
         self._infos: list[AsyncServiceInfo] = []
@@ -131,22 +134,25 @@ class Announcer:
         return tuple(self._addresses)
 
     async def start(self) -> None:
+        await self._open()
+        self._watch = asyncio.create_task(self._watch_addresses())
+
+    async def _open(self) -> None:
         self._addresses = lan_addresses(self.interfaces, self.bound)
         if not self._addresses:
-            log.warning("no LAN address to announce; discovery is off until one appears")
+            log.warning("no LAN address to announce; discovery waits for one")
         bind = self._addresses or ["127.0.0.1"]
         self._zc = AsyncZeroconf(interfaces=bind, ip_version=IPVersion.V4Only)
         await self._register(self._zc)
         self._browser = AsyncServiceBrowser(
             self._zc.zeroconf, [HEARTH_TYPE], handlers=[self._on_service]
         )
-        self._watch = asyncio.create_task(self._watch_addresses())
         log.info("announced on the LAN", names=self.announced_names, addresses=self._addresses)
 
     async def _register(self, zc: AsyncZeroconf) -> None:
         """Both services under one name: ours, else "Name (2)", "Name (3)"... as Bonjour
         names a second printer (zeroconf's own renaming would say "Name-2")."""
-        base = self.name
+        base = self._base_name
         for attempt in range(1, 21):
             self.name = base if attempt == 1 else f"{base} ({attempt})"
             infos = self._service_infos()
@@ -183,15 +189,15 @@ class Announcer:
         ]
 
     async def _watch_addresses(self) -> None:
+        """A new lease, a cable plugged in, Wi-Fi back: start again on what there is now
+        (new sockets for new interfaces, goodbye for the addresses that went)."""
         while True:
-            await asyncio.sleep(RECHECK_S)
+            await asyncio.sleep(self.recheck_s)
             current = lan_addresses(self.interfaces, self.bound)
-            if current != self._addresses and current and self._zc is not None:
+            if current != self._addresses:
                 log.info("LAN addresses changed; announcing again", addresses=current)
-                self._addresses = current
-                for info in self._infos:
-                    info.addresses = [socket.inet_aton(a) for a in current]
-                    await self._zc.async_update_service(info)
+                await self._close()
+                await self._open()
 
     def _on_service(
         self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
@@ -230,6 +236,9 @@ class Announcer:
             self._watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
+        await self._close()
+
+    async def _close(self) -> None:
         for task in list(self._lookups):
             task.cancel()
         if self._browser is not None:
@@ -237,5 +246,6 @@ class Announcer:
         if self._zc is not None:
             await self._zc.async_unregister_all_services()  # goodbye packets
             await self._zc.async_close()
-        self._zc = None
+        self._zc, self._browser = None, None
         self._infos.clear()
+        self.peers.clear()

@@ -39,6 +39,7 @@ def _ip(*args: str) -> None:
 class Lan:
     server_ns: str
     client_ns: str
+    client_link: str
 
     def run(
         self, ns: str, argv: list[str], timeout: float = 30
@@ -71,7 +72,7 @@ def lan() -> Iterator[Lan]:
             _ip("-n", ns, "link", "set", link, "up", "multicast", "on")
             _ip("-n", ns, "link", "set", "lo", "up")
             _ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", link)
-        yield Lan(server_ns, client_ns)
+        yield Lan(server_ns, client_ns, f"vc{tag}")
     finally:
         for ns in (server_ns, client_ns):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)  # noqa: S603
@@ -136,8 +137,12 @@ print(json.dumps(found))
 """
 
 
-def browse(lan: Lan, want: int = 2, wait: float = 10) -> dict[str, dict[str, Any]]:
-    answer = lan.python(lan.client_ns, BROWSE % {"ip": CLIENT_IP, "want": want, "wait": wait})
+def browse(
+    lan: Lan, want: int = 2, wait: float = 10, *, ns: str = "", ip: str = CLIENT_IP
+) -> dict[str, dict[str, Any]]:
+    """What a zeroconf browser in ``ns`` (the client's) finds within ``wait`` seconds."""
+    code = BROWSE % {"ip": ip, "want": want, "wait": wait}
+    answer = lan.python(ns or lan.client_ns, code)
     assert answer.returncode == 0, answer.stderr
     return dict(json.loads(answer.stdout.strip().splitlines()[-1]))
 
@@ -216,6 +221,48 @@ def test_a_taken_name_and_the_other_nodes(lan: Lan, server: dict[str, str]) -> N
     finally:
         node.terminate()
         node.wait(timeout=10)
+
+
+def test_a_new_address_is_announced(lan: Lan, server: dict[str, str]) -> None:
+    """A node whose interface gets another address (a new lease) announces it anew."""
+    script = """
+        import asyncio
+        from mediaserver.discovery.mdns import Announcer
+        async def main():
+            node = Announcer(name="Roaming Node", node_id="00000000-0000-4000-8000-000000000003",
+                             version="9.9", port=8422, recheck_s=0.5)
+            await node.start()
+            print("READY", flush=True)
+            await asyncio.sleep(20)
+            await node.stop()
+        asyncio.run(main())
+    """
+    node = subprocess.Popen(  # noqa: S603
+        ["ip", "netns", "exec", lan.client_ns, sys.executable, "-c", textwrap.dedent(script)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    name = "Roaming Node._hearth._tcp.local."
+    try:
+        assert node.stdout is not None
+        while not node.stdout.readline().startswith("READY"):
+            assert node.poll() is None, node.stderr.read() if node.stderr else ""
+        seen = browse(lan, want=4, wait=5, ns=lan.server_ns, ip=SERVER_IP)
+        assert seen[name]["addresses"] == [CLIENT_IP], seen
+        _ip("-n", lan.client_ns, "addr", "add", "198.51.100.3/24", "dev", lan.client_link)
+        addresses: list[str] = []
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and "198.51.100.3" not in addresses:
+            seen = browse(lan, want=4, wait=3, ns=lan.server_ns, ip=SERVER_IP)
+            addresses = list(seen.get(name, {}).get("addresses", []))
+        assert sorted(addresses) == [CLIENT_IP, "198.51.100.3"], seen
+    finally:
+        node.terminate()
+        node.wait(timeout=10)
+        subprocess.run(  # noqa: S603 (not there if the test stopped before adding it)
+            ["ip", "-n", lan.client_ns, "addr", "del", "198.51.100.3/24", "dev", lan.client_link],
+            capture_output=True,
+            timeout=10,
+        )
 
 
 def test_stopping_says_goodbye(lan: Lan, server: dict[str, str], tmp_path: Path) -> None:
