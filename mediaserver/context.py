@@ -192,7 +192,7 @@ class AppContext:
         return f"people done: {progress[0]}/{progress[1]}" if progress else None
 
     def _recommend_soon(self) -> None:
-        """After ``after_events`` progress reports, a run (unless one is running)."""
+        """After ``after_events`` progress reports, a run (or, during one, one more after it)."""
         every = self.settings.recommendations.after_events
         if not every or "recommendations" not in self.tasks:
             return
