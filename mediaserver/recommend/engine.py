@@ -17,9 +17,11 @@ computed in blocks so that 10,000 people × 20,000 titles stays well under a gig
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,13 +115,13 @@ def neighbours(
     transposed = sp.csr_matrix(unit.T)
     count = unit.shape[0]
     k = max(0, min(k, count - 1))
-    data, indices, indptr = [], [], [0]
-    for block in blocks(count):
+
+    def nearest(block: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(columns, similarities, how many per row) of one block of rows."""
         similar = (unit[block] @ transposed).toarray()
         similar[np.arange(similar.shape[0]), np.arange(block.start, block.stop)] = 0.0  # not itself
         if k == 0:
-            indptr.extend([indptr[-1]] * similar.shape[0])
-            continue
+            return np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(similar.shape[0], int)
         rank = -similar if nudge is None else -(similar + nudge)  # the nudge only orders ties
         if k < count:
             best = np.argpartition(rank, k - 1, axis=1)[:, :k]
@@ -127,9 +129,17 @@ def neighbours(
             best = np.broadcast_to(np.arange(count), similar.shape)
         values = np.take_along_axis(similar, best, axis=1)
         keep = values > min_similarity
-        indices.append(best[keep])
-        data.append(values[keep])
-        indptr.extend((indptr[-1] + np.cumsum(keep.sum(axis=1))).tolist())
+        return best[keep], values[keep], keep.sum(axis=1)
+
+    # Two blocks at a time: scipy's product and numpy's partition let go of the GIL, so a
+    # second core halves the job's longest step (bench/recommend_job.py).
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        parts = list(pool.map(nearest, blocks(count)))
+    indices = [p[0] for p in parts]
+    data = [p[1] for p in parts]
+    indptr = (
+        np.concatenate([[0], np.cumsum(np.concatenate([p[2] for p in parts]))]) if parts else [0]
+    )
     return sp.csr_matrix(
         (
             np.concatenate(data) if data else np.zeros(0, np.float32),
