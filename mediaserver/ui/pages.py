@@ -65,17 +65,18 @@ class PageController(Controller):
             with_user_data(ctx, user.id, row)
         picks = recommendation_rows(ctx, request)
         new_here = not picks or all(r["key"] == "trending" for r in picks)
+        # Someone with nothing watched and no genres picked is asked what they like.
+        ask_likes = (
+            new_here and not rows["continue_watching"] and not ctx.recommender.liked_genres(user.id)
+        )
         return Template(
             "home.html",
             context={
                 "libraries": libraries,
                 **rows,
                 "recommendations": picks,
-                # Someone with nothing watched and no genres picked is asked what they like.
-                "ask_likes": new_here
-                and not rows["continue_watching"]
-                and not ctx.recommender.liked_genres(user.id),
-                "genres": queries.genres(ctx.db, access=access),
+                "ask_likes": ask_likes,
+                "genres": queries.genres(ctx.db, access=access) if ask_likes else [],
                 "picked": request.query_params.get("picked") == "1",
                 "scan": ctx.library.status().as_dict(),
                 "startup": ctx.startup_state,
