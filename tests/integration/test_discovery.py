@@ -19,7 +19,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -265,13 +264,45 @@ def test_a_new_address_is_announced(lan: Lan, server: dict[str, str]) -> None:
         )
 
 
-def test_stopping_says_goodbye(lan: Lan, server: dict[str, str], tmp_path: Path) -> None:
-    """Last, on purpose: after the server stops, a browser no longer finds it."""
-    assert browse(lan)
-    pids = subprocess.run(  # noqa: S603
-        ["ip", "netns", "pids", lan.server_ns], capture_output=True, text=True, check=True
-    )
-    for pid in pids.stdout.split():
-        os.kill(int(pid), signal.SIGTERM)
-    time.sleep(3)
-    assert browse(lan, wait=4) == {}
+WATCH = """
+import sys, time
+from zeroconf import Zeroconf, ServiceBrowser, IPVersion
+class Listener:
+    def add_service(self, zc, kind, name): print("ADDED", name, flush=True)
+    def update_service(self, zc, kind, name): pass
+    def remove_service(self, zc, kind, name): print("REMOVED", name, flush=True)
+zc = Zeroconf(interfaces=["%(ip)s"], ip_version=IPVersion.V4Only)
+ServiceBrowser(zc, ["_hearth._tcp.local."], Listener())
+time.sleep(%(wait)s)
+zc.close()
+"""
+
+
+def test_stopping_says_goodbye(lan: Lan, server: dict[str, str]) -> None:
+    """Last, on purpose: a browser that has the server in view hears it leave at once
+    (goodbye packets); a server that merely died would linger for the records' TTL."""
+    watcher = subprocess.Popen(  # noqa: S603
+        ["ip", "netns", "exec", lan.client_ns, sys.executable, "-c",
+         WATCH % {"ip": CLIENT_IP, "wait": 20}],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    ours = f"{NAME}._hearth._tcp.local."
+    try:
+        assert watcher.stdout is not None
+        line = ""
+        while line.strip() != f"ADDED {ours}":
+            line = watcher.stdout.readline()
+            assert line, watcher.stderr.read() if watcher.stderr else "the browser stopped"
+        pids = subprocess.run(  # noqa: S603
+            ["ip", "netns", "pids", lan.server_ns], capture_output=True, text=True, check=True
+        )
+        stopped = time.monotonic()
+        for pid in pids.stdout.split():
+            os.kill(int(pid), signal.SIGTERM)
+        while line.strip() != f"REMOVED {ours}":
+            line = watcher.stdout.readline()
+            assert line, "the browser never heard the server leave"
+        assert time.monotonic() - stopped < 10
+    finally:
+        watcher.kill()
+        watcher.wait(timeout=10)
