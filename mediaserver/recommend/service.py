@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,6 +73,7 @@ class _Run:
     features: sp.csr_matrix
     signed: sp.csr_matrix  # weights with "not interested" as negative entries
     computed_at: str
+    hidden: dict[str, np.ndarray] = field(default_factory=dict)  # limit -> titles it hides
 
 
 class Recommender:
@@ -182,15 +183,14 @@ class Recommender:
 
     def _excluded(self, state: _Run, person: int, user_id: int, access: Access) -> np.ndarray:
         seen = state.signed[person].indices  # started, seen, or "not interested"
-        hidden: list[int] = []
         condition = access.condition("i")
-        if condition is not None:
-            visible = {int(r[0]) for r in self.db.query(
-                f"SELECT i.id FROM items i WHERE i.kind IN ('movie', 'show') AND {condition}")}  # fmt: skip
-            hidden = [n for n, i in enumerate(state.titles.ids) if int(i) not in visible]
-        return np.unique(np.concatenate([seen, np.asarray(hidden, dtype=np.int64)])).astype(
-            np.int64
-        )
+        if condition is None:
+            return np.asarray(seen, dtype=np.int64)
+        if condition not in state.hidden:  # once per kind of limit, not once per person
+            visible = [int(r[0]) for r in self.db.query(
+                f"SELECT i.id FROM items i WHERE i.kind IN ('movie', 'show') AND {condition}")]  # fmt: skip
+            state.hidden[condition] = np.flatnonzero(~np.isin(state.titles.ids, visible))
+        return np.union1d(seen, state.hidden[condition]).astype(np.int64)
 
     def _pick(
         self, state: _Run, scores: np.ndarray, excluded: np.ndarray, n: int = ROW_SIZE
