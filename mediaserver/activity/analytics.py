@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from mediaserver.activity.rollups import PROGRESS_INTERVAL_S, TOTALS
+from mediaserver.activity.rollups import PROGRESS_INTERVAL_S, TOTALS, hour_bucket
 from mediaserver.db import Database
 
 __all__ = ["ITEM_TITLE", "ITEM_TITLE_JOINS", "WEEKDAYS", "Analytics", "to_csv"]
@@ -39,10 +39,6 @@ ITEM_TITLE_JOINS = """
 """
 
 
-def _hour(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
-
-
 class Analytics:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -53,7 +49,7 @@ class Analytics:
         """A ``WITH t(...)`` clause: hourly totals per item and person from ``since`` on."""
         row = self.db.query_one("SELECT value FROM rollup_state WHERE name = 'rolled_until'")
         mark = str(row[0]) if row else ""  # hours before it are rolled up; after, raw
-        start = _hour(since)
+        start = hour_bucket(since)
         who = "AND user_id = ?" if user_id is not None else ""
         person = [user_id] if user_id is not None else []
         sql = f"""WITH t(bucket, item_id, user_id, plays, completes, seconds, direct, remux,
@@ -158,7 +154,7 @@ class Analytics:
         now: datetime | None = None,
     ) -> list[dict[str, Any]]:
         """Titles played more in the last ``days`` than in the ``days`` before them."""
-        cut = _hour(self._window(days, now)[0])
+        cut = hour_bucket(self._window(days, now)[0])
         rows = self._select(
             days,
             user_id,

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 import sqlite_utils
 
-from mediaserver.db import Database
+from mediaserver.db import Database, stamp
 from mediaserver.events import Event, EventBus
 from mediaserver.library import queries
 from mediaserver.library.access import Access
@@ -57,10 +57,6 @@ class Rejected:
         return {"index": self.index, "status": 400, "detail": self.detail}
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
 class PlaybackEvents:
     def __init__(self, db: Database, bus: EventBus | None = None) -> None:
         self.db = db
@@ -89,7 +85,7 @@ class PlaybackEvents:
                 rejected.append(Rejected(index, str(exc)))
                 continue
             rows.append(
-                (user_id, event.item_id, event.type, _stamp(at), _stamp(moment), device[:100],
+                (user_id, event.item_id, event.type, stamp(at), stamp(moment), device[:100],
                  event.session, event.position_s, event.from_s, event.to_s, event.decision,
                  event.rung, event.detail)
             )  # fmt: skip

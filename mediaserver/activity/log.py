@@ -42,7 +42,7 @@ from mediaserver.activity.log_entries import (
     scan_entry,
     user_name,
 )
-from mediaserver.db import Database, DatabaseError
+from mediaserver.db import Database, DatabaseError, stamp
 from mediaserver.devices import describe_device
 from mediaserver.events import Event, EventBus
 
@@ -110,10 +110,6 @@ class _Burst:
 class _Scan:
     name: str | None
     added: list[int] = field(default_factory=list)
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 class ActivityLog:
@@ -190,7 +186,7 @@ class ActivityLog:
 
     def prune(self, now: datetime | None = None) -> int:
         """Remove entries older than the retention; how many went."""
-        cutoff = _stamp((now or datetime.now(UTC)) - timedelta(days=self.keep_days))
+        cutoff = stamp((now or datetime.now(UTC)) - timedelta(days=self.keep_days))
 
         def delete(db: sqlite_utils.Database) -> int:
             return int(db.execute("DELETE FROM activity_log WHERE at < ?", [cutoff]).rowcount)
@@ -200,7 +196,7 @@ class ActivityLog:
     # -- writing ------------------------------------------------------------------------
     def _submit(self, make: Callable[[sqlite_utils.Database], Sequence[Entry]]) -> None:
         """Queue ``make`` on the writer; the rows it returns are inserted in the same job."""
-        now = _stamp(datetime.now(UTC))
+        now = stamp()
 
         def write(db: sqlite_utils.Database) -> int:
             return _insert(db, now, make(db))
@@ -259,7 +255,7 @@ class ActivityLog:
             if burst.queued:  # the write already queued will show this one too
                 return
             burst.queued = True
-        at = _stamp(datetime.now(UTC))
+        at = stamp()
 
         def write(db: sqlite_utils.Database) -> None:
             with self._lock:

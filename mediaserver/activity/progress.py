@@ -14,13 +14,12 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import msgspec
 import sqlite_utils
 
-from mediaserver.db import Database
+from mediaserver.db import Database, stamp
 from mediaserver.events import Event, EventBus
 
 __all__ = ["NOTHING_YET", "ProgressError", "ProgressService", "State", "UserData"]
@@ -52,10 +51,6 @@ class UserData:
 
 
 NOTHING_YET = UserData(0.0, False, 0, None)
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _from_row(row: Any) -> UserData:
@@ -153,7 +148,7 @@ class ProgressService:
             position_s >= length * self.watched_fraction
             or (credits is not None and position_s >= credits)
         )
-        now = _now()
+        now = stamp()
 
         def write(db: sqlite_utils.Database) -> UserData:
             row = db.execute(
@@ -191,7 +186,7 @@ class ProgressService:
     def mark(self, user_id: int, item_id: int, watched: bool) -> list[int]:
         """Mark an item watched or not; a show or season means all its episodes. The ids."""
         ids = self._playable_ids(item_id)
-        now = _now()
+        now = stamp()
 
         def write(db: sqlite_utils.Database) -> None:
             for one in ids:

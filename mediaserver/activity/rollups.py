@@ -19,7 +19,7 @@ import sqlite_utils
 
 from mediaserver.db import Database
 
-__all__ = ["PROGRESS_INTERVAL_S", "TOTALS", "RollupResult", "Rollups"]
+__all__ = ["PROGRESS_INTERVAL_S", "TOTALS", "RollupResult", "Rollups", "hour_bucket"]
 
 PROGRESS_INTERVAL_S = 10  # web/static/progress.js sends one "progress" event this often
 
@@ -42,7 +42,8 @@ class RollupResult:
     pruned: int
 
 
-def _hour(moment: datetime) -> str:
+def hour_bucket(moment: datetime) -> str:
+    """The hour an event at ``moment`` is totalled in: ``2026-12-02T20`` (UTC)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
 
 
@@ -65,7 +66,7 @@ class Rollups:
             since = str(first)[:13]
         hours = _recompute(db, "hour", since)  # "2026-12-02T20": 13 characters of `at`
         days = _recompute(db, "day", since[:10])
-        current = _hour(now)  # recomputed next time too: it is not over yet
+        current = hour_bucket(now)  # recomputed next time too: it is not over yet
         db.execute(
             "INSERT INTO rollup_state (name, value) VALUES ('rolled_until', ?) "
             "ON CONFLICT (name) DO UPDATE SET value = excluded.value",

@@ -12,12 +12,12 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import sqlite_utils
 
+from mediaserver.db import stamp
 from mediaserver.library.probe import ProbeResult
 from mediaserver.library.ratings import rating_age
 from mediaserver.library.sidecars import SidecarSubtitle
@@ -160,7 +160,7 @@ def _upsert_item(
         )
     else:
         if kind in ("movie", "show", "collection"):
-            values["last_added_at"] = _now()
+            values["last_added_at"] = stamp()
         item_id, created = _insert(db, "items", values), True
     _replace_links(db, item_id, meta)
     return item_id, created
@@ -259,7 +259,7 @@ def save_media(
         )
         created += [item_id] if new else []
         if new:  # the show counts as recently added again
-            db.execute("UPDATE items SET last_added_at = ? WHERE id = ?", [_now(), show_id])
+            db.execute("UPDATE items SET last_added_at = ? WHERE id = ?", [stamp(), show_id])
     _save_file(db, library_id, item_id, record)
     return created
 
@@ -333,10 +333,6 @@ def _save_file(
         )
     if rows:
         db.table("streams").insert_all(rows, alter=False)
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _insert(db: sqlite_utils.Database, table: str, values: dict[str, Any]) -> int:
