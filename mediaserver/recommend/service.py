@@ -70,8 +70,8 @@ class _Run:
     titles: Titles
     viewing: Viewing
     model: engine.Model
-    features: sp.csr_matrix
     signed: sp.csr_matrix  # weights with "not interested" as negative entries
+    people: dict[int, User]  # user id -> the user, limits included (one read a run)
     computed_at: str
     hidden: dict[str, np.ndarray] = field(default_factory=dict)  # limit -> titles it hides
 
@@ -84,7 +84,6 @@ class Recommender:
         self.users = users
         self.candidates = candidates
         self.progress: tuple[int, int] | None = None  # (people done, people) while running
-        self._people: dict[int, User] = {}
         self._lock = threading.Lock()
 
     # -- the job --------------------------------------------------------------------------
@@ -107,7 +106,6 @@ class Recommender:
             state = self._learn(now or datetime.now(UTC))
             learned = time.monotonic() - began
             users = state.viewing.users
-            self._people = {u.id: u for u in self.users.all()}  # one read, not one a person
             self.progress = (0, len(users))
             written = 0
             try:
@@ -139,7 +137,8 @@ class Recommender:
         content = features(titles)
         positive = viewing.weights.maximum(0)
         model = engine.fit(sp.csr_matrix(positive), content, viewing.trending)
-        return _Run(titles, viewing, model, content, self._signed(viewing, titles),
+        people = {u.id: u for u in self.users.all()}
+        return _Run(titles, viewing, model, self._signed(viewing, titles), people,
                     now.strftime("%Y-%m-%dT%H:%M:%SZ"))  # fmt: skip
 
     def _signed(self, viewing: Viewing, titles: Titles) -> sp.csr_matrix:
@@ -163,7 +162,7 @@ class Recommender:
 
     def _rows_for(self, state: _Run, person: int, blended: np.ndarray) -> list[_Row]:
         user_id = int(state.viewing.users[person])
-        user = self._people.get(user_id)
+        user = state.people.get(user_id)
         if user is None:
             return []
         excluded = self._excluded(state, person, user_id, user.access)
