@@ -17,7 +17,7 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,13 @@ class Lan:
         return subprocess.run(  # noqa: S603
             ["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, timeout=timeout
         )
+
+    def start(self, code: str) -> subprocess.Popen[str]:
+        """A Python script running in the client's namespace, its output read line by line."""
+        return subprocess.Popen(  # noqa: S603
+            ["ip", "netns", "exec", self.client_ns, sys.executable, "-c", textwrap.dedent(code)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
 
     def python(self, ns: str, code: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         return self.run(ns, [sys.executable, "-c", textwrap.dedent(code)], timeout=timeout)
@@ -111,6 +118,16 @@ def server(lan: Lan, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
         log.close()
+
+
+def read_until(process: subprocess.Popen[str], wanted: Callable[[str], bool]) -> str:
+    """The first line of ``process``'s output that is ``wanted``; fails if it ends first."""
+    assert process.stdout is not None
+    while True:
+        line = process.stdout.readline()
+        assert line, process.stderr.read() if process.stderr else "the process stopped"
+        if wanted(line):
+            return line
 
 
 BROWSE = """
@@ -190,16 +207,9 @@ def test_a_taken_name_and_the_other_nodes(lan: Lan, server: dict[str, str]) -> N
             await node.stop()
         asyncio.run(main())
     """ % (NAME, CLIENT_IP, 12)  # noqa: UP031 (the script's own braces)
-    node = subprocess.Popen(  # noqa: S603
-        ["ip", "netns", "exec", lan.client_ns, sys.executable, "-c", textwrap.dedent(other)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    node = lan.start(other)
     try:
-        assert node.stdout is not None
-        line = ""
-        while not line.startswith("NAMES "):  # structlog writes its lines here too
-            line = node.stdout.readline()
-            assert line, node.stderr.read() if node.stderr else "the node stopped"
+        line = read_until(node, lambda line: line.startswith("NAMES "))  # structlog prints too
         names = json.loads(line.removeprefix("NAMES "))
         assert f"{NAME} (2)._hearth._tcp.local." in names, names
         peers: list[dict[str, object]] = []
@@ -236,15 +246,10 @@ def test_a_new_address_is_announced(lan: Lan, server: dict[str, str]) -> None:
             await node.stop()
         asyncio.run(main())
     """
-    node = subprocess.Popen(  # noqa: S603
-        ["ip", "netns", "exec", lan.client_ns, sys.executable, "-c", textwrap.dedent(script)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    node = lan.start(script)
     name = "Roaming Node._hearth._tcp.local."
     try:
-        assert node.stdout is not None
-        while not node.stdout.readline().startswith("READY"):
-            assert node.poll() is None, node.stderr.read() if node.stderr else ""
+        read_until(node, lambda line: line.startswith("READY"))
         seen = browse(lan, want=4, wait=5, ns=lan.server_ns, ip=SERVER_IP)
         assert seen[name]["addresses"] == [CLIENT_IP], seen
         _ip("-n", lan.client_ns, "addr", "add", "198.51.100.3/24", "dev", lan.client_link)
@@ -281,27 +286,17 @@ zc.close()
 def test_stopping_says_goodbye(lan: Lan, server: dict[str, str]) -> None:
     """Last, on purpose: a browser that has the server in view hears it leave at once
     (goodbye packets); a server that merely died would linger for the records' TTL."""
-    watcher = subprocess.Popen(  # noqa: S603
-        ["ip", "netns", "exec", lan.client_ns, sys.executable, "-c",
-         WATCH % {"ip": CLIENT_IP, "wait": 20}],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    watcher = lan.start(WATCH % {"ip": CLIENT_IP, "wait": 20})
     ours = f"{NAME}._hearth._tcp.local."
     try:
-        assert watcher.stdout is not None
-        line = ""
-        while line.strip() != f"ADDED {ours}":
-            line = watcher.stdout.readline()
-            assert line, watcher.stderr.read() if watcher.stderr else "the browser stopped"
+        read_until(watcher, lambda line: line.strip() == f"ADDED {ours}")
         pids = subprocess.run(  # noqa: S603
             ["ip", "netns", "pids", lan.server_ns], capture_output=True, text=True, check=True
         )
         stopped = time.monotonic()
         for pid in pids.stdout.split():
             os.kill(int(pid), signal.SIGTERM)
-        while line.strip() != f"REMOVED {ours}":
-            line = watcher.stdout.readline()
-            assert line, "the browser never heard the server leave"
+        read_until(watcher, lambda line: line.strip() == f"REMOVED {ours}")
         assert time.monotonic() - stopped < 10
     finally:
         watcher.kill()
