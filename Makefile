@@ -51,13 +51,14 @@ browser-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
 	else echo "no /usr/bin/chromium: browser tests will be skipped"; fi
 
-# The discovery tests ask the server with an independent DNS client (dig) as well.
+# The discovery tests ask the server with independent clients: dig (DNS) and gssdp-discover
+# (SSDP, from gupnp-tools); async-upnp-client (a test dependency) browses its DLNA server.
 test-tools:
-	@if command -v dig >/dev/null 2>&1; then :; \
+	@if command -v dig >/dev/null 2>&1 && command -v gssdp-discover >/dev/null 2>&1; then :; \
 	elif [ "$(IS_ROOT)$(HAS_APT)" = yesyes ]; then \
-	  echo "installing Debian's bind9-dnsutils package (dig)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bind9-dnsutils; \
-	else echo "no dig: its discovery check will be skipped"; fi
+	  echo "installing Debian's bind9-dnsutils (dig) and gupnp-tools (gssdp-discover) packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bind9-dnsutils gupnp-tools; \
+	else echo "no dig or gssdp-discover: those discovery checks will be skipped"; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -27,6 +27,7 @@ from mediaserver.api import (
     analytics,
     auth,
     discovery,
+    dlna,
     errors,
     hls,
     items,
@@ -95,6 +96,9 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
         route_handlers=[
             system.HealthController,
             discovery.DiscoveryController,
+            dlna.DlnaStatusController,
+            dlna.DlnaController,
+            dlna.events,
             libraries.LibraryController,
             items.ItemController,
             items.GenreController,

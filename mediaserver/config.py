@@ -138,6 +138,17 @@ class DiscoverySettings(_Section, frozen=True, forbid_unknown_fields=True, kw_on
     interfaces: tuple[str, ...] = ()
 
 
+class DlnaSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The DLNA media server that smart TVs, VLC and Kodi browse without signing in.
+
+    ``user`` is whose view they get (that person's rating limit, libraries and Continue
+    watching); empty: the first admin's.  ``MEDIASERVER_DLNA=off`` turns it off.
+    """
+
+    enabled: bool = True
+    user: Annotated[str, msgspec.Meta(max_length=64)] = ""
+
+
 class LoggingSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -184,6 +195,7 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     backup: BackupSettings = msgspec.field(default_factory=BackupSettings)
     recommendations: RecommendationSettings = msgspec.field(default_factory=RecommendationSettings)
     discovery: DiscoverySettings = msgspec.field(default_factory=DiscoverySettings)
+    dlna: DlnaSettings = msgspec.field(default_factory=DlnaSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     network: NetworkSettings = msgspec.field(default_factory=NetworkSettings)
 
@@ -227,6 +239,7 @@ _ENV: dict[str, tuple[tuple[str, ...], Any]] = {
     "MEDIASERVER_LOG_LEVEL": (("logging", "level"), str.lower),
     "MEDIASERVER_LOG_FORMAT": (("logging", "format"), str.lower),
     "MEDIASERVER_DISCOVERY": (("discovery", "enabled"), lambda raw: _switch(raw)),
+    "MEDIASERVER_DLNA": (("dlna", "enabled"), lambda raw: _switch(raw)),
 }
 
 

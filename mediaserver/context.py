@@ -77,6 +77,7 @@ class AppContext:
     demo: bool = False
     rate_limiter: Any = None  # api.guard.RateLimiter, set by create_app
     announcer: Any = None  # discovery.mdns.Announcer while the server announces itself
+    dlna: Any = None  # dlna.service.DlnaServer while DLNA is on
     setup_code: str | None = None  # while no admin exists: the one-time set-up link's code
     startup_state: str = "starting"  # starting | generating demo library | ready
     _scheduler: Any = None
@@ -251,21 +252,43 @@ class AppContext:
             schedule("trickplay", "interval", minutes=RUN_INTERVAL_MINUTES)
         self._scheduler.start()
 
+    def lan_name(self) -> str:
+        """What TVs, apps and other nodes call this server."""
+        import socket
+
+        host = socket.gethostname().split(".")[0] or "home"
+        return self.settings.discovery.name or f"Hearth on {host}"
+
     async def start_discovery(self) -> None:
-        """Announce the server on the LAN (unless turned off, or MEDIASERVER_DISCOVERY=off)."""
+        """Start the DLNA server, and announce both it and the server on the LAN (unless
+        turned off, or MEDIASERVER_DISCOVERY=off)."""
+        from mediaserver import __version__
         from mediaserver.discovery.mdns import Announcer, discovery_allowed, server_id
 
         chosen = self.settings.discovery
-        if not chosen.enabled or not discovery_allowed():
+        announce = chosen.enabled and discovery_allowed()
+        node_id = server_id(self.settings.data_path)
+        if self.settings.dlna.enabled:
+            from mediaserver.dlna.service import DlnaServer
+
+            self.dlna = DlnaServer(
+                udn=f"uuid:{node_id}",
+                name=self.lan_name(),
+                version=__version__,
+                user_name=self.settings.dlna.user,
+                db=self.db,
+                users=self.users,
+                bus=self.bus,
+            )
+            self.dlna.attach(asyncio.get_running_loop())
+            if announce:
+                server = self.settings.server
+                await self.dlna.start_announcing(server.port, chosen.interfaces, server.host)
+        if not announce:
             return
-        import socket
-
-        from mediaserver import __version__
-
-        host = socket.gethostname().split(".")[0] or "home"
         self.announcer = Announcer(
-            name=chosen.name or f"Hearth on {host}",
-            node_id=server_id(self.settings.data_path),
+            name=self.lan_name(),
+            node_id=node_id,
             version=__version__,
             port=self.settings.server.port,
             interfaces=chosen.interfaces,
@@ -281,6 +304,9 @@ class AppContext:
         if self.announcer is not None:
             await self.announcer.stop()
             self.announcer = None
+        if self.dlna is not None:
+            await self.dlna.stop()
+            self.dlna = None
 
     async def start_watching(self) -> None:
         """Rescan a library a few seconds after files change in it (watchfiles, debounced)."""

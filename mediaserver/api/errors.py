@@ -50,6 +50,8 @@ def _respond(
     if request.url.path.startswith("/api") or request.url.path.startswith("/health"):
         body = {"status_code": status, "detail": detail, **(extra or {})}
         return Response(body, status_code=status, media_type=MediaType.JSON)
+    if request.url.path.startswith("/dlna/"):  # TVs and players: a line of text, no page
+        return Response(detail, status_code=status, media_type=MediaType.TEXT)
     return Template("error.html", context={"status": status, "detail": detail}, status_code=status)
 
 

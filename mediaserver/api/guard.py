@@ -29,7 +29,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from mediaserver.api.clients import request_address
 
-__all__ = ["SESSION_COOKIE", "AuthMiddleware", "RateLimiter", "csrf_token", "is_public"]
+__all__ = ["SESSION_COOKIE", "AuthMiddleware", "RateLimiter", "csrf_token", "is_public", "respond"]
 
 SESSION_COOKIE = "hearth_session"
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -157,11 +157,11 @@ class AuthMiddleware:
         if wants_page:
             query = scope.get("query_string", b"").decode("latin-1")
             target = "/login?next=" + quote(path + (f"?{query}" if query else ""), safe="")
-            await _respond(send, 303, b"", [(b"location", target.encode())])
+            await respond(send, 303, b"", [(b"location", target.encode())])
             return
         body = b'{"status_code":401,"detail":"sign in first: no valid session, token or API key"}'
         headers = [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]
-        await _respond(send, 401, body, headers)
+        await respond(send, 401, body, headers)
 
 
 def _client(ctx: Any, scope: Scope) -> str:
@@ -189,7 +189,8 @@ def _csrf_refused() -> PermissionDeniedException:
     return PermissionDeniedException(detail="missing or wrong CSRF token; reload the page")
 
 
-async def _respond(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+async def respond(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    """A whole small response straight from ASGI (middleware and mounts)."""
     headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

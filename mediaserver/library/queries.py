@@ -30,6 +30,7 @@ __all__ = [
     "list_items",
     "problems",
     "recently_added",
+    "titles_containing",
 ]
 
 ITEM_KINDS = ("movie", "show", "season", "episode", "collection")
@@ -308,6 +309,21 @@ def recently_added(
             {_and(_visible(db, access))}
             ORDER BY i.last_added_at DESC, i.id DESC LIMIT ?""",
         [limit],
+    )
+    return [_item(r) for r in rows]
+
+
+def titles_containing(
+    db: Database, text: str, kinds: Sequence[str], access: Access = EVERYTHING, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """Items of ``kinds`` whose title contains ``text`` anywhere (not only at a word's start,
+    as the search box's index matches), case-insensitively for ASCII, by title."""
+    pattern = "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
+    rows = db.query(
+        f"""{_BASE} WHERE i.kind IN ({",".join("?" * len(kinds))})
+            AND i.title LIKE ? ESCAPE '\\' {_and(_visible(db, access))}
+            ORDER BY i.sort_title, i.year LIMIT ?""",
+        [*kinds, pattern, limit],
     )
     return [_item(r) for r in rows]
 

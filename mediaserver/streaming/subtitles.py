@@ -14,6 +14,7 @@ webvtt demuxer stops reading at a ``STYLE`` or ``REGION`` block, losing every la
 from __future__ import annotations
 
 import hashlib
+import html
 import math
 import os
 import re
@@ -40,6 +41,7 @@ __all__ = [
     "language_tag",
     "parse_language",
     "rendition_attrs",
+    "srt_from_webvtt",
     "subtitle_playlist",
 ]
 
@@ -327,6 +329,38 @@ def _decode(raw: bytes) -> str:
         except UnicodeDecodeError:
             pass
     return raw.decode("latin-1")
+
+
+_VTT_TIME = re.compile(r"^(?:(\d+):)?(\d{2}):(\d{2})\.(\d{3})$")
+_TAGS = re.compile(r"</?(?:c|v|lang|ruby|rt)(?:[.\s][^>]*)?>|<\d+:\d{2}[:.][\d:.]*>")
+
+
+def srt_from_webvtt(vtt: str) -> str:
+    """SubRip for TVs that take subtitle files (Samsung, LG): the cues of one of our WebVTT
+    files, renumbered, with comma decimals, no cue settings, and ``<b>/<i>/<u>`` kept."""
+    blocks = re.split(r"\n[ \t]*\n", vtt.lstrip("\ufeff").replace("\r\n", "\n"))
+    cues: list[str] = []
+    for block in blocks:
+        lines = block.strip("\n").split("\n")
+        timing = next((n for n, ln in enumerate(lines) if "-->" in ln), None)
+        if timing is None:
+            continue  # the header, NOTE and STYLE blocks
+        start, _, rest = lines[timing].partition("-->")
+        end = rest.strip().split()[0] if rest.strip() else ""
+        times = [_srt_time(start.strip()), _srt_time(end)]
+        text = [html.unescape(_TAGS.sub("", ln)) for ln in lines[timing + 1 :]]
+        if None in times or not any(t.strip() for t in text):
+            continue
+        cues.append(f"{len(cues) + 1}\n{times[0]} --> {times[1]}\n" + "\n".join(text))
+    return "\n\n".join(cues) + "\n" if cues else ""
+
+
+def _srt_time(text: str) -> str | None:
+    match = _VTT_TIME.match(text)
+    if match is None:
+        return None
+    hours, minutes, seconds, millis = (int(g or 0) for g in match.groups())
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d},{millis:03d}"
 
 
 def _without_style_blocks(vtt: str) -> str:

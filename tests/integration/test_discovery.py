@@ -13,121 +13,33 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
-import textwrap
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from mediaserver.testing import user_credentials
+from tests.integration.netns import CLIENT_IP, SERVER_IP, Lan, make_lan, read_until, serve_in
+from tests.integration.netns import ip as _ip
 
-SERVER_IP, CLIENT_IP = "198.51.100.1", "198.51.100.2"
 PORT = 8420
 NAME = "Hearth Test"
 
 
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)  # noqa: S603
-
-
-@dataclass
-class Lan:
-    server_ns: str
-    client_ns: str
-    client_link: str
-
-    def run(
-        self, ns: str, argv: list[str], timeout: float = 30
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(  # noqa: S603
-            ["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, timeout=timeout
-        )
-
-    def start(self, code: str) -> subprocess.Popen[str]:
-        """A Python script running in the client's namespace, its output read line by line."""
-        return subprocess.Popen(  # noqa: S603
-            ["ip", "netns", "exec", self.client_ns, sys.executable, "-c", textwrap.dedent(code)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-
-    def python(self, ns: str, code: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        return self.run(ns, [sys.executable, "-c", textwrap.dedent(code)], timeout=timeout)
-
-
 @pytest.fixture(scope="module")
 def lan() -> Iterator[Lan]:
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        pytest.skip("network namespaces need root and iproute2 (ip)")
-    tag = uuid.uuid4().hex[:6]
-    server_ns, client_ns = f"hearth-s-{tag}", f"hearth-c-{tag}"
-    try:
-        _ip("netns", "add", server_ns)
-        _ip("netns", "add", client_ns)
-    except subprocess.CalledProcessError as exc:
-        pytest.skip(f"cannot create network namespaces here: {exc.stderr!r}")
-    try:
-        _ip("link", "add", f"vs{tag}", "type", "veth", "peer", "name", f"vc{tag}")
-        for ns, link, address in ((server_ns, f"vs{tag}", SERVER_IP),
-                                  (client_ns, f"vc{tag}", CLIENT_IP)):  # fmt: skip
-            _ip("link", "set", link, "netns", ns)
-            _ip("-n", ns, "addr", "add", f"{address}/24", "dev", link)
-            _ip("-n", ns, "link", "set", link, "up", "multicast", "on")
-            _ip("-n", ns, "link", "set", "lo", "up")
-            _ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", link)
-        yield Lan(server_ns, client_ns, f"vc{tag}")
-    finally:
-        for ns in (server_ns, client_ns):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)  # noqa: S603
+    with make_lan() as made:
+        yield made
 
 
 @pytest.fixture(scope="module")
 def server(lan: Lan, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     data, media = tmp_path_factory.mktemp("discovery-data"), tmp_path_factory.mktemp("empty")
-    config = data / "hearth.toml"
-    config.write_text(
-        "[library]\nwatch = false\nscan_interval_minutes = 0\n"
-        f'[discovery]\nname = "{NAME}"\n[logging]\nlevel = "warning"\n',
-        encoding="utf-8",
-    )
+    config = f'[discovery]\nname = "{NAME}"\n'
     key = user_credentials(data, "admin", "a long test admin password", admin=True)[0]
-    env = {**os.environ, "MEDIASERVER_DISCOVERY": "on", "MEDIASERVER_DATA_DIR": str(data),
-           "MEDIASERVER_MEDIA_DIRS": str(media), "MEDIASERVER_PORT": str(PORT)}  # fmt: skip
-    log = (data / "server.log").open("wb")
-    process = subprocess.Popen(  # noqa: S603
-        ["ip", "netns", "exec", lan.server_ns, sys.executable, "-m", "mediaserver",
-         "--config", str(config), "serve"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            health = lan.python(
-                lan.server_ns,
-                f"import httpx; print(httpx.get('http://{SERVER_IP}:{PORT}/health').status_code)",
-            )
-            if health.stdout.strip() in ("200", "503"):
-                break
-            assert process.poll() is None, (data / "server.log").read_text()
-            time.sleep(0.3)
+    with serve_in(lan, data, media, config, PORT):
         yield {"key": key, "id": (data / "server-id").read_text().strip(), "log": str(data)}
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-        log.close()
-
-
-def read_until(process: subprocess.Popen[str], wanted: Callable[[str], bool]) -> str:
-    """The first line of ``process``'s output that is ``wanted``; fails if it ends first."""
-    assert process.stdout is not None
-    while True:
-        line = process.stdout.readline()
-        assert line, process.stderr.read() if process.stderr else "the process stopped"
-        if wanted(line):
-            return line
 
 
 BROWSE = """

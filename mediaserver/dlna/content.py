@@ -1,0 +1,558 @@
+"""The ContentDirectory a TV browses: folders, items with their resources, and search.
+
+Object ids::
+
+    0                     the root: the five folders below
+    movies, shows         every film / show the DLNA user may see (sortable, paged)
+    recent                films and shows by when they (or an episode) arrived
+    continue              the DLNA user's started, unfinished films and episodes
+    genres, g/<genre>     one folder per genre, holding its films and shows
+    i<id>                 a catalog item: a show or a season is a folder, a film or an
+                          episode an item
+
+A film listed in several folders keeps one id and names its home folder (``movies``, the
+season of an episode) as parent, so BrowseMetadata of it answers the same everywhere.
+Everything is read through the DLNA user's :class:`~mediaserver.library.access.Access`:
+a hidden title is "No such object" (701), as if it never existed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from mediaserver.activity.rows import continue_watching
+from mediaserver.db import Database
+from mediaserver.dlna import didl
+from mediaserver.dlna.upnp import UpnpError
+from mediaserver.library import queries
+from mediaserver.library.access import Access
+from mediaserver.streaming.decision import IMAGE_SUBTITLES, Decision, decide
+from mediaserver.streaming.profiles import ClientProfile
+
+__all__ = [
+    "FOLDERS",
+    "Browser",
+    "Links",
+    "Page",
+    "feature_list",
+    "main_streams",
+    "original_features",
+    "parse_search",
+    "parse_sort",
+    "stream_features",
+]
+
+FOLDERS: Mapping[str, str] = {
+    "movies": "Movies",
+    "shows": "TV shows",
+    "recent": "Recently added",
+    "continue": "Continue watching",
+    "genres": "Genres",
+}
+MAX_PAGE = 500  # per Browse; RequestedCount 0 ("all") gets this many and TotalMatches
+_ROW_LIMIT = 100  # Recently added and Continue watching hold this many
+_SEARCH_LIMIT = 1000
+SEARCH_CAPABILITIES = "dc:title,upnp:class,upnp:genre,dc:date"
+SORT_CAPABILITIES = "dc:title,dc:date"
+_SORTS = {"+dc:title": "title", "-dc:title": "-title", "+dc:date": "year", "-dc:date": "-year"}
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Absolute URLs on the address the TV reached us at (``http://192.168.1.5:8420``)."""
+
+    base: str
+    prefix: str = "/dlna"
+
+    def original(self, file_id: int, container: str) -> str:
+        return f"{self.base}{self.prefix}/files/{file_id}/original.{container}"
+
+    def stream(self, file_id: int, profile: str) -> str:
+        return f"{self.base}{self.prefix}/files/{file_id}/stream.ts?profile={quote(profile)}"
+
+    def poster(self, item_id: int) -> str:
+        return f"{self.base}{self.prefix}/items/{item_id}/poster.jpg"
+
+    def caption(self, file_id: int, index: int) -> str:
+        return f"{self.base}{self.prefix}/files/{file_id}/subtitles/{index}.srt"
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    result: str  # the DIDL-Lite document
+    returned: int
+    total: int
+
+
+def parse_sort(criteria: str) -> str | None:
+    """The catalog sort for ``+dc:title,-dc:date`` (the first key decides), None for none."""
+    keys = [k.strip() for k in criteria.split(",") if k.strip()]
+    for key in keys:
+        if key not in _SORTS:
+            raise UpnpError(709, f"Unsupported or invalid sort criteria: {key}")
+    return _SORTS[keys[0]] if keys else None
+
+
+# -- search criteria (ContentDirectory:1 §2.5.5) -------------------------------------------
+
+_TOKEN = re.compile(r'\s*(\(|\)|"(?:[^"\\]|\\.)*"|[^\s()"]+)')
+_OPERATORS = {
+    "=",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "contains",
+    "doesNotContain",
+    "derivedfrom",
+    "exists",
+}
+Criteria = tuple[Any, ...]  # ("and"|"or", left, right) or ("rel", property, op, value)
+
+
+def parse_search(text: str) -> Criteria | None:
+    """The parsed criteria; None for ``*`` (everything).  708 for anything malformed."""
+    if text.strip() == "*":
+        return None
+    tokens: list[str] = []
+    position = 0
+    while position < len(text):
+        if not text[position:].strip():
+            break
+        match = _TOKEN.match(text, position)
+        if match is None:
+            raise UpnpError(708, "Unsupported or invalid search criteria")
+        tokens.append(match[1])
+        position = match.end()
+    if len(tokens) > 200:
+        raise UpnpError(708, "Unsupported or invalid search criteria: too long")
+    parsed, rest = _expression(tokens, 0, 0)
+    if rest != len(tokens):
+        raise UpnpError(708, "Unsupported or invalid search criteria")
+    return parsed
+
+
+def _expression(tokens: list[str], at: int, depth: int) -> tuple[Criteria, int]:
+    """or-expression of and-expressions ("and" binds tighter)."""
+    left, at = _conjunction(tokens, at, depth)
+    while at < len(tokens) and tokens[at].lower() == "or":
+        right, at = _conjunction(tokens, at + 1, depth)
+        left = ("or", left, right)
+    return left, at
+
+
+def _conjunction(tokens: list[str], at: int, depth: int) -> tuple[Criteria, int]:
+    left, at = _primary(tokens, at, depth)
+    while at < len(tokens) and tokens[at].lower() == "and":
+        right, at = _primary(tokens, at + 1, depth)
+        left = ("and", left, right)
+    return left, at
+
+
+def _primary(tokens: list[str], at: int, depth: int) -> tuple[Criteria, int]:
+    bad = UpnpError(708, "Unsupported or invalid search criteria")
+    if at >= len(tokens) or depth > 20:
+        raise bad
+    if tokens[at] == "(":
+        inner, at = _expression(tokens, at + 1, depth + 1)
+        if at >= len(tokens) or tokens[at] != ")":
+            raise bad
+        return inner, at + 1
+    if at + 2 >= len(tokens):
+        raise bad
+    prop, op, value = tokens[at], tokens[at + 1], tokens[at + 2]
+    if op not in _OPERATORS or prop in ("(", ")") or prop.startswith('"'):
+        raise bad
+    if op == "exists":
+        if value.lower() not in ("true", "false"):
+            raise bad
+        return ("rel", prop, op, value.lower() == "true"), at + 3
+    if not (len(value) >= 2 and value.startswith('"') and value.endswith('"')):
+        raise bad
+    unquoted = re.sub(r"\\(.)", r"\1", value[1:-1])
+    return ("rel", prop, op, unquoted), at + 3
+
+
+def _matches(criteria: Criteria | None, properties: Mapping[str, Any]) -> bool:
+    if criteria is None:
+        return True
+    kind = criteria[0]
+    if kind == "and":
+        return _matches(criteria[1], properties) and _matches(criteria[2], properties)
+    if kind == "or":
+        return _matches(criteria[1], properties) or _matches(criteria[2], properties)
+    _, prop, op, wanted = criteria
+    value = properties.get(prop)
+    if op == "exists":
+        return (value is not None) == wanted
+    if value is None:
+        return False
+    values = value if isinstance(value, list) else [value]
+    needle = str(wanted).lower()
+    for one in (str(v).lower() for v in values):
+        if op == "derivedfrom" and (one == needle or one.startswith(needle + ".")):
+            return True
+        if op == "contains" and needle in one:
+            return True
+        if op == "doesNotContain" and needle not in one:
+            return True
+        if op in ("=", "!=", "<", "<=", ">", ">=") and _compare(one, op, needle):
+            return True
+    return False
+
+
+def _compare(value: str, op: str, wanted: str) -> bool:
+    return {
+        "=": value == wanted,
+        "!=": value != wanted,
+        "<": value < wanted,
+        "<=": value <= wanted,
+        ">": value > wanted,
+        ">=": value >= wanted,
+    }[op]
+
+
+def _title_term(criteria: Criteria | None) -> str | None:
+    """A ``dc:title contains "x"`` every match must satisfy: the catalog narrows by it."""
+    if criteria is None:
+        return None
+    if criteria[0] == "rel":
+        return str(criteria[3]) if criteria[1:3] == ("dc:title", "contains") else None
+    if criteria[0] == "and":
+        return _title_term(criteria[1]) or _title_term(criteria[2])
+    return None
+
+
+def feature_list() -> str:
+    """Samsung's X_GetFeatureList: where its "Videos" view starts."""
+    containers = "".join(
+        f'<container id="{object_id}" type="object.item.videoItem"/>'
+        for object_id in ("movies", "shows", "recent")
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<Features xmlns="urn:schemas-upnp-org:av:avs" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        'xsi:schemaLocation="urn:schemas-upnp-org:av:avs '
+        'http://www.upnp.org/schemas/av/avs.xsd">'
+        f'<Feature name="samsung.com_BASICVIEW" version="1">{containers}</Feature></Features>'
+    )
+
+
+# -- browsing -------------------------------------------------------------------------------
+
+
+class Browser:
+    """One request's view of the catalog: the DLNA user's, for one TV (its profile)."""
+
+    def __init__(
+        self,
+        db: Database,
+        access: Access,
+        user_id: int | None,
+        links: Links,
+        profile: ClientProfile,
+    ) -> None:
+        self.db = db
+        self.access = access
+        self.user_id = user_id
+        self.links = links
+        self.profile = profile
+
+    # The two actions ---------------------------------------------------------------------
+
+    def browse(
+        self, object_id: str, flag: str, filter_: str, start: int, count: int, sort: str
+    ) -> Page:
+        wanted = didl.filter_set(filter_)
+        order = parse_sort(sort)
+        if flag == "BrowseMetadata":
+            if start != 0:
+                raise UpnpError(402, "Invalid Args: StartingIndex must be 0 for BrowseMetadata")
+            return self._page([self._metadata(object_id, wanted)], 1)
+        limit = min(count or MAX_PAGE, MAX_PAGE)
+        entries, total = self._children(object_id, wanted, start, limit, order)
+        return self._page(entries, total)
+
+    def search(
+        self, container_id: str, criteria: str, filter_: str, start: int, count: int, sort: str
+    ) -> Page:
+        wanted = didl.filter_set(filter_)
+        order = parse_sort(sort) or "title"
+        parsed = parse_search(criteria)
+        self._metadata(container_id, wanted)  # 701/710 for a container that is not there
+        if not self._is_container(container_id):
+            raise UpnpError(710, "No such container")
+        term = _title_term(parsed)
+        if term is not None:
+            rows = queries.titles_containing(
+                self.db, term, ("movie", "episode"), self.access, _SEARCH_LIMIT
+            )
+        else:
+            rows, _ = queries.list_items(
+                self.db,
+                queries.ItemQuery(kind=("movie", "episode"), sort=order, limit=_SEARCH_LIMIT),
+                self.access,
+            )
+        found = [r for r in rows if _matches(parsed, self._properties(r))]
+        limit = min(count or MAX_PAGE, MAX_PAGE)
+        window = found[start : start + limit]
+        media = self._media([int(r["id"]) for r in window])
+        return self._page([self._item(r, media, wanted) for r in window], len(found))
+
+    @staticmethod
+    def _page(entries: Sequence[str], total: int) -> Page:
+        return Page("".join(entries), len(entries), total)
+
+    # Objects -----------------------------------------------------------------------------
+
+    def _is_container(self, object_id: str) -> bool:
+        if object_id == "0" or object_id in FOLDERS or object_id.startswith("g/"):
+            return True
+        item = self._catalog_item(object_id)
+        return item is not None and item["kind"] in ("show", "season")
+
+    def _catalog_item(self, object_id: str) -> dict[str, Any] | None:
+        if not re.fullmatch(r"i[1-9][0-9]{0,17}", object_id):
+            return None
+        rows = queries.items_by_id(self.db, [int(object_id[1:])], self.access)
+        return (
+            rows[0] if rows and rows[0]["kind"] in ("movie", "show", "season", "episode") else None
+        )
+
+    def _metadata(self, object_id: str, wanted: frozenset[str] | None) -> str:
+        if object_id == "0":
+            return didl.container_xml(
+                "0", "-1", "Hearth", len(FOLDERS), wanted=wanted, searchable=True
+            )
+        if object_id in FOLDERS:
+            _, total = self._children(object_id, wanted, 0, 0, None)
+            return didl.container_xml(object_id, "0", FOLDERS[object_id], total, wanted=wanted)
+        if object_id.startswith("g/"):
+            genre = self._genre(object_id)
+            _, total = self._children(object_id, wanted, 0, 0, None)
+            return didl.container_xml(object_id, "genres", genre, total, wanted=wanted)
+        item = self._catalog_item(object_id)
+        if item is None:
+            raise UpnpError(701, "No such object")
+        if item["kind"] in ("show", "season"):
+            return self._folder(item, wanted)
+        return self._item(item, self._media([int(item["id"])]), wanted)
+
+    def _genre(self, object_id: str) -> str:
+        genre = object_id[2:]
+        if genre not in queries.genres(self.db, None, self.access):
+            raise UpnpError(701, "No such object")
+        return genre
+
+    def _children(
+        self,
+        object_id: str,
+        wanted: frozenset[str] | None,
+        start: int,
+        limit: int,
+        order: str | None,
+    ) -> tuple[list[str], int]:
+        if object_id == "0":
+            folders = list(FOLDERS.items())[start : start + limit]
+            counts = [self._children(k, wanted, 0, 0, None)[1] for k, _ in folders]
+            entries = [
+                didl.container_xml(k, "0", title, n, wanted=wanted)
+                for (k, title), n in zip(folders, counts, strict=True)
+            ]
+            return entries, len(FOLDERS)
+        if object_id in ("movies", "shows") or object_id.startswith("g/"):
+            genre = self._genre(object_id) if object_id.startswith("g/") else None
+            kinds = {"movies": ("movie",), "shows": ("show",)}.get(object_id, ("movie", "show"))
+            query = queries.ItemQuery(
+                kind=kinds, genre=genre, sort=order or "title", limit=limit, offset=start
+            )
+            rows, total = queries.list_items(self.db, query, self.access)
+            return self._entries(rows, wanted), total
+        if object_id in ("recent", "continue"):
+            rows = (
+                queries.recently_added(self.db, _ROW_LIMIT, self.access)
+                if object_id == "recent"
+                else self._continue_watching()
+            )
+            return self._entries(rows[start : start + limit], wanted), len(rows)
+        if object_id == "genres":
+            names = queries.genres(self.db, None, self.access)
+            page = names[start : start + limit]
+            entries = [
+                didl.container_xml(
+                    f"g/{g}", "genres", g, self._children(f"g/{g}", wanted, 0, 0, None)[1],
+                    wanted=wanted,
+                )
+                for g in page
+            ]  # fmt: skip
+            return entries, len(names)
+        item = self._catalog_item(object_id)
+        if item is None:
+            raise UpnpError(701, "No such object")
+        if item["kind"] not in ("show", "season"):
+            raise UpnpError(710, "No such container")
+        every = queries.children(self.db, int(item["id"]), 10_000, 0, self.access)
+        return self._entries(every[start : start + limit], wanted), len(every)
+
+    def _continue_watching(self) -> list[dict[str, Any]]:
+        if self.user_id is None:
+            return []
+        return continue_watching(self.db, self.user_id, self.access, _ROW_LIMIT)
+
+    def _entries(self, rows: Sequence[dict[str, Any]], wanted: frozenset[str] | None) -> list[str]:
+        media = self._media([int(r["id"]) for r in rows if r["kind"] in ("movie", "episode")])
+        return [
+            self._folder(r, wanted)
+            if r["kind"] in ("show", "season")
+            else self._item(r, media, wanted)
+            for r in rows
+        ]
+
+    def _folder(self, item: Mapping[str, Any], wanted: frozenset[str] | None) -> str:
+        parent = "shows" if item["kind"] == "show" else f"i{item['parent_id']}"
+        count = len(queries.children(self.db, int(item["id"]), 10_000, 0, self.access))
+        art = self.links.poster(int(item["id"])) if item.get("poster_url") else None
+        return didl.container_xml(
+            f"i{item['id']}", parent, str(item["title"]), count, wanted=wanted, item=item, art=art
+        )
+
+    def _item(
+        self,
+        item: Mapping[str, Any],
+        media: Mapping[int, dict[str, Any]],
+        wanted: frozenset[str] | None,
+    ) -> str:
+        parent = "movies" if item["kind"] == "movie" else f"i{item['parent_id']}"
+        file = media.get(int(item["id"]))
+        resources, captions = self._resources(file) if file else ([], [])
+        art_id = int(item["id"]) if item.get("poster_url") else None
+        if art_id is None and item["kind"] == "episode" and item.get("show_id"):
+            art_id = int(item["show_id"])  # an episode without a still shows its show
+        art = self.links.poster(art_id) if art_id is not None else None
+        return didl.item_xml(
+            f"i{item['id']}", parent, item, resources, wanted=wanted, art=art, captions=captions
+        )
+
+    def _properties(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        """What search criteria can ask about an item."""
+        return {
+            "dc:title": item.get("title"),
+            "upnp:class": "object.item.videoItem.movie"
+            if item["kind"] == "movie"
+            else "object.item.videoItem",
+            "upnp:genre": list(item.get("genres") or []) or None,
+            "dc:date": f"{item['year']:04d}-01-01" if item.get("year") else None,
+            "@id": f"i{item['id']}",
+            "@refID": None,
+            "res": "",
+        }
+
+    # Media -------------------------------------------------------------------------------
+
+    def _media(self, item_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Each item's first playable file, with its streams (two queries for a page)."""
+        if not item_ids:
+            return {}
+        marks = ",".join("?" * len(item_ids))
+        files: dict[int, dict[str, Any]] = {}
+        for row in self.db.query(
+            f"""SELECT id, item_id, container, size, duration_s, bit_rate FROM files
+                WHERE item_id IN ({marks}) AND probe_error IS NULL ORDER BY item_id, id""",
+            list(item_ids),
+        ):
+            files.setdefault(int(row["item_id"]), {**dict(row), "streams": []})
+        by_file = {int(f["id"]): f for f in files.values()}
+        if by_file:
+            for stream in self.db.query(
+                f"""SELECT * FROM streams WHERE file_id IN ({",".join("?" * len(by_file))})
+                    ORDER BY file_id, idx""",
+                list(by_file),
+            ):
+                by_file[int(stream["file_id"])]["streams"].append(dict(stream))
+        return files
+
+    def _resources(self, file: Mapping[str, Any]) -> tuple[list[didl.Resource], list[str]]:
+        streams = file["streams"]
+        video, audio = main_streams(streams)
+        if video is None:
+            return [], []
+        try:
+            decision = decide(file["container"], streams, self.profile)
+        except LookupError:
+            return [], []
+        width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+        common = {"duration": didl.npt(float(file["duration_s"] or 0))}
+        if audio is not None and audio.get("channels"):
+            common["nrAudioChannels"] = str(int(audio["channels"]))
+        container = str(file["container"] or "")
+        mime = didl.file_mime(container)
+        original = None
+        if mime is not None:
+            attributes = {"size": str(int(file["size"])), **common}
+            if width and height:
+                attributes["resolution"] = f"{width}x{height}"
+            if file.get("bit_rate"):
+                attributes["bitrate"] = str(int(file["bit_rate"]) // 8)  # UPnP: bytes/s
+            original = didl.Resource(
+                self.links.original(int(file["id"]), container),
+                f"http-get:*:{mime}:{original_features(file)}",
+                attributes,
+            )
+        captions = [
+            self.links.caption(int(file["id"]), int(s["idx"])) for s in _caption_tracks(streams)
+        ][:1]
+        if decision.mode == "direct" and original is not None:
+            return [original], captions
+        stream = didl.Resource(
+            self.links.stream(int(file["id"]), self.profile.name),
+            f"http-get:*:video/mpeg:{stream_features(file, decision)}",
+            common,
+        )
+        return [stream, *([original] if original else [])], captions
+
+
+def main_streams(
+    streams: Sequence[Mapping[str, Any]],
+) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
+    """The video and the audio a TV plays by default (the default track, else the first)."""
+    video = next((s for s in streams if s["type"] == "video"), None)
+    audio = next((s for s in streams if s["type"] == "audio" and s.get("is_default")), None)
+    return video, audio or next((s for s in streams if s["type"] == "audio"), None)
+
+
+def original_features(file: Mapping[str, Any]) -> str:
+    """``contentFeatures.dlna.org`` of the file as it is: byte seeks, not converted."""
+    video, audio = main_streams(file["streams"])
+    pn = didl.profile_name(
+        str(file["container"] or ""),
+        video["codec"] if video else None,
+        audio["codec"] if audio else None,
+        int((video or {}).get("height") or 0),
+    )
+    return didl.content_features(pn, converted=False, time_seek=False)
+
+
+def stream_features(file: Mapping[str, Any], decision: Decision) -> str:
+    """``contentFeatures.dlna.org`` of the transcoded MPEG-TS: time seeks, converted."""
+    video, audio = main_streams(file["streams"])
+    copy = decision.video == "copy"
+    height = int((video or {}).get("height") or 0)
+    pn = didl.profile_name(
+        "ts",
+        (video or {}).get("codec") if copy else "h264",
+        (audio["codec"] if decision.audio == "copy" else "aac") if audio else None,
+        height if copy else min(height, 720),  # the ladder starts at 720p or below
+    )
+    return didl.content_features(pn, converted=True, time_seek=True)
+
+
+def _caption_tracks(streams: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Text subtitles a TV can be handed as SRT: the default first, forced ones last."""
+    text = [s for s in streams if s["type"] == "subtitle" and s.get("codec") not in IMAGE_SUBTITLES]
+    return sorted(text, key=lambda s: (not s.get("is_default"), bool(s.get("is_forced"))))
