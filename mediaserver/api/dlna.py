@@ -1,6 +1,6 @@
 """``/dlna``: the UPnP MediaServer that smart TVs, VLC and Kodi browse and play.
 
-- ``description.xml``, ``ContentDirectory.xml``, ``ConnectionManager.xml``, ``icons/*``
+- ``description.xml``, ``scpd/{service}.xml``, ``icons/*``
 - ``control/{service}``: SOAP actions (``POST``); faults are HTTP 500 with a UPnPError
 - ``event/{service}``: GENA ``SUBSCRIBE`` / ``UNSUBSCRIBE`` (an ASGI mount: Litestar's
   routes take only the usual HTTP methods)
@@ -181,15 +181,15 @@ class DlnaController(Controller):
         )  # fmt: skip
         return _xml(body)
 
-    @get("/{service:str}.xml", sync_to_thread=False)
+    @get("/scpd/{name:str}", sync_to_thread=False)
     def scpd(
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        service: FromPath[str],
+        name: FromPath[str],
     ) -> Response[bytes]:
         _allowed(request, ctx)
-        found = upnp.SERVICES.get(service)
+        found = upnp.SERVICES.get(name.removesuffix(".xml")) if name.endswith(".xml") else None
         if found is None:
             raise NotFoundException(detail="no such service")
         return _xml(upnp.scpd(found))
@@ -461,7 +461,7 @@ async def _plain(send: Send, status: int, headers: dict[str, str], text: str = "
     await respond(send, status, text.encode(), raw)
 
 
-@asgi(f"{PREFIX}/event", is_mount=True, opt=PUBLIC, include_in_schema=False)
+@asgi(f"{PREFIX}/event", is_mount=True, copy_scope=False, opt=PUBLIC, include_in_schema=False)
 async def events(scope: Scope, receive: Receive, send: Send) -> None:
     """``SUBSCRIBE``/``UNSUBSCRIBE`` on ``/dlna/event/{service}`` (UDA 1.0 §4.1)."""
     ctx: AppContext = scope["app"].state.hearth

@@ -82,11 +82,11 @@ def parse_search(packet: bytes) -> Search | str:
     if lines[0].strip() != "M-SEARCH * HTTP/1.1":
         return "not-a-search"
     headers: dict[str, str] = {}
-    for line in lines[1:]:
+    for count, line in enumerate(lines[1:]):
         if not line.strip():
             break
         name, colon, value = line.partition(":")
-        if not colon or not name.strip() or len(headers) >= 32:
+        if not colon or not name.strip() or count >= 32:
             return "malformed"
         headers.setdefault(name.strip().lower(), value.strip())
     if headers.get("man") != '"ssdp:discover"':

@@ -16,7 +16,7 @@ import itertools
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
@@ -52,6 +52,7 @@ class Subscription:
     host: str
     expires: float
     seq: itertools.count[int] = field(default_factory=itertools.count)
+    sent: Mapping[str, str] | None = None  # the values of the last event, not sent twice
 
 
 def _same_host(a: str, b: str) -> bool:
@@ -92,8 +93,8 @@ def granted_timeout(header: str | None) -> int:
 
 
 class Subscriptions:
-    def __init__(self, clock: object = time.monotonic) -> None:
-        self._clock = clock if callable(clock) else time.monotonic
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._by_sid: dict[str, Subscription] = {}
 
     def __len__(self) -> int:
@@ -156,6 +157,9 @@ def property_set(values: Mapping[str, str]) -> bytes:
 
 async def send_event(sub: Subscription, values: Mapping[str, str], timeout_s: float = 5.0) -> bool:
     """One NOTIFY to the first callback that takes it; False when none did."""
+    if sub.sent == values:
+        return True  # a moderated update that changed nothing since this one's last event
+    sub.sent = dict(values)
     body = property_set(values)
     seq = next(sub.seq)
     for url in sub.callbacks:

@@ -257,7 +257,7 @@ def device_description(
         for tag, text in (
             ("serviceType", service.type),
             ("serviceId", service.id),
-            ("SCPDURL", f"{prefix}/{service.short}.xml"),
+            ("SCPDURL", f"{prefix}/scpd/{service.short}.xml"),
             ("controlURL", f"{prefix}/control/{service.short}"),
             ("eventSubURL", f"{prefix}/event/{service.short}"),
         ):

@@ -216,11 +216,12 @@ def write_config(
     debounce_s: float = 0.5,
     log_level: str = "warning",
     streaming: Mapping[str, bool | int | float | str] | None = None,
+    extra: str = "",
 ) -> Path:
     """A TOML config with background work limited to what a test exercises.
 
     ``streaming`` adds a ``[streaming]`` section (``{"max_transcodes": 1}``): those settings
-    have no environment variables.
+    have no environment variables.  ``extra`` is more TOML, whole sections (``[dlna]...``).
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / "hearth.toml"
@@ -238,7 +239,7 @@ def write_config(
         text += "[streaming]\n" + "".join(
             f"{key} = {_toml_value(value)}\n" for key, value in streaming.items()
         )
-    config.write_text(text, encoding="utf-8")
+    config.write_text(text + extra, encoding="utf-8")
     return config
 
 
@@ -258,11 +259,12 @@ def run_hearth(
     log_level: str = "warning",
     wrap: Callable[[ASGIApp], ASGIApp] | None = None,
     streaming: Mapping[str, bool | int | float | str] | None = None,
+    extra: str = "",
 ) -> Iterator[str]:
     """A real Hearth (create_app) on uvicorn over ``media_dirs``; no dirs means the demo.
 
     ``wrap`` puts an ASGI wrapper around the app, to see what it sends before uvicorn does;
-    ``streaming`` sets ``[streaming]`` settings (see ``write_config``).
+    ``streaming`` and ``extra`` are more settings (see ``write_config``).
     """
     from mediaserver.app import create_app
     from mediaserver.config import load_settings
@@ -271,7 +273,12 @@ def run_hearth(
     if media_dirs:
         environ["MEDIASERVER_MEDIA_DIRS"] = ":".join(str(p) for p in media_dirs)
     config = write_config(
-        data_dir, watch=watch, debounce_s=debounce_s, log_level=log_level, streaming=streaming
+        data_dir,
+        watch=watch,
+        debounce_s=debounce_s,
+        log_level=log_level,
+        streaming=streaming,
+        extra=extra,
     )
     settings = load_settings(config, environ)
     key = make_admin(settings)

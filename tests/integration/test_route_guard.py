@@ -33,6 +33,15 @@ ALLOWED_PUBLIC = {
     "/api/v1/hls/{key:str}/subtitles/{name:str}",
     "/api/v1/hls/sessions/{session:str}/stop",  # unguessable id; can only stop a stream
     "/api/v1/hls/sessions/{session:str}/ping",
+    # DLNA: TVs cannot sign in. Home addresses only, and only the DLNA user's view.
+    "/dlna/description.xml",
+    "/dlna/scpd/{name:str}",
+    "/dlna/icons/{name:str}",
+    "/dlna/control/{service:str}",
+    "/dlna/files/{file_id:int}/{name:str}",
+    "/dlna/files/{file_id:int}/subtitles/{name:str}",
+    "/dlna/items/{item_id:int}/poster.jpg",
+    "/dlna/event",
 }
 _SAMPLE = {"int": "1", "str": "x", "path": "x"}
 
@@ -49,8 +58,10 @@ def routes(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, str, boo
     app = create_app(settings)
     found = []
     for route in app.routes:
-        for handler in getattr(route, "route_handlers", []):
-            for method in sorted(getattr(handler, "http_methods", ())):
+        # HTTP routes have handlers per method; an ASGI mount (DLNA events) has one for all.
+        handlers = getattr(route, "route_handlers", None) or [getattr(route, "route_handler", None)]
+        for handler in handlers:
+            for method in sorted(getattr(handler, "http_methods", None) or {"GET"}):
                 if method == "OPTIONS":
                     continue
                 found.append((route.path, method, is_public(handler)))
