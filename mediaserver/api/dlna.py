@@ -46,6 +46,7 @@ from mediaserver.dlna.content import (
     SORT_CAPABILITIES,
     Browser,
     Links,
+    caption_tracks,
     feature_list,
     original_features,
     stream_features,
@@ -375,12 +376,20 @@ def _perform(
     }
 
 
-def _features_headers(request: Request[Any, Any, Any], features: str) -> dict[str, str]:
-    return {
+def _features_headers(
+    request: Request[Any, Any, Any], features: str, file: dict[str, Any]
+) -> dict[str, str]:
+    headers = {
         "contentFeatures.dlna.org": features,
         "transferMode.dlna.org": _transfer_mode(request, "Streaming"),
         "Cache-Control": "no-cache",
     }
+    if request.headers.get("getcaptioninfo.sec") == "1":  # Samsung asks beside the video
+        tracks = caption_tracks(file["streams"])
+        if tracks:
+            url = Links(_base(request), PREFIX).caption(int(file["id"]), int(tracks[0]["idx"]))
+            headers["CaptionInfo.sec"] = url
+    return headers
 
 
 def _original(request: Request[Any, Any, Any], file: dict[str, Any]) -> Response[Any]:
@@ -389,7 +398,7 @@ def _original(request: Request[Any, Any, Any], file: dict[str, Any]) -> Response
         # The DIDL offers this file with byte seeks only (DLNA.ORG_OP=01).
         raise HTTPException(status_code=406, detail="this file seeks by bytes (Range), not by time")
     container = str(file["container"])
-    headers = _features_headers(request, original_features(file))
+    headers = _features_headers(request, original_features(file), file)
     mime = didl.file_mime(container) or "application/octet-stream"
     return serve_file(request, Path(file["path"]), content_type=mime, extra_headers=headers)
 
@@ -409,7 +418,7 @@ def _stream(
     duration = stream.spec.duration_s
     seek = request.headers.get("timeseekrange.dlna.org")
     first = 0
-    headers = _features_headers(request, stream_features(file, decision))
+    headers = _features_headers(request, stream_features(file, decision), file)
     if seek:
         start = parse_npt(seek, duration)
         first = max(0, bisect.bisect_right(stream.starts, start) - 1)

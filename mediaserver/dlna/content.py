@@ -38,6 +38,7 @@ __all__ = [
     "Browser",
     "Links",
     "Page",
+    "caption_tracks",
     "feature_list",
     "main_streams",
     "original_features",
@@ -505,7 +506,7 @@ class Browser:
                 attributes,
             )
         captions = [
-            self.links.caption(int(file["id"]), int(s["idx"])) for s in _caption_tracks(streams)
+            self.links.caption(int(file["id"]), int(s["idx"])) for s in caption_tracks(streams)
         ][:1]
         if decision.mode == "direct" and original is not None:
             return [original], captions
@@ -552,7 +553,7 @@ def stream_features(file: Mapping[str, Any], decision: Decision) -> str:
     return didl.content_features(pn, converted=True, time_seek=True)
 
 
-def _caption_tracks(streams: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def caption_tracks(streams: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Text subtitles a TV can be handed as SRT: the default first, forced ones last."""
     text = [s for s in streams if s["type"] == "subtitle" and s.get("codec") not in IMAGE_SUBTITLES]
     return sorted(text, key=lambda s: (not s.get("is_default"), bool(s.get("is_forced"))))

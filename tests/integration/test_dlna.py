@@ -180,6 +180,19 @@ def test_the_folder_tree(client: httpx.Client) -> None:
     assert total == 4 and "Orbit Patrol" in titles(recent)
 
 
+def test_continue_watching_is_the_dlna_users(client: httpx.Client, url: str) -> None:
+    """The admin (the DLNA user here) stops a film part-way: TVs offer it to continue."""
+    movies, _ = browse(client, "movies")
+    zephyr = movies[2]
+    item_id = zephyr.get("id", "")[1:]
+    assert browse(client, "continue")[1] == 0
+    stopped = client.post(f"/api/v1/items/{item_id}/progress",
+                          json={"position_s": 0.3, "state": "stopped"}, headers=auth_headers(url))  # fmt: skip
+    assert stopped.status_code == 200, stopped.text
+    shown, total = browse(client, "continue")
+    assert total == 1 and titles(shown) == ["Zephyr Quokka"]
+
+
 def test_paging_sorting_and_metadata(client: httpx.Client) -> None:
     page, total = browse(client, "movies", start=1, count=1)
     assert titles(page) == ["Marble Orchard"] and total == 3
@@ -355,6 +368,10 @@ def test_subtitles_and_posters(client: httpx.Client) -> None:
     assert srt.status_code == 200 and srt.headers["content-type"].startswith("text/srt")
     assert "00:00:00,100 --> 00:00:00,900" in srt.text and "The keeper <i>waves</i>." in srt.text
     assert "http-get:*:text/srt:*" in [p for _, p in res(amber)]
+    (video, _), *_ = res(amber)
+    asked = client.head(video, headers={"getCaptionInfo.sec": "1"})
+    assert asked.headers["CaptionInfo.sec"] == caption.text
+    assert "CaptionInfo.sec" not in client.head(video).headers
     art = amber.findtext(f"{UPNP}albumArtURI")
     assert art and client.get(art).content.startswith(b"\xff\xd8")  # a JPEG poster frame
     assert client.get(art.replace(f"/{amber.get('id', '')[1:]}/", "/999999/")).status_code == 404
