@@ -27,8 +27,10 @@ from typing import Any
 import anyio.to_thread
 import structlog
 from litestar import Controller, Request, Response, asgi, get, post, route
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
@@ -62,7 +64,7 @@ __all__ = ["DlnaController", "DlnaStatusController", "events"]
 
 log = structlog.get_logger(__name__)
 
-PUBLIC = {"public": True}  # TVs do not sign in: every handler checks _allowed() itself
+PUBLIC = {"public": True}  # TVs do not sign in: home_only() (and the mount) check instead
 _XML = 'text/xml; charset="utf-8"'
 _ORIGINAL = re.compile(r"^original\.([a-z0-9]{1,5})$")
 _SUBTITLE = re.compile(r"^(0|[1-9][0-9]{0,3})\.srt$")
@@ -106,8 +108,8 @@ def check_client(ctx: AppContext, scope: Scope) -> None:
         raise PermissionDeniedException(detail="DLNA answers only devices on the home network")
 
 
-def _allowed(request: Request[Any, Any, Any], ctx: AppContext) -> None:
-    check_client(ctx, request.scope)
+async def home_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    check_client(connection.app.state.hearth, connection.scope)
 
 
 def _base(request: Request[Any, Any, Any]) -> str:
@@ -152,10 +154,7 @@ def _seconds(text: str) -> float | None:
     clock = _CLOCK.match(text)
     if clock:
         return int(clock[1]) * 3600 + int(clock[2]) * 60 + float(clock[3])
-    try:
-        return float(text) if re.fullmatch(r"\d{1,9}(\.\d{1,6})?", text) else None
-    except ValueError:
-        return None
+    return float(text) if re.fullmatch(r"\d{1,9}(\.\d{1,6})?", text) else None
 
 
 class DlnaController(Controller):
@@ -163,12 +162,12 @@ class DlnaController(Controller):
     tags = ["dlna"]
     include_in_schema = False
     opt = PUBLIC
+    guards = [home_only]
 
     @get("/description.xml", sync_to_thread=False)
     def description(
         self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext]
     ) -> Response[bytes]:
-        _allowed(request, ctx)
         assert ctx.dlna is not None
         icons = [
             upnp.Icon(
@@ -183,23 +182,14 @@ class DlnaController(Controller):
         return _xml(body)
 
     @get("/scpd/{name:str}", sync_to_thread=False)
-    def scpd(
-        self,
-        request: Request[Any, Any, Any],
-        ctx: NamedDependency[AppContext],
-        name: FromPath[str],
-    ) -> Response[bytes]:
-        _allowed(request, ctx)
+    def scpd(self, name: FromPath[str]) -> Response[bytes]:
         found = upnp.SERVICES.get(name.removesuffix(".xml")) if name.endswith(".xml") else None
         if found is None:
             raise NotFoundException(detail="no such service")
         return _xml(upnp.scpd(found))
 
     @get("/icons/{name:str}", sync_to_thread=False)
-    def icon(
-        self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext], name: FromPath[str]
-    ) -> Response[bytes]:
-        _allowed(request, ctx)
+    def icon(self, name: FromPath[str]) -> Response[bytes]:
         if name not in ICONS:
             raise NotFoundException(detail="no such icon")
         data, media_type = icon(name)
@@ -214,7 +204,6 @@ class DlnaController(Controller):
         ctx: NamedDependency[AppContext],
         service: FromPath[str],
     ) -> Response[bytes]:
-        _allowed(request, ctx)
         found = upnp.SERVICES.get(service)
         if found is None:
             raise NotFoundException(detail="no such service")
@@ -240,7 +229,6 @@ class DlnaController(Controller):
         name: FromPath[str],
         profile: FromQuery[str | None] = None,
     ) -> Response[Any]:
-        _allowed(request, ctx)
         file = _visible_file(ctx, file_id)
         if name == "stream.ts":
             return _stream(request, ctx, file, RENDERERS.get(profile or "") or renderer_for(
@@ -258,7 +246,6 @@ class DlnaController(Controller):
         file_id: FromPath[int],
         name: FromPath[str],
     ) -> Response[Any]:
-        _allowed(request, ctx)
         file = _visible_file(ctx, file_id)
         match = _SUBTITLE.match(name)
         track = next(
@@ -289,7 +276,6 @@ class DlnaController(Controller):
         ctx: NamedDependency[AppContext],
         item_id: FromPath[int],
     ) -> Response[Any]:
-        _allowed(request, ctx)
         user = _viewer(ctx)
         if user is None or not queries.is_visible(ctx.db, item_id, user.access):
             raise NotFoundException(detail="no such item")
