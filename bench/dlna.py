@@ -21,7 +21,15 @@ import time
 from pathlib import Path
 
 import httpx
-from api import fill_catalog, free_port, start_server, stop_server, wait_ready  # bench/, a script
+from api import (  # bench/, run as a script
+    fill_catalog,
+    free_port,
+    make_api_key,
+    percentile,
+    start_server,
+    stop_server,
+    wait_ready,
+)
 
 CD = "urn:schemas-upnp-org:service:ContentDirectory:1"
 
@@ -57,11 +65,6 @@ def ids(result: str, kind: str) -> list[str]:
     return re.findall(rf"&lt;{kind} id=&quot;(i\d+)&quot;", result)
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=20_000)
@@ -73,8 +76,6 @@ def main() -> None:
         media = work / "media"
         media.mkdir()
         (work / "data").mkdir()
-        from api import make_api_key
-
         make_api_key(work / "data")
         _, movies = fill_catalog(work / "data" / "catalog.sqlite3", media, args.items, args.seed)
         port = free_port()
@@ -82,7 +83,9 @@ def main() -> None:
         try:
             base = f"http://127.0.0.1:{port}"
             wait_ready(base, server)
-            times: dict[str, list[float]] = {k: [] for k in ("root", "page", "show", "meta", "search")}
+            times: dict[str, list[float]] = {
+                k: [] for k in ("root", "page", "show", "meta", "search")
+            }
             with httpx.Client(base_url=base, timeout=60) as tv:
                 for _ in range(20):
                     times["root"].append(browse(tv, "0")[0])

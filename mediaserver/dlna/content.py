@@ -218,6 +218,16 @@ def _compare(value: str, op: str, wanted: str) -> bool:
     }[op]
 
 
+def _sorted(rows: list[dict[str, Any]], order: str) -> list[dict[str, Any]]:
+    """Rows in a catalog sort order ("title", "-year"...), as the SQL would give them."""
+    if order.lstrip("-") == "year":
+        rows = sorted(rows, key=lambda r: str(r.get("title") or "").lower())
+        return sorted(rows, key=lambda r: r.get("year") or 0, reverse=order.startswith("-"))
+    return sorted(
+        rows, key=lambda r: str(r.get("title") or "").lower(), reverse=order.startswith("-")
+    )
+
+
 def _title_term(criteria: Criteria | None) -> str | None:
     """A ``dc:title contains "x"`` every match must satisfy: the catalog narrows by it."""
     if criteria is None:
@@ -289,22 +299,51 @@ class Browser:
         self._metadata(container_id, wanted)  # 701/710 for a container that is not there
         if not self._is_container(container_id):
             raise UpnpError(710, "No such container")
-        term = _title_term(parsed)
-        if term is not None:
-            rows = queries.titles_containing(
-                self.db, term, ("movie", "episode"), self.access, _SEARCH_LIMIT
-            )
-        else:
-            rows, _ = queries.list_items(
-                self.db,
-                queries.ItemQuery(kind=("movie", "episode"), sort=order, limit=_SEARCH_LIMIT),
-                self.access,
-            )
+        kinds = {"movies": ("movie",), "shows": ("episode",)}.get(
+            container_id, ("movie", "episode")
+        )
+        if container_id in ("0", "genres", "movies", "shows"):  # the catalog narrows it down
+            term = _title_term(parsed)
+            if term is not None:
+                rows = queries.titles_containing(
+                    self.db, term, kinds, self.access, _SEARCH_LIMIT, sort=order
+                )
+            else:
+                query = queries.ItemQuery(kind=kinds, sort=order, limit=_SEARCH_LIMIT)
+                rows, _ = queries.list_items(self.db, query, self.access)
+        else:  # a folder of a few hundred at most: walk it
+            rows = _sorted(self._videos_in(container_id), order)
         found = [r for r in rows if _matches(parsed, self._properties(r))]
         limit = min(count or MAX_PAGE, MAX_PAGE)
         window = found[start : start + limit]
         media = self._media([int(r["id"]) for r in window])
         return self._page([self._item(r, media, wanted) for r in window], len(found))
+
+    def _videos_in(self, container_id: str) -> list[dict[str, Any]]:
+        """Every film and episode under a folder (shows and seasons opened)."""
+        found: list[dict[str, Any]] = []
+        pending = [container_id]
+        while pending and len(found) < _SEARCH_LIMIT:
+            folder = pending.pop()
+            if folder in ("recent", "continue"):
+                rows = (
+                    queries.recently_added(self.db, _ROW_LIMIT, self.access)
+                    if folder == "recent"
+                    else self._continue_watching()
+                )
+            elif folder.startswith("g/"):
+                query = queries.ItemQuery(
+                    kind=("movie", "show"), genre=self._genre(folder), limit=_SEARCH_LIMIT
+                )
+                rows, _ = queries.list_items(self.db, query, self.access)
+            else:
+                rows = queries.children(self.db, int(folder[1:]), _SEARCH_LIMIT, 0, self.access)
+            for row in rows:
+                if row["kind"] in ("show", "season"):
+                    pending.append(f"i{row['id']}")
+                else:
+                    found.append(row)
+        return found
 
     @staticmethod
     def _page(entries: Sequence[str], total: int) -> Page:

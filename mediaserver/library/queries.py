@@ -314,15 +314,21 @@ def recently_added(
 
 
 def titles_containing(
-    db: Database, text: str, kinds: Sequence[str], access: Access = EVERYTHING, limit: int = 1000
+    db: Database,
+    text: str,
+    kinds: Sequence[str],
+    access: Access = EVERYTHING,
+    limit: int = 1000,
+    *,
+    sort: str = "title",
 ) -> list[dict[str, Any]]:
     """Items of ``kinds`` whose title contains ``text`` anywhere (not only at a word's start,
-    as the search box's index matches), case-insensitively for ASCII, by title."""
+    as the search box's index matches), case-insensitively for ASCII, in ``sort`` order."""
     pattern = "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
     rows = db.query(
         f"""{_BASE} WHERE i.kind IN ({",".join("?" * len(kinds))})
             AND i.title LIKE ? ESCAPE '\\' {_and(_visible(db, access))}
-            ORDER BY i.sort_title, i.year LIMIT ?""",
+            ORDER BY {SORTS[sort]} LIMIT ?""",
         [*kinds, pattern, limit],
     )
     return [_item(r) for r in rows]

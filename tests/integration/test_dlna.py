@@ -243,12 +243,28 @@ def test_browsing_children_of_a_film_is_710(client: httpx.Client) -> None:
 
 
 def test_search(client: httpx.Client) -> None:
-    def search(criteria: str) -> list[str]:
+    def search(criteria: str, container: str = "0", sort: str = "") -> list[str]:
         answer = outputs(
-            soap(client, CD, "Search", ContainerID="0", SearchCriteria=criteria, Filter="*",
-                 StartingIndex=0, RequestedCount=0, SortCriteria="")
+            soap(client, CD, "Search", ContainerID=container, SearchCriteria=criteria, Filter="*",
+                 StartingIndex=0, RequestedCount=0, SortCriteria=sort)
         )  # fmt: skip
         return titles(list(ET.fromstring(answer["Result"])))
+
+    # Within a folder, only what is under it (found by the LAN test's independent client).
+    (show,), _ = browse(client, "shows")
+    seasons, _ = browse(client, show.get("id", ""))
+    assert search("*", seasons[1].get("id", "")) == ["02. Apogee", "01. Zenith"]
+    assert len(search("*", show.get("id", ""))) == 4
+    assert search('dc:title contains "n"', "movies") == []
+    assert search('dc:title contains "n"', "shows") == ["02. Docking", "01. Launch", "01. Zenith"]
+    assert search("*", "g/Comedy") == ["Amber Lighthouse"]
+    # ...and in the order asked for, with a title term too.
+    assert search('dc:title contains "n"', sort="-dc:title") == [
+        "01. Zenith",
+        "01. Launch",
+        "02. Docking",
+    ]
+    assert search("*", seasons[1].get("id", ""), sort="-dc:title") == ["01. Zenith", "02. Apogee"]
 
     assert search('dc:title contains "ORCH"') == ["Marble Orchard"]
     assert search(
