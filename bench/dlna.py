@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import tempfile
 import time
 from pathlib import Path
+from xml.etree import ElementTree as ET
 
 import httpx
 from api import (  # bench/, run as a script
@@ -61,8 +61,11 @@ def browse(
                 StartingIndex=start, RequestedCount=50, SortCriteria="")  # fmt: skip
 
 
-def ids(result: str, kind: str) -> list[str]:
-    return re.findall(rf"&lt;{kind} id=&quot;(i\d+)&quot;", result)
+def ids(answer: str, kind: str) -> list[str]:
+    """The ids of the DIDL-Lite containers or items in a Browse answer."""
+    result = ET.fromstring(answer).findtext(".//Result") or ""
+    tag = f"{{urn:schemas-upnp-org:metadata-1-0/DIDL-Lite/}}{kind}"
+    return [str(o.get("id")) for o in ET.fromstring(result) if o.tag == tag]
 
 
 def main() -> None:
@@ -94,7 +97,7 @@ def main() -> None:
                     elapsed, result = browse(tv, "movies", start=start)
                     times["page"].append(elapsed)
                     film_ids += ids(result, "item")
-                _, shows = browse(tv, "shows", start=rng.randrange(0, 200))
+                _, shows = browse(tv, "shows")
                 for show in ids(shows, "container")[:20]:
                     elapsed, seasons = browse(tv, show)
                     times["show"].append(elapsed)
