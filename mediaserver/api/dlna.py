@@ -38,6 +38,7 @@ from litestar.types import Receive, Scope, Send
 
 from mediaserver.accounts.users import User
 from mediaserver.api.access import NOTHING, admin_only
+from mediaserver.api.errors import invalid_parameter
 from mediaserver.api.guard import respond
 from mediaserver.api.ranges import serve_file
 from mediaserver.context import AppContext
@@ -57,6 +58,7 @@ from mediaserver.dlna.service import ICONS, PREFIX, RENDERERS, icon, renderer_fo
 from mediaserver.library import queries
 from mediaserver.library.images import resolve_image
 from mediaserver.streaming.decision import decide
+from mediaserver.streaming.profiles import ClientProfile
 from mediaserver.streaming.subtitles import SubtitleError, srt_from_webvtt
 from mediaserver.streaming.transcoder import Busy, StreamError
 
@@ -230,9 +232,16 @@ class DlnaController(Controller):
         profile: FromQuery[str | None] = None,
     ) -> Response[Any]:
         file = _visible_file(ctx, file_id)
+        if profile is not None and profile not in RENDERERS:
+            raise invalid_parameter("profile", f"must be one of {', '.join(sorted(RENDERERS))}")
         if name == "stream.ts":
-            return _stream(request, ctx, file, RENDERERS.get(profile or "") or renderer_for(
-                request.headers.get("user-agent", "")))  # fmt: skip
+            chosen = (
+                RENDERERS[profile]
+                if profile
+                else renderer_for(request.headers.get("user-agent", ""))
+            )
+            return _stream(request, ctx, file, chosen)
+
         original = _ORIGINAL.match(name)
         if original and original[1] == file["container"]:
             return _original(request, file)
@@ -390,7 +399,7 @@ def _original(request: Request[Any, Any, Any], file: dict[str, Any]) -> Response
 
 
 def _stream(
-    request: Request[Any, Any, Any], ctx: AppContext, file: dict[str, Any], profile: Any
+    request: Request[Any, Any, Any], ctx: AppContext, file: dict[str, Any], profile: ClientProfile
 ) -> Response[Any]:
     """The engine's MPEG-TS segments of the rendition this TV needs, back to back."""
     try:

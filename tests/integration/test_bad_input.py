@@ -855,6 +855,14 @@ def _fill(h: Hearth, template: str, hostile: RouteParam | None, value: str) -> s
         name = f"{s.subtitle}.m3u8"
     elif "/hls/{key:str}/" in template:
         name = "index.m3u8"
+    elif "/dlna/files/" in template and "/subtitles/" in template:
+        name = f"{s.subtitle}.srt"
+    elif "/dlna/files/" in template:
+        name = "original.mkv"  # GOOD is Matroska
+    elif "/dlna/scpd/" in template:
+        name = "ContentDirectory.xml"
+    elif "/dlna/icons/" in template:
+        name = "icon-48.png"
     else:
         name = f"{s.subtitle}.vtt"
     samples = {
