@@ -94,6 +94,7 @@ class AdminController(Controller):
             "users": users,
             "libraries": ctx.library.libraries(),
             "ratings": KNOWN_RATINGS,
+            "dlna": ctx.dlna.status() if ctx.dlna is not None else None,
             **extra,
         }
         return Template("admin_users.html", context=context, status_code=status)

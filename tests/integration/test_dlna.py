@@ -139,6 +139,8 @@ def test_the_device_and_its_services_describe_themselves(client: httpx.Client, u
     status = client.get("/api/v1/dlna", headers=auth_headers(url)).json()
     assert device.findtext(f"{DEVICE}UDN") == status["udn"] and status["user"] == "admin"
     assert device.findtext(f"{DEVICE}friendlyName") == status["name"]
+    users_page = client.get("/admin/users", headers=auth_headers(url))
+    assert "see <strong>admin</strong>'s view" in users_page.text  # the first admin's
     services = {s.findtext(f"{DEVICE}serviceType"): s for s in device.iter(f"{DEVICE}service")}
     assert set(services) == {CD, CM}
     for service in services.values():
@@ -411,6 +413,8 @@ def test_dlna_can_be_turned_off(
     with server as off, httpx.Client(base_url=off, timeout=30) as plain:
         assert plain.get("/dlna/description.xml").status_code == 404
         assert plain.get("/api/v1/dlna", headers=auth_headers(off)).json() == {"enabled": False}
+        page = plain.get("/admin/users", headers=auth_headers(off))
+        assert "The DLNA server is off" in page.text
 
 
 class _Events(BaseHTTPRequestHandler):
@@ -516,12 +520,16 @@ def test_the_dlna_user_decides_what_tvs_see(
             wait_for_scan(signed_in, timeout=120)
         assert browse(tv, "0")[0][0].get("childCount") == "0"  # nobody called kids yet
         assert "names nobody" in tv.get("/api/v1/dlna", headers=admin).json()["problem"]
+        page = tv.get("/admin/users", headers=admin)
+        assert "[dlna] user = &#39;kids&#39; names nobody" in page.text
         films = tv.get("/api/v1/items", params={"kind": "movie"}, headers=admin).json()["items"]
         libraries = tv.get("/api/v1/libraries", headers=admin).json()["libraries"]
         series = next(lib["id"] for lib in libraries if lib["path"].endswith("Series"))
         add_member(tv, admin, "kids", libraries=[series])
         movies, total = browse(tv, "movies")
         assert total == 0 and movies == []
+        page = tv.get("/admin/users", headers=admin)
+        assert "see <strong>kids</strong>'s view" in page.text
         shows, _ = browse(tv, "shows")
         assert titles(shows) == ["Orbit Patrol"]
         hidden = films[0]
@@ -529,6 +537,6 @@ def test_the_dlna_user_decides_what_tvs_see(
                     Filter="*", StartingIndex=0, RequestedCount=0, SortCriteria="")  # fmt: skip
         assert fault(meta) == 701
         item = tv.get(f"/api/v1/items/{hidden['id']}", headers=admin).json()
-        file_id = item["files"][0]["id"]
-        assert tv.get(f"/dlna/files/{file_id}/original.mp4").status_code == 404
+        file = item["files"][0]
+        assert tv.get(f"/dlna/files/{file['id']}/original.{file['container']}").status_code == 404
         assert tv.get(f"/dlna/items/{hidden['id']}/poster.jpg").status_code == 404
