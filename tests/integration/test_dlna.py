@@ -8,6 +8,7 @@ library is two roots, films and series, so a DLNA user limited to one shows the 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import threading
@@ -540,3 +541,41 @@ def test_the_dlna_user_decides_what_tvs_see(
         file = item["files"][0]
         assert tv.get(f"/dlna/files/{file['id']}/original.{file['container']}").status_code == 404
         assert tv.get(f"/dlna/items/{hidden['id']}/poster.jpg").status_code == 404
+
+
+def test_a_tv_that_leaves_stops_its_transcode(
+    hearth_server: Callable[..., AbstractContextManager[str]], tmp_path: Path
+) -> None:
+    """A 60 s MPEG-4 Part 2 film must be transcoded for a generic TV; the TV seeks to 0:30,
+    reads a little and goes away: its ffmpeg is stopped at once, not left to the reaper."""
+    from mediaserver.testing import make_clip
+
+    media = tmp_path / "media"
+    make_clip(media / "Long Walk (1999).mkv", seconds=60, vcodec="mpeg4")
+    with (
+        # Two segments ahead at most: the job is still there (paused) when the TV goes.
+        hearth_server(tmp_path / "data", [media], streaming={"throttle_segments": 2}) as base,
+        httpx.Client(base_url=base, timeout=60, headers=auth_headers(base)) as admin,
+        httpx.Client(base_url=base, timeout=60) as tv,
+    ):
+        wait_for_scan(admin, timeout=120)
+        (film,), _ = browse(tv, "movies", agent="Sony BRAVIA")
+        url, info = res(film)[0]
+        assert "/stream.ts?profile=dlna-tv" in url and "DLNA.ORG_CI=1" in info
+        seek = {"TimeSeekRange.dlna.org": "npt=0:00:30.000-"}
+        with tv.stream("GET", url, headers=seek) as answer:
+            assert answer.status_code == 200
+            start = answer.headers["TimeSeekRange.dlna.org"]
+            assert re.fullmatch(r"npt=0:00:30\.000-0:01:00\.\d{3}/0:01:00\.\d{3}", start), start
+            first = next(answer.iter_bytes(64 * 1024))
+            assert first[0] == 0x47  # an MPEG-TS sync byte
+            jobs = admin.get("/api/v1/hls/jobs").json()["jobs"]
+            assert any(
+                j["state"] == "running" and j["sessions"][0].startswith("dlna") for j in jobs
+            )
+
+        def stopped() -> bool:
+            jobs = admin.get("/api/v1/hls/jobs").json()["jobs"]
+            return not any(j["state"] == "running" for j in jobs)
+
+        wait_until(stopped, 5, "the TV's transcode to stop")
