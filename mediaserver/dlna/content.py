@@ -91,7 +91,8 @@ class Page:
 
 def parse_sort(criteria: str) -> str | None:
     """The catalog sort for ``+dc:title,-dc:date`` (the first key decides), None for none."""
-    keys = [k.strip() for k in criteria.split(",") if k.strip()]
+    # A key without its sign is ascending: some control points leave the "+" out.
+    keys = [k if k[0] in "+-" else f"+{k}" for k in (p.strip() for p in criteria.split(",")) if k]
     for key in keys:
         if key not in _SORTS:
             raise UpnpError(709, f"Unsupported or invalid sort criteria: {key}")

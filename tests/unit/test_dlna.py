@@ -203,7 +203,7 @@ def test_search_criteria() -> None:
 
 def test_sort_criteria() -> None:
     assert parse_sort("") is None and parse_sort("+dc:title") == "title"
-    assert parse_sort("-dc:date,+dc:title") == "-year"
+    assert parse_sort("-dc:date,+dc:title") == "-year" and parse_sort("dc:title") == "title"
     with pytest.raises(upnp.UpnpError) as refused:
         parse_sort("+dc:title,+upnp:artist")
     assert refused.value.code == 709
