@@ -35,3 +35,16 @@ def test_which_addresses_are_announced() -> None:
     assert "127.0.0.1" not in mdns.lan_addresses((), "0.0.0.0")  # nobody else reaches it
     assert mdns.lan_addresses(("lo",), "0.0.0.0") == ["127.0.0.1"]  # unless asked for
     assert mdns.lan_addresses(("no-such-interface0",), "0.0.0.0") == []
+
+
+def test_the_dlna_settings(tmp_path: Path) -> None:
+    assert load_settings(None, {}).dlna.enabled is True and load_settings(None, {}).dlna.user == ""
+    assert load_settings(None, {"MEDIASERVER_DLNA": "off"}).dlna.enabled is False
+    with pytest.raises(ConfigError, match="MEDIASERVER_DLNA"):
+        load_settings(None, {"MEDIASERVER_DLNA": "maybe"})
+    config = tmp_path / "hearth.toml"
+    config.write_text('[dlna]\nuser = "kids"\n', encoding="utf-8")
+    assert load_settings(config, {}).dlna.user == "kids"
+    config.write_text('[dlna]\nusers = "kids"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="users"):
+        load_settings(config, {})
