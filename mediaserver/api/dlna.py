@@ -327,6 +327,8 @@ def _perform(
 ) -> dict[str, str]:
     """Run one action (in a worker thread: it reads the catalog)."""
     assert ctx.dlna is not None
+    if service is upnp.MEDIA_RECEIVER_REGISTRAR:  # every device on the home network may watch
+        return {"Result": "1"} if action != "RegisterDevice" else {"RegistrationRespMsg": ""}
     if service is upnp.CONNECTION_MANAGER:
         if action == "GetProtocolInfo":
             return {"Source": source_protocols(), "Sink": ""}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import ipaddress
 import platform
 import re
 import threading
@@ -31,7 +32,12 @@ from mediaserver.accounts.users import User, UserService
 from mediaserver.db import Database
 from mediaserver.discovery.ssdp import SsdpResponder
 from mediaserver.dlna import gena
-from mediaserver.dlna.upnp import CONTENT_DIRECTORY, DEVICE_TYPE, SERVICES
+from mediaserver.dlna.upnp import (
+    CONTENT_DIRECTORY,
+    DEVICE_TYPE,
+    MEDIA_RECEIVER_REGISTRAR,
+    SERVICES,
+)
 from mediaserver.events import Event, EventBus
 from mediaserver.streaming.profiles import (
     AUDIO_CODECS,
@@ -178,6 +184,9 @@ class DlnaServer:
 
     async def start_announcing(self, port: int, interfaces: tuple[str, ...], bound: str) -> None:
         self._loop = asyncio.get_running_loop()
+        if _loopback(bound):
+            log.info("DLNA is not announced: the server listens on loopback only", host=bound)
+            return
         self.ssdp = SsdpResponder(
             udn=self.udn,
             device_type=DEVICE_TYPE,
@@ -214,6 +223,8 @@ class DlnaServer:
     def evented(self, service: str) -> dict[str, str]:
         if service == CONTENT_DIRECTORY.short:
             return {"SystemUpdateID": str(self.update_id)}
+        if service == MEDIA_RECEIVER_REGISTRAR.short:
+            return {v.name: "0" for v in MEDIA_RECEIVER_REGISTRAR.variables if v.events}
         return {"SourceProtocolInfo": source_protocols(), "SinkProtocolInfo": "",
                 "CurrentConnectionIDs": "0"}  # fmt: skip
 
@@ -243,6 +254,13 @@ class DlnaServer:
         values = self.evented(CONTENT_DIRECTORY.short)
         for sub in self.subscriptions.of(CONTENT_DIRECTORY.short):
             self._spawn(gena.send_event(sub, values))
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def source_protocols() -> str:

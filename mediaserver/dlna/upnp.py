@@ -22,6 +22,7 @@ __all__ = [
     "CONNECTION_MANAGER",
     "CONTENT_DIRECTORY",
     "DEVICE_TYPE",
+    "MEDIA_RECEIVER_REGISTRAR",
     "SERVICES",
     "Action",
     "Service",
@@ -192,7 +193,44 @@ CONNECTION_MANAGER = Service(
     ),
 )
 
-SERVICES: Mapping[str, Service] = {s.short: s for s in (CONTENT_DIRECTORY, CONNECTION_MANAGER)}
+# Windows Media Player and the Xbox list a media server only if it has this service and
+# says every device is authorised (Jellyfin and MiniDLNA answer the same).
+MEDIA_RECEIVER_REGISTRAR = Service(
+    short="X_MS_MediaReceiverRegistrar",
+    type="urn:microsoft.com:service:X_MS_MediaReceiverRegistrar:1",
+    id="urn:microsoft.com:serviceId:X_MS_MediaReceiverRegistrar",
+    variables=(
+        Variable("A_ARG_TYPE_DeviceID"),
+        Variable("A_ARG_TYPE_Result", "i4"),
+        Variable("A_ARG_TYPE_RegistrationReqMsg"),
+        Variable("A_ARG_TYPE_RegistrationRespMsg"),
+        Variable("AuthorizationGrantedUpdateID", "ui4", events=True),
+        Variable("AuthorizationDeniedUpdateID", "ui4", events=True),
+        Variable("ValidationSucceededUpdateID", "ui4", events=True),
+        Variable("ValidationRevokedUpdateID", "ui4", events=True),
+    ),
+    actions=(
+        Action(
+            "IsAuthorized",
+            inputs=(("DeviceID", "A_ARG_TYPE_DeviceID"),),
+            outputs=(("Result", "A_ARG_TYPE_Result"),),
+        ),
+        Action(
+            "IsValidated",
+            inputs=(("DeviceID", "A_ARG_TYPE_DeviceID"),),
+            outputs=(("Result", "A_ARG_TYPE_Result"),),
+        ),
+        Action(
+            "RegisterDevice",
+            inputs=(("RegistrationReqMsg", "A_ARG_TYPE_RegistrationReqMsg"),),
+            outputs=(("RegistrationRespMsg", "A_ARG_TYPE_RegistrationRespMsg"),),
+        ),
+    ),
+)
+
+SERVICES: Mapping[str, Service] = {
+    s.short: s for s in (CONTENT_DIRECTORY, CONNECTION_MANAGER, MEDIA_RECEIVER_REGISTRAR)
+}
 
 
 ET.register_namespace("dlna", "urn:schemas-dlna-org:device-1-0")  # once, at import

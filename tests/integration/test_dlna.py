@@ -27,6 +27,7 @@ from tests.integration.conftest import add_member, auth_headers, wait_for_scan, 
 
 CD = "urn:schemas-upnp-org:service:ContentDirectory:1"
 CM = "urn:schemas-upnp-org:service:ConnectionManager:1"
+MRR = "urn:microsoft.com:service:X_MS_MediaReceiverRegistrar:1"
 DIDL = "{urn:schemas-upnp-org:metadata-1-0/DIDL-Lite/}"
 DC = "{http://purl.org/dc/elements/1.1/}"
 UPNP = "{urn:schemas-upnp-org:metadata-1-0/upnp/}"
@@ -143,7 +144,7 @@ def test_the_device_and_its_services_describe_themselves(client: httpx.Client, u
     users_page = client.get("/admin/users", headers=auth_headers(url))
     assert "see <strong>admin</strong>'s view" in users_page.text  # the first admin's
     services = {s.findtext(f"{DEVICE}serviceType"): s for s in device.iter(f"{DEVICE}service")}
-    assert set(services) == {CD, CM}
+    assert set(services) == {CD, CM, MRR}
     for service in services.values():
         scpd = client.get(service.findtext(f"{DEVICE}SCPDURL") or "")
         assert scpd.status_code == 200, scpd.text
@@ -306,6 +307,9 @@ def test_the_small_actions(client: httpx.Client, url: str) -> None:
     info = outputs(soap(client, CM, "GetCurrentConnectionInfo", ConnectionID=0))
     assert info["Direction"] == "Output" and info["Status"] == "OK"
     assert fault(soap(client, CM, "GetCurrentConnectionInfo", ConnectionID=7)) == 706
+    # Windows Media Player and the Xbox ask before they list a server.
+    assert outputs(soap(client, MRR, "IsAuthorized", DeviceID=""))["Result"] == "1"
+    assert outputs(soap(client, MRR, "IsValidated", DeviceID="xbox-1"))["Result"] == "1"
 
 
 def test_soap_that_is_refused(client: httpx.Client) -> None:

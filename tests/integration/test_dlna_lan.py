@@ -415,6 +415,7 @@ def test_ssdp_survives_hostile_packets_and_a_flood(lan: Lan, server: Server) -> 
         server.udn, f"{server.udn}::upnp:rootdevice", server.usn,
         f"{server.udn}::urn:schemas-upnp-org:service:ContentDirectory:1",
         f"{server.udn}::urn:schemas-upnp-org:service:ConnectionManager:1",
+        f"{server.udn}::urn:microsoft.com:service:X_MS_MediaReceiverRegistrar:1",
     ]), got["last"]  # fmt: skip
 
 
