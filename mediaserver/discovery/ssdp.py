@@ -153,12 +153,16 @@ class SsdpResponder:
 
     async def start(self) -> None:
         listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        with contextlib.suppress(AttributeError, OSError):  # share 1900 with minidlna & co
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        listener.setsockopt(socket.IPPROTO_IP, _IP_PKTINFO, 1)
-        listener.setblocking(False)
-        listener.bind(("", self.ssdp_port))
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            with contextlib.suppress(AttributeError, OSError):  # share 1900 with minidlna & co
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            listener.setsockopt(socket.IPPROTO_IP, _IP_PKTINFO, 1)
+            listener.setblocking(False)
+            listener.bind(("", self.ssdp_port))
+        except OSError:
+            listener.close()
+            raise
         self._listener = listener
         asyncio.get_running_loop().add_reader(listener.fileno(), self._readable)
         self._use(lan_addresses(self.interfaces, self.bound))
