@@ -492,6 +492,8 @@ async def events(scope: Scope, receive: Receive, send: Send) -> None:
                 raise gena.GenaError(400, "a renewal carries SID only, not CALLBACK or NT")
             sub, seconds = ctx.dlna.subscriptions.renew(service, sid, headers.get("timeout"))
         elif method == "SUBSCRIBE":
+            if _forwarded_for(scope["headers"]):  # a proxy's address is no TV to call back
+                raise gena.GenaError(412, "subscribe directly, not through a proxy")
             sub, seconds = ctx.dlna.subscriptions.subscribe(
                 service, headers.get("callback"), headers.get("nt"), headers.get("timeout"), host
             )

@@ -494,6 +494,16 @@ def test_callbacks_elsewhere_are_refused(client: httpx.Client, callback: str) ->
     assert answer.status_code == 412, answer.text
 
 
+def test_no_subscriptions_through_a_proxy(client: httpx.Client) -> None:
+    """Through a proxy on this machine, the callback check would be about the proxy."""
+    answer = client.request(
+        "SUBSCRIBE", "/dlna/event/ContentDirectory",
+        headers={"CALLBACK": "<http://127.0.0.1:9/x>", "NT": "upnp:event",
+                 "X-Forwarded-For": "192.168.1.30"},
+    )  # fmt: skip
+    assert answer.status_code == 412 and "proxy" in answer.text
+
+
 def test_subscriptions_are_capped_per_device(client: httpx.Client) -> None:
     from mediaserver.dlna.gena import MAX_PER_HOST
 
