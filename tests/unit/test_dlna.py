@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 
@@ -289,3 +290,36 @@ def test_srt_from_webvtt() -> None:
         "2\n01:00:00,000 --> 01:00:01,250\nline one\nline two\n"
     )
     assert srt_from_webvtt("WEBVTT\n\n") == ""
+
+
+def test_mangled_input_only_ever_gets_our_refusals() -> None:
+    """Thousands of damaged SSDP packets, SOAP bodies and search criteria (seeded): each is
+    parsed or refused with our own error, never anything else (no crash, no hang)."""
+    import random
+
+    rng = random.Random(8)
+    body = browse_body()
+    criteria = '(upnp:class derivedfrom "object.item") and dc:title contains "a \\"b\\""'
+    packet = search_packet()
+
+    def mangle(data: bytes) -> bytes:
+        out = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            at = rng.randrange(len(out) or 1)
+            choice = rng.random()
+            if choice < 0.4 and out:
+                out[at % len(out)] = rng.randrange(256)
+            elif choice < 0.7:
+                out[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 5)))
+            else:
+                del out[at : at + rng.randint(1, 20)]
+        return bytes(out)
+
+    for _ in range(3000):
+        assert isinstance(parse_search(mangle(packet)), Search | str)
+        with contextlib.suppress(upnp.SoapError, upnp.UpnpError):
+            upnp.parse_control(upnp.CONTENT_DIRECTORY, None, mangle(body))
+        try:
+            parse_criteria(mangle(criteria.encode()).decode("latin-1"))
+        except upnp.UpnpError as refused:
+            assert refused.code == 708
