@@ -61,6 +61,7 @@ from mediaserver.streaming.decision import decide
 from mediaserver.streaming.profiles import ClientProfile
 from mediaserver.streaming.subtitles import SubtitleError, srt_from_webvtt
 from mediaserver.streaming.transcoder import Busy, StreamError
+from mediaserver.streaming.transcoder import Stream as EngineStream
 
 __all__ = ["DlnaController", "DlnaStatusController", "events"]
 
@@ -452,7 +453,9 @@ def _stream(
     return Stream(body(), media_type="video/mpeg", headers=headers)
 
 
-def _read_segment(ctx: AppContext, stream: Any, index: int, session: str, path: Path) -> bytes:
+def _read_segment(
+    ctx: AppContext, stream: EngineStream, index: int, session: str, path: Path
+) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:  # evicted between being made and being read: once more
