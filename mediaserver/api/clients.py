@@ -15,6 +15,8 @@ from typing import Any
 
 from litestar import Request
 
+from mediaserver.net.addresses import host_address
+
 __all__ = ["client_address", "parse_proxies", "request_address"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -34,28 +36,13 @@ def parse_proxies(entries: tuple[str, ...]) -> tuple[Network, ...]:
     return tuple(networks)
 
 
-def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    text = text.strip().strip('"')
-    if text.startswith("[") and "]" in text:  # [v6]:port
-        text = text[1 : text.index("]")]
-    elif text.count(":") == 1:  # v4:port
-        text = text.split(":", 1)[0]
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        return address.ipv4_mapped
-    return address
-
-
 def _trusted(address: Any, proxies: Sequence[Network]) -> bool:
     return address is not None and any(address in network for network in proxies)
 
 
 def client_address(request: Request[Any, Any, Any], proxies: Sequence[Network]) -> str:
     """The client's IP address as text (``"unknown"`` when the server cannot tell)."""
-    peer = _address(request.client.host) if request.client else None
+    peer = host_address(request.client.host) if request.client else None
     if peer is None:
         return "unknown"
     if not _trusted(peer, proxies):
@@ -67,7 +54,7 @@ def client_address(request: Request[Any, Any, Any], proxies: Sequence[Network]) 
     ]
     current = peer
     for hop in reversed(chain):
-        address = _address(hop)
+        address = host_address(hop)
         if address is None:
             break  # garbage in the chain: stop at the last proxy we trust
         current = address

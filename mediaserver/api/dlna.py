@@ -90,15 +90,8 @@ def _forwarded_for(headers: Iterable[tuple[bytes, bytes]]) -> list[str]:
             if name == b"forwarded":
                 fields = dict(f.strip().partition("=")[::2] for f in part.split(";"))
                 part = fields.get("for", "")
-            found.append(_host_only(part.strip().strip('"')))
+            found.append(part)
     return found
-
-
-def _host_only(text: str) -> str:
-    """``[::1]:80`` -> ``::1``, ``1.2.3.4:80`` -> ``1.2.3.4``; anything else as it is."""
-    if text.startswith("[") and "]" in text:
-        return text[1 : text.index("]")]
-    return text.rsplit(":", 1)[0] if text.count(":") == 1 else text
 
 
 def check_client(ctx: AppContext, scope: Scope) -> None:

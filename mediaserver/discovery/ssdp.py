@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from mediaserver.discovery.mdns import RECHECK_S, lan_addresses
+from mediaserver.net.addresses import host_address
 
 __all__ = ["MAX_AGE_S", "SSDP_GROUP", "SSDP_PORT", "Search", "SsdpResponder", "is_home_address",
            "parse_search"]  # fmt: skip
@@ -52,14 +53,10 @@ _MAX_MX = 5
 
 
 def is_home_address(address: str) -> bool:
-    """Private, link-local or loopback: a device in the household (or this machine)."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_multicast or ip.is_unspecified:
+    """Private, link-local or loopback: a device in the household (or this machine).
+    ``address`` may carry a port or brackets, as headers write it."""
+    ip = host_address(address)
+    if ip is None or ip.is_multicast or ip.is_unspecified:
         return False
     return ip.is_private or ip.is_link_local or ip.is_loopback
 

@@ -11,7 +11,6 @@ misses it.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import itertools
 import re
 import time
@@ -22,6 +21,8 @@ from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 import structlog
+
+from mediaserver.net.addresses import host_address
 
 __all__ = ["MAX_PER_HOST", "MAX_SUBSCRIPTIONS", "GenaError", "Subscription", "Subscriptions",
            "send_event"]  # fmt: skip
@@ -56,15 +57,8 @@ class Subscription:
 
 
 def _same_host(a: str, b: str) -> bool:
-    try:
-        one, two = ipaddress.ip_address(a), ipaddress.ip_address(b)
-    except ValueError:
-        return False
-    if isinstance(one, ipaddress.IPv6Address) and one.ipv4_mapped:
-        one = one.ipv4_mapped
-    if isinstance(two, ipaddress.IPv6Address) and two.ipv4_mapped:
-        two = two.ipv4_mapped
-    return one == two
+    one = host_address(a)
+    return one is not None and one == host_address(b)
 
 
 def parse_callbacks(header: str, subscriber: str) -> tuple[str, ...]:

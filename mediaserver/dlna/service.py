@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import ipaddress
 import platform
 import re
 import threading
@@ -39,6 +38,7 @@ from mediaserver.dlna.upnp import (
     SERVICES,
 )
 from mediaserver.events import Event, EventBus
+from mediaserver.net.addresses import host_address
 from mediaserver.streaming.profiles import (
     AUDIO_CODECS,
     CONTAINERS,
@@ -257,10 +257,8 @@ class DlnaServer:
 
 
 def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
+    ip = host_address(host)
+    return ip.is_loopback if ip is not None else host == "localhost"
 
 
 def source_protocols() -> str:

@@ -17,6 +17,7 @@ __all__ = [
     "AllowList",
     "IPAddress",
     "embedded_ipv4",
+    "host_address",
     "is_metadata",
     "parse_ip_literal",
     "refusal_reason",
@@ -107,6 +108,24 @@ def _ipv4_part(part: str) -> int:
     if not part.isdigit():
         raise ValueError(f"{part!r} is not a number")
     return int(part)
+
+
+def host_address(text: str) -> IPAddress | None:
+    """The address in a header's or a socket's host part (``1.2.3.4:80``, ``[::1]:80``,
+    ``"1.2.3.4"``, ``fe80::1%eth0``), IPv4-mapped IPv6 as the IPv4 it maps; None when it is
+    no address."""
+    text = text.strip().strip('"')
+    if text.startswith("[") and "]" in text:  # [v6]:port
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:  # v4:port
+        text = text.split(":", 1)[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped
+    return address
 
 
 def embedded_ipv4(ip: IPv6Address) -> IPv4Address | None:
