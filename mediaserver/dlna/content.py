@@ -30,7 +30,7 @@ from mediaserver.dlna import didl
 from mediaserver.dlna.upnp import UpnpError
 from mediaserver.library import queries
 from mediaserver.library.access import Access
-from mediaserver.streaming.decision import IMAGE_SUBTITLES, Decision, decide
+from mediaserver.streaming.decision import IMAGE_SUBTITLES, Decision, decide, default_stream
 from mediaserver.streaming.profiles import ClientProfile
 
 __all__ = [
@@ -484,11 +484,9 @@ class Browser:
         """What search criteria can ask about an item."""
         return {
             "dc:title": item.get("title"),
-            "upnp:class": "object.item.videoItem.movie"
-            if item["kind"] == "movie"
-            else "object.item.videoItem",
+            "upnp:class": didl.item_class(item),
             "upnp:genre": list(item.get("genres") or []) or None,
-            "dc:date": f"{item['year']:04d}-01-01" if item.get("year") else None,
+            "dc:date": didl.date_of(item),
             "@id": f"i{item['id']}",
             "@refID": None,
             "res": "",
@@ -561,10 +559,8 @@ class Browser:
 def main_streams(
     streams: Sequence[Mapping[str, Any]],
 ) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
-    """The video and the audio a TV plays by default (the default track, else the first)."""
-    video = next((s for s in streams if s["type"] == "video"), None)
-    audio = next((s for s in streams if s["type"] == "audio" and s.get("is_default")), None)
-    return video, audio or next((s for s in streams if s["type"] == "audio"), None)
+    """The video and the audio a TV plays when nobody chose, as the decision picks them."""
+    return default_stream(streams, "video"), default_stream(streams, "audio")
 
 
 def original_features(file: Mapping[str, Any]) -> str:

@@ -26,8 +26,10 @@ __all__ = [
     "Resource",
     "container_xml",
     "content_features",
+    "date_of",
     "file_mime",
     "filter_set",
+    "item_class",
     "item_xml",
     "npt",
     "profile_name",
@@ -116,10 +118,22 @@ def _element(tag: str, text: str, attributes: Mapping[str, str] | None = None) -
     return f"<{tag}{attrs}>{escape(text)}</{tag}>"
 
 
+def item_class(item: Mapping[str, Any]) -> str:
+    """``upnp:class`` of a film or an episode (what a Browse shows and a Search matches)."""
+    return "object.item.videoItem.movie" if item.get("kind") == "movie" else "object.item.videoItem"
+
+
+def date_of(item: Mapping[str, Any]) -> str | None:
+    """``dc:date``: the premiere, else the first of January of the year; None without a year."""
+    if not item.get("year"):
+        return None
+    return str(item.get("premiered") or "")[:10] or f"{int(item['year']):04d}-01-01"
+
+
 def _common(item: Mapping[str, Any], wanted: frozenset[str] | None, art: str | None) -> list[str]:
     parts: list[str] = []
-    if item.get("year") and _wants(wanted, "dc:date"):
-        date = str(item.get("premiered") or "")[:10] or f"{int(item['year']):04d}-01-01"
+    date = date_of(item)
+    if date and _wants(wanted, "dc:date"):
         parts.append(_element("dc:date", date))
     if _wants(wanted, "upnp:genre"):
         parts += [_element("upnp:genre", g) for g in item.get("genres") or ()]
@@ -164,7 +178,7 @@ def item_xml(
 ) -> str:
     """A movie or an episode, with its resources (the first is the one TVs play)."""
     kind = item.get("kind")
-    upnp_class = "object.item.videoItem.movie" if kind == "movie" else "object.item.videoItem"
+    upnp_class = item_class(item)
     title = str(item.get("title") or "Untitled")
     if kind == "episode" and item.get("episode_number") is not None:
         title = f"{int(item['episode_number']):02d}. {title}"

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from mediaserver.streaming.profiles import ClientProfile
 
-__all__ = ["IMAGE_SUBTITLES", "Decision", "decide", "describe_video"]
+__all__ = ["IMAGE_SUBTITLES", "Decision", "decide", "default_stream", "describe_video"]
 
 IMAGE_SUBTITLES = frozenset({"hdmv_pgs_subtitle", "dvd_subtitle", "dvb_subtitle", "xsub"})
 # What each HLS segment format can carry without re-encoding.
@@ -118,6 +118,12 @@ def _pick(
     return next(
         (s for s in candidates if s.get("is_default")), candidates[0] if candidates else None
     )
+
+
+def default_stream(streams: Sequence[Mapping[str, Any]], kind: str) -> Mapping[str, Any] | None:
+    """The video or audio a player starts with when nobody chose: the file's default track,
+    else its first (what :func:`decide` looks at)."""
+    return _pick(streams, kind, None)
 
 
 def _video_problem(video: Mapping[str, Any], profile: ClientProfile, device: str) -> str | None:
