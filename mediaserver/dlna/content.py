@@ -297,9 +297,8 @@ class Browser:
         wanted = didl.filter_set(filter_)
         order = parse_sort(sort) or "title"
         parsed = parse_search(criteria)
-        self._metadata(container_id, wanted)  # 701/710 for a container that is not there
-        if not self._is_container(container_id):
-            raise UpnpError(710, "No such container")
+        if container_id not in ("0", "genres"):
+            self._listed(container_id, 0, 0, None)  # 701/710 for a container not there
         kinds = {"movies": ("movie",), "shows": ("episode",)}.get(
             container_id, ("movie", "episode")
         )
@@ -326,19 +325,7 @@ class Browser:
         pending = [container_id]
         while pending and len(found) < _SEARCH_LIMIT:
             folder = pending.pop()
-            if folder in ("recent", "continue"):
-                rows = (
-                    queries.recently_added(self.db, _ROW_LIMIT, self.access)
-                    if folder == "recent"
-                    else self._continue_watching()
-                )
-            elif folder.startswith("g/"):
-                query = queries.ItemQuery(
-                    kind=("movie", "show"), genre=self._genre(folder), limit=_SEARCH_LIMIT
-                )
-                rows, _ = queries.list_items(self.db, query, self.access)
-            else:
-                rows = queries.children(self.db, int(folder[1:]), _SEARCH_LIMIT, 0, self.access)
+            rows, _ = self._listed(folder, 0, _SEARCH_LIMIT, None)
             for row in rows:
                 if row["kind"] in ("show", "season"):
                     pending.append(f"i{row['id']}")
@@ -351,12 +338,6 @@ class Browser:
         return Page("".join(entries), len(entries), total)
 
     # Objects -----------------------------------------------------------------------------
-
-    def _is_container(self, object_id: str) -> bool:
-        if object_id == "0" or object_id in FOLDERS or object_id.startswith("g/"):
-            return True
-        item = self._catalog_item(object_id)
-        return item is not None and item["kind"] in ("show", "season")
 
     def _catalog_item(self, object_id: str) -> dict[str, Any] | None:
         if not re.fullmatch(r"i[1-9][0-9]{0,17}", object_id):
@@ -372,12 +353,11 @@ class Browser:
                 "0", "-1", "Hearth", len(FOLDERS), wanted=wanted, searchable=True
             )
         if object_id in FOLDERS:
-            _, total = self._children(object_id, wanted, 0, 0, None)
+            total = self._count(object_id)
             return didl.container_xml(object_id, "0", FOLDERS[object_id], total, wanted=wanted)
         if object_id.startswith("g/"):
-            genre = self._genre(object_id)
-            _, total = self._children(object_id, wanted, 0, 0, None)
-            return didl.container_xml(object_id, "genres", genre, total, wanted=wanted)
+            total = self._listed(object_id, 0, 0, None)[1]
+            return didl.container_xml(object_id, "genres", object_id[2:], total, wanted=wanted)
         item = self._catalog_item(object_id)
         if item is None:
             raise UpnpError(701, "No such object")
@@ -400,46 +380,66 @@ class Browser:
         order: str | None,
     ) -> tuple[list[str], int]:
         if object_id == "0":
-            folders = list(FOLDERS.items())[start : start + limit]
-            counts = [self._children(k, wanted, 0, 0, None)[1] for k, _ in folders]
             entries = [
-                didl.container_xml(k, "0", title, n, wanted=wanted)
-                for (k, title), n in zip(folders, counts, strict=True)
+                didl.container_xml(k, "0", title, self._count(k), wanted=wanted)
+                for k, title in list(FOLDERS.items())[start : start + limit]
             ]
             return entries, len(FOLDERS)
-        if object_id in ("movies", "shows") or object_id.startswith("g/"):
-            genre = self._genre(object_id) if object_id.startswith("g/") else None
-            kinds = {"movies": ("movie",), "shows": ("show",)}.get(object_id, ("movie", "show"))
-            query = queries.ItemQuery(
-                kind=kinds, genre=genre, sort=order or "title", limit=limit, offset=start
-            )
-            rows, total = queries.list_items(self.db, query, self.access)
-            return self._entries(rows, wanted), total
-        if object_id in ("recent", "continue"):
-            rows = (
-                queries.recently_added(self.db, _ROW_LIMIT, self.access)
-                if object_id == "recent"
-                else self._continue_watching()
-            )
-            return self._entries(rows[start : start + limit], wanted), len(rows)
         if object_id == "genres":
             names = queries.genres(self.db, None, self.access)
-            page = names[start : start + limit]
             entries = [
-                didl.container_xml(
-                    f"g/{g}", "genres", g, self._children(f"g/{g}", wanted, 0, 0, None)[1],
-                    wanted=wanted,
-                )
-                for g in page
+                didl.container_xml(f"g/{g}", "genres", g, self._titles(None, g, 0, 0, None)[1],
+                                   wanted=wanted)
+                for g in names[start : start + limit]
             ]  # fmt: skip
             return entries, len(names)
-        item = self._catalog_item(object_id)
+        rows, total = self._listed(object_id, start, limit, order)
+        return self._entries(rows, wanted), total
+
+    def _count(self, folder: str) -> int:
+        """How many objects one of the root's folders holds."""
+        if folder == "genres":
+            return len(queries.genres(self.db, None, self.access))
+        return self._listed(folder, 0, 0, None)[1]
+
+    def _listed(
+        self, folder: str, start: int, limit: int, order: str | None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of the catalog rows in a folder of titles, and how many it holds in all:
+        701 for a folder that is not there (or hidden), 710 for a film or an episode."""
+        if folder in ("movies", "shows"):
+            return self._titles(
+                "movie" if folder == "movies" else "show", None, start, limit, order
+            )
+        if folder.startswith("g/"):
+            return self._titles(None, self._genre(folder), start, limit, order)
+        if folder in ("recent", "continue"):
+            rows = (
+                queries.recently_added(self.db, _ROW_LIMIT, self.access)
+                if folder == "recent"
+                else self._continue_watching()
+            )
+            return rows[start : start + limit], len(rows)
+        item = self._catalog_item(folder)
         if item is None:
             raise UpnpError(701, "No such object")
         if item["kind"] not in ("show", "season"):
             raise UpnpError(710, "No such container")
         every = queries.children(self.db, int(item["id"]), 10_000, 0, self.access)
-        return self._entries(every[start : start + limit], wanted), len(every)
+        return every[start : start + limit], len(every)
+
+    def _titles(
+        self, kind: str | None, genre: str | None, start: int, limit: int, order: str | None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Films or shows (both, for a genre), sorted, one page."""
+        query = queries.ItemQuery(
+            kind=(kind,) if kind else ("movie", "show"),
+            genre=genre,
+            sort=order or "title",
+            limit=limit,
+            offset=start,
+        )
+        return queries.list_items(self.db, query, self.access)
 
     def _continue_watching(self) -> list[dict[str, Any]]:
         if self.user_id is None:
