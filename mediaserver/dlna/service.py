@@ -183,7 +183,6 @@ class DlnaServer:
     # -- SSDP ----------------------------------------------------------------------------
 
     async def start_announcing(self, port: int, interfaces: tuple[str, ...], bound: str) -> None:
-        self._loop = asyncio.get_running_loop()
         if _loopback(bound):
             log.info("DLNA is not announced: the server listens on loopback only", host=bound)
             return
