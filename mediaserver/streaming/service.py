@@ -78,6 +78,25 @@ class Plan:
     subtitles: tuple[dict[str, Any], ...]  # text subtitle streams of the file
 
 
+def smaller_than_original(
+    rungs: Sequence[Rung], video: Mapping[str, Any], original_bps: int
+) -> list[Rung]:
+    """The rungs worth offering beside the original itself (copied, never re-encoded).
+
+    A transcode is only worth it when it is smaller: a lower picture at fewer bits, or the
+    same picture at half the bits or less (a 30 Mb/s disc copy over weak Wi-Fi).  Anything
+    else is the original made worse, and Auto (hls.js picks the richest level that fits)
+    would prefer it over the original as soon as its bitrate looked higher.
+    """
+    source = min(int(video.get("width") or 0), int(video.get("height") or 0))
+    return [
+        rung
+        for rung in rungs
+        if rung.average_bandwidth
+        < original_bps * (1.0 if min(rung.width, rung.height) < source else 0.5)
+    ]
+
+
 class StreamingService:
     def __init__(
         self,
@@ -124,6 +143,8 @@ class StreamingService:
                 log.warning("no remux for this file", file_id=base["file_id"], reason=str(exc))
         burn = decision.subtitle_index if decision.subtitles == "burn" else None
         rungs = build_ladder(video, max_height=profile.max_height)
+        if planned:
+            rungs = smaller_than_original(rungs, video, planned[0][1].average_bandwidth or 0)
         for rung in rungs:
             planned.append(self._rung(rung, video, base, burn, audio_codec, audio_bps))
         if decision.video != "copy" and planned:

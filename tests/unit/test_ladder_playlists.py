@@ -17,6 +17,25 @@ from mediaserver.streaming.playlists import (
     timed_segments,
     variant_playlist,
 )
+from mediaserver.streaming.service import smaller_than_original
+
+
+def test_beside_the_original_only_smaller_rungs_are_offered() -> None:
+    """Auto (hls.js takes the richest level that fits) once chose a 360p transcode of a
+    360p file over the file itself: a rung beside the original must be smaller."""
+    video = {"width": 640, "height": 360, "frame_rate": 25}
+    rungs = build_ladder(video)
+    assert [r.name for r in rungs] == ["360p", "240p"]
+    # A low-bitrate 360p file (500 kb/s): both rungs would cost as many bits or more.
+    assert smaller_than_original(rungs, video, 500_000) == []
+    # At 1.2 Mb/s the 240p rung (528 kb/s) is smaller; 360p (928 kb/s) is not half.
+    assert [r.name for r in smaller_than_original(rungs, video, 1_200_000)] == ["240p"]
+    # A 1080p disc copy at 30 Mb/s: the same height at 6 Mb/s is worth offering.
+    big = {"width": 1920, "height": 1080, "frame_rate": 24}
+    kept = smaller_than_original(build_ladder(big), big, 30_000_000)
+    assert [r.name for r in kept] == ["1080p", "720p", "480p", "360p", "240p"]
+    offered = smaller_than_original(build_ladder(big), big, 8_000_000)
+    assert [r.name for r in offered] == ["720p", "480p", "360p", "240p"]
 
 
 def test_ladder_stays_at_or_below_the_source_and_keeps_its_shape() -> None:
