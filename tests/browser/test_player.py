@@ -178,7 +178,7 @@ def test_a_remuxed_file_plays_through_hls_js(
         assert page.evaluate(f"{HLS}.url").startswith(base_url + "/api/v1/items/")
         # hls.js sorts levels by height; it must still start on the variant listed first.
         assert page.evaluate(f"{HLS}.levels[{HLS}.currentLevel].attrs.NAME") == "Original"
-        expect(page.locator("[data-time]")).to_contain_text(re.compile(r"/ 0:2[34]$"))
+        expect(page.locator("[data-player-time]")).to_contain_text(re.compile(r"/ 0:2[34]$"))
 
 
 def test_the_quality_menu_switches_levels(browser: Browser, base_url: str, item_url: str) -> None:
@@ -280,6 +280,10 @@ def test_keyboard_shortcuts(browser: Browser, base_url: str, item_url: str) -> N
         # On the control bar, arrows go from button to button (a TV remote) instead of seeking.
         page.locator(".player-bar [data-action=play]").focus()
         at = current_time(page)
+        page.keyboard.press("ArrowRight")
+        expect(page.locator("[data-action=back]")).to_be_focused()
+        page.keyboard.press("ArrowRight")
+        expect(page.locator("[data-action=forward]")).to_be_focused()
         page.keyboard.press("ArrowRight")
         expect(page.locator("[data-action=mute]")).to_be_focused()
         assert current_time(page) == at

@@ -13,6 +13,7 @@
   const THUMB_WIDTH = 176; // previews are scaled down to this, whatever size the sprites are
   const RUNG_HEIGHTS = [2160, 1080, 720, 480, 360, 240]; // mediaserver/streaming/ladder.py
   const HLS_TYPE = "application/vnd.apple.mpegurl";
+  const PHONE = window.matchMedia("(max-width: 640px)"); // app.css plays these in the whole window
 
   function clock(seconds) {
     if (!Number.isFinite(seconds) || seconds < 0) seconds = 0;
@@ -70,6 +71,11 @@
       this.video = box.querySelector("video");
       this.decisionLine = document.getElementById("player-decision");
       this.seekInput = box.querySelector("[data-seek-input]");
+      // The player's own hooks all carry its prefixes (data-seek-*, data-player-*): another
+      // script's state attribute on the video once matched "[data-played]" here and the
+      // picture, not the bar, was sized to the share played.
+      this.playedBar = box.querySelector("[data-seek] [data-seek-played]");
+      this.bufferedBar = box.querySelector("[data-seek] [data-seek-buffered]");
       this.hls = null;
       this.answer = null;
       this.choice = { audio: null, subtitle: null, maxHeight: null };
@@ -126,7 +132,7 @@
       this.choice.audio = answer.decision.audio_index ?? null;
       this.choice.subtitle = answer.decision.subtitle_index ?? null;
       this.video.dataset.decision = answer.decision.mode;
-      this.decisionLine.textContent = answer.message;
+      this.describe();
       this.renderMarks();
       this.attach({ resumeAt, play });
     }
@@ -195,6 +201,27 @@
       }
       if (play) this.play();
       this.renderMenus();
+      this.describe();
+    }
+
+    // The line under the player says what is playing now and why: the server's reasons for
+    // what it chose, or what the viewer (or Auto) chose since.
+    describe() {
+      const answer = this.answer;
+      if (!answer) return;
+      const engine = this.video.dataset.engine, level = this.video.dataset.level || "";
+      let line = answer.message;
+      if (engine === "direct") {
+        line = answer.message;
+      } else if (level && level !== "Original") {
+        const why = this.quality && this.quality !== "auto" ? `you chose ${this.quality}`
+          : "Auto picked it for this connection";
+        line = answer.decision.video === "copy" ? `Transcoding to ${level}: ${why}.`
+          : `${answer.message} Playing at ${level}: ${why}.`;
+      } else if (level === "Original" && answer.decision.mode === "direct") {
+        line = "Streaming the original, nothing re-encoded: Auto starts from the best this browser plays as it is.";
+      }
+      this.decisionLine.textContent = line;
     }
 
     setEngine(name) {
@@ -232,6 +259,7 @@
         const level = hls.levels[data.level];
         this.video.dataset.level = level ? this.levelName(level) : "";
         this.renderMenus();
+        this.describe();
       });
       hls.on(Hls.Events.FRAG_LOADED, () => { this.tokenRenewed = false; this.hideError(); });
       hls.on(Hls.Events.ERROR, (event, data) => this.onHlsError(data));
@@ -296,8 +324,8 @@
       if (!error || this.hls || !this.video.getAttribute("src")) return;
       if (this.video.dataset.engine === "direct" && this.answer.hls_url && error.code !== error.MEDIA_ERR_ABORTED) {
         this.quality = "auto"; // the file itself failed: the stream is the way left
-        this.decisionLine.textContent = `${this.answer.message} The browser could not open the file, so it streams instead.`;
         this.attach({ resumeAt: this.video.currentTime, play: !this.video.paused });
+        this.decisionLine.textContent = `${this.answer.message} The browser could not open the file, so it streams instead.`;
         return;
       }
       const words = { 2: "the network failed while loading the video", 3: "this browser could not decode the video",
@@ -390,6 +418,20 @@
       try { localStorage.setItem("hearth.volume", String(this.video.volume)); } catch (error) { /* private mode */ }
     }
 
+    // Phones play in the whole window; Back (or the close button) leaves it.
+    enterWindow() {
+      if (!PHONE.matches || this.box.hasAttribute("data-window")) return;
+      this.box.setAttribute("data-window", "");
+      history.pushState({ hearthPlayer: true }, "");
+    }
+
+    leaveWindow(fromHistory) {
+      if (!this.box.hasAttribute("data-window")) return;
+      this.box.removeAttribute("data-window");
+      this.video.pause();
+      if (!fromHistory && history.state && history.state.hearthPlayer) history.back();
+    }
+
     toggleFullscreen() {
       if (document.fullscreenElement) { document.exitFullscreen(); return; }
       if (this.box.requestFullscreen) this.box.requestFullscreen().catch(() => {});
@@ -426,6 +468,7 @@
         this.quality = index < 0 ? "auto" : this.levelName(this.hls.levels[index]);
         this.hls.currentLevel = index;
         this.renderMenus();
+        this.describe();
         return;
       }
       this.quality = "auto"; // from direct play (or native HLS): a stream that adapts
@@ -572,7 +615,7 @@
     // -- the seek bar ---------------------------------------------------------------------
 
     renderMarks() {
-      const holder = this.box.querySelector("[data-marks]");
+      const holder = this.box.querySelector("[data-seek-marks]");
       const total = this.duration();
       holder.replaceChildren(...(total ? this.answer.chapters || [] : []).filter((c) => c.start_s > 0 && c.start_s < total).map((c) => {
         const mark = document.createElement("span");
@@ -587,9 +630,9 @@
       if (!this.scrubbing) this.seekInput.value = String(now);
       this.seekInput.max = String(total || 0);
       this.seekInput.setAttribute("aria-valuetext", `${clock(now)} of ${clock(total)}`);
-      this.box.querySelector("[data-time]").textContent = `${clock(now)} / ${clock(total)}`;
-      this.box.querySelector("[data-played]").style.width = total ? `${(100 * now) / total}%` : "0";
-      const buffered = this.video.buffered, bar = this.box.querySelector("[data-buffered]");
+      this.box.querySelector("[data-player-time]").textContent = `${clock(now)} / ${clock(total)}`;
+      this.playedBar.style.width = total ? `${(100 * now) / total}%` : "0";
+      const buffered = this.video.buffered, bar = this.bufferedBar;
       let start = 0, end = 0;
       for (let i = 0; i < buffered.length; i++) {
         if (buffered.start(i) <= now + 0.5 && buffered.end(i) >= now) { start = buffered.start(i); end = buffered.end(i); }
@@ -636,6 +679,11 @@
       box.querySelectorAll("[data-action=play]").forEach((b) => on(b, "click", () => this.togglePlay()));
       on(box.querySelector("[data-action=mute]"), "click", () => { video.muted = !video.muted; });
       on(box.querySelector("[data-action=fullscreen]"), "click", () => this.toggleFullscreen());
+      on(box.querySelector("[data-action=back]"), "click", () => this.seekBy(-SEEK_STEP_S));
+      on(box.querySelector("[data-action=forward]"), "click", () => this.seekBy(SEEK_STEP_S));
+      on(box.querySelector("[data-action=close]"), "click", () => this.leaveWindow(false));
+      on(video, "play", () => this.enterWindow());
+      on(window, "popstate", () => this.leaveWindow(true));
       on(box.querySelector("[data-action=retry]"), "click", () => { this.hideError(); this.tokenRenewed = false; this.reload({}); });
       on(video, "click", () => this.togglePlay());
       on(video, "dblclick", () => this.toggleFullscreen());
@@ -722,6 +770,11 @@
       if (!inside && target !== document.body && target !== document.documentElement) return;
       if (target.matches("select, textarea, input:not([type=range])") || target.closest("[role=menu]")) return;
       const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
+      if (key === "Escape" && this.box.hasAttribute("data-window")) {
+        this.leaveWindow(false);
+        event.preventDefault();
+        return;
+      }
       if ((key === " " || key === "Enter") && target.matches("button")) return; // the button's own action
       if (target.matches("[data-volume]") && key.startsWith("Arrow")) return; // the slider's own steps
       if ((key === "ArrowLeft" || key === "ArrowRight") && target.closest(".player-bar")) {

@@ -5,6 +5,9 @@
 (() => {
   const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
   const REPORT_EVERY_S = 10;
+  // Videos that have played on this page.  Kept here, not as an attribute on the video:
+  // attributes are other scripts' selectors (player.js once sized "[data-played]").
+  const playedHere = new WeakSet();
 
   function clock(seconds) {
     const s = Math.max(0, Math.floor(seconds));
@@ -45,7 +48,7 @@
       navigator.sendBeacon(url, new Blob([form.toString()], { type: "application/x-www-form-urlencoded" }));
     }
 
-    video.addEventListener("playing", () => { started = true; video.dataset.played = "yes"; send("playing"); });
+    video.addEventListener("playing", () => { started = true; playedHere.add(video); send("playing"); });
     video.addEventListener("pause", () => { if (!video.ended) send("paused"); });
     video.addEventListener("seeked", () => send(video.paused ? "paused" : "playing"));
     video.addEventListener("ended", () => send("stopped"));
@@ -158,7 +161,7 @@
       if (String(data.item_id) !== String(itemId)) return;
       document.querySelectorAll(`[data-action=watched][data-item-id="${itemId}"]`).forEach((b) => showWatched(b, data.watched));
       // Once this page has played, its own position is the one that counts.
-      if (panel && (!video || !video.dataset.played)) showResume(panel, data);
+      if (panel && (!video || !playedHere.has(video))) showResume(panel, data);
     });
     window.addEventListener("pagehide", () => events.close());
   }
