@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 
@@ -33,6 +33,16 @@ _TEMPLATES = {
     "season": "season.html",
     "collection": "collection.html",
 }
+
+
+def _optional_year(value: str | None) -> int | None:
+    """The filter form's Year box: empty means any year (a form sends ``year=``)."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or not 1800 <= int(text) <= 2200:
+        raise ValidationException(detail=f"Year must be a year like 1999, not “{text[:20]}”.")
+    return int(text)
 
 
 def _is_htmx(request: Request[Any, Any, Any]) -> bool:
@@ -91,16 +101,17 @@ class PageController(Controller):
         library_id: FromPath[int],
         sort: FromQuery[Sort] = "title",
         genre: FromQuery[str | None] = None,
-        year: FromQuery[int | None] = None,
+        year: Annotated[str | None, QueryParameter(description="A year; empty for any.")] = None,
         page: Annotated[int, QueryParameter(ge=1)] = 1,
     ) -> Template:
         access = viewer_access(request)
         library = require_library(ctx, library_id)
+        wanted_year = _optional_year(year)
         query = queries.ItemQuery(
             kind=("movie", "show"),
             library_id=library_id,
             genre=genre or None,
-            year=year,
+            year=wanted_year,
             sort=sort,
             limit=PAGE_SIZE,
             offset=(page - 1) * PAGE_SIZE,
@@ -116,7 +127,7 @@ class PageController(Controller):
             "next_page": page + 1 if page * PAGE_SIZE < total else None,
             "sort": sort,
             "genre": genre or "",
-            "year": year,
+            "year": wanted_year,
             "genres": queries.genres(ctx.db, library_id, access),
             "problem_count": len(queries.problems(ctx.db, library_id)) if admin else 0,
         }

@@ -88,8 +88,22 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
+// Filter forms apply themselves: menus on change, typed boxes once typing pauses.  Empty
+// fields mean "no filter" and stay out of the address, so it reads (and shares) cleanly.
+function submitFilters(form) {
+  const fields = Array.from(form.elements).filter((el) => el.name && !el.disabled && el.value === "");
+  fields.forEach((el) => { el.disabled = true; });
+  form.submit();
+  fields.forEach((el) => { el.disabled = false; }); // for a page restored from the back/forward cache
+}
+
 function init(root) {
-  root.querySelectorAll("[data-autosubmit]").forEach((el) => el.addEventListener("change", () => el.form.submit()));
+  root.querySelectorAll("[data-autosubmit]").forEach((el) => {
+    let timer = null;
+    const apply = () => { clearTimeout(timer); if (el.checkValidity()) submitFilters(el.form); };
+    el.addEventListener("change", apply);
+    if (el.matches("input")) el.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(apply, 800); });
+  });
 }
 
 // Requests that change something carry the session's CSRF token (the server checks it).
