@@ -213,6 +213,7 @@ def _track(stream: Mapping[str, Any]) -> dict[str, Any]:
 def _subtitle(item_id: int, file_id: int, stream: Mapping[str, Any]) -> dict[str, Any]:
     """A subtitle track; text ones carry the WebVTT ``url`` a direct-play <track> loads."""
     track = _track(stream)
+    track["external"] = bool(stream.get("external"))  # a file beside the video
     track["url"] = (
         f"/api/v1/items/{item_id}/subtitles/{stream['idx']}.vtt?file_id={file_id}"
         if track["kind"] == "text"

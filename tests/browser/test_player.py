@@ -47,7 +47,7 @@ START=12000
 END=24000
 title=Finale
 """
-COBALT = "Cobalt Harbour"  # 12 s, English and French audio, English SubRip subtitles
+COBALT = "Cobalt Harbour"  # 12 s, English ("Stereo") and French audio, English SubRip twice
 
 pytestmark = [
     pytest.mark.browser,
@@ -91,7 +91,11 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         audio_language="eng",
         extra_audio_languages=("fre",),
         subtitle=True,
-        output={"c:a": "ac3"},
+        output={"c:a": "ac3", "metadata:s:1": "title=Stereo"},  # the English track's title
+    )
+    # An English sidecar beside the embedded English track: the menu must tell them apart.
+    (media / "Cobalt.Harbour.2015.en.srt").write_text(
+        "1\n00:00:00,500 --> 00:00:11,000\nFrom the file beside it\n", encoding="utf-8"
     )
     with serve_library(tmp_path_factory, media) as url:
         yield url
@@ -147,6 +151,13 @@ def wait_for_time(page: Page, seconds: float, timeout: float = 15_000) -> None:
     wait_until(page, f"{VIDEO}.currentTime > {seconds}", timeout)
 
 
+def open_menu(page: Page, name: str) -> None:
+    """Click a player menu's button as a person does: the pointer moves over the player
+    first, which brings back controls that faded while it played."""
+    page.locator("[data-player]").hover()
+    page.locator(f"[data-menu={name}] [data-menu-button]").click()
+
+
 def start(page: Page, item_url: str) -> None:
     """Open the item page and press the big play button."""
     page.goto(item_url)
@@ -184,7 +195,7 @@ def test_a_remuxed_file_plays_through_hls_js(
 def test_the_quality_menu_switches_levels(browser: Browser, base_url: str, item_url: str) -> None:
     with player_page(browser, base_url) as page:
         start(page, item_url)
-        page.locator("[data-menu=quality] [data-menu-button]").click()
+        open_menu(page, "quality")
         menu = page.locator("[data-menu=quality] [role=menu]")
         expect(menu).to_be_visible()
         expect(menu.locator("[role=menuitemradio]")).to_have_text(
@@ -203,7 +214,7 @@ def test_the_quality_menu_switches_levels(browser: Browser, base_url: str, item_
         wait_for_time(page, after + 1.0)
         assert page.evaluate(f"{VIDEO}.videoHeight") == 240
 
-        page.locator("[data-menu=quality] [data-menu-button]").click()
+        open_menu(page, "quality")
         expect(menu.locator("[aria-checked=true]")).to_have_text("240p")
         page.evaluate(f"{VIDEO}.pause()")
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -351,26 +362,38 @@ def test_subtitle_and_audio_menus(
         start(page, item_urls[COBALT])
 
         # Text subtitles are renditions of the stream: switched in hls.js, no new stream.
-        page.locator("[data-menu=subtitles] [data-menu-button]").click()
+        open_menu(page, "subtitles")
         subtitles = page.locator("[data-menu=subtitles] [role=menu]")
-        expect(subtitles.locator("[role=menuitemradio]")).to_have_text(["Off", "English"])
-        subtitles.get_by_role("menuitemradio", name="English").click()
+        expect(subtitles.locator("[role=menuitemradio]")).to_have_text(
+            ["Off", "English (SRT, in the video)", "English (SRT, separate file)"]
+        )
+        subtitles.get_by_role("menuitemradio", name="English (SRT, in the video)").click()
         wait_until(page, f"{HLS}.subtitleTrack === 0")
         wait_until(
             page,
             f"""[...{VIDEO}.textTracks]
                .some((t) => t.mode === 'showing' && t.cues && t.cues.length > 0)""",
         )
+        # The sidecar is a rendition of the stream too, with its own words.
+        open_menu(page, "subtitles")
+        subtitles.get_by_role("menuitemradio", name="English (SRT, separate file)").click()
+        wait_until(
+            page,
+            f"""[...{VIDEO}.textTracks].some((t) => t.mode === 'showing' && t.cues
+                 && [...t.cues].some((c) => c.text === 'From the file beside it'))""",
+        )
+        open_menu(page, "subtitles")
+        subtitles.get_by_role("menuitemradio", name="English (SRT, in the video)").click()
 
         # Another audio language is another stream: new session, old one stopped, same place.
         old_session = page.evaluate(f"{PLAYER}.answer.session")
         wait_for_time(page, 2.0)
-        page.locator("[data-menu=audio] [data-menu-button]").click()
+        open_menu(page, "audio")
         audio = page.locator("[data-menu=audio] [role=menu]")
         expect(audio.locator("[role=menuitemradio]")).to_have_text(
-            ["English (stereo)", "French (stereo)"]
+            ["Stereo (English)", "French (stereo)"]
         )
-        expect(audio.locator("[aria-checked=true]")).to_have_text("English (stereo)")
+        expect(audio.locator("[aria-checked=true]")).to_have_text("Stereo (English)")
         before = current_time(page)
         audio.get_by_role("menuitemradio", name="French (stereo)").click()
         wait_until(page, f"{PLAYER}.answer.session !== {old_session!r}")
@@ -379,6 +402,6 @@ def test_subtitle_and_audio_menus(
         assert ("POST", f"{base_url}/api/v1/hls/sessions/{old_session}/stop") in requests
         playback = [url for method, url in requests if "/playback?" in url]
         assert len(playback) == 2 and "audio=2" in playback[1] and "subtitle=3" in playback[1]
-        page.locator("[data-menu=audio] [data-menu-button]").click()
+        open_menu(page, "audio")
         expect(audio.locator("[aria-checked=true]")).to_have_text("French (stereo)")
         wait_until(page, f"{HLS}.subtitleTrack === 0")  # still showing English

@@ -55,14 +55,33 @@
     } catch (error) { return code; }
   }
 
-  // "English (5.1)", "Commentary (English, stereo)", "French (forced)".
-  function trackLabel(track, n) {
+  const SUBTITLE_FORMATS = { subrip: "SRT", ass: "ASS", ssa: "SSA", webvtt: "WebVTT", mov_text: "MP4 text",
+    hdmv_pgs_subtitle: "PGS", dvd_subtitle: "DVD", dvb_subtitle: "DVB" };
+
+  // "English (5.1)", "Commentary (English, stereo)", "French (forced)": a name and the
+  // details the name does not already say ("Stereo" is not followed by "stereo").
+  function trackParts(track, n) {
     const language = languageName(track.language);
     const name = track.title || language || `Track ${n + 1}`;
+    const said = (word) => !word || name.toLowerCase().includes(word.toLowerCase());
     const layout = { 1: "mono", 2: "stereo", 6: "5.1", 8: "7.1" }[track.channels] || (track.channels ? `${track.channels} ch` : "");
-    const inTitle = track.title && language && track.title.toLowerCase().includes(language.toLowerCase());
-    const extra = [track.title && !inTitle ? language : "", layout, track.forced ? "forced" : ""].filter(Boolean);
-    return extra.length ? `${name} (${extra.join(", ")})` : name;
+    const extra = [said(language) ? "" : language, said(layout) ? "" : layout, track.forced && !said("forced") ? "forced" : ""];
+    return { name, extra: extra.filter(Boolean) };
+  }
+
+  // Labels for a menu: two tracks that would read the same (an English subtitle inside the
+  // file and another beside it) also say their format and where they come from.
+  function trackLabels(tracks) {
+    const text = ({ name, extra }) => (extra.length ? `${name} (${extra.join(", ")})` : name);
+    const parts = tracks.map(trackParts);
+    const plain = parts.map(text);
+    return parts.map((part, n) => {
+      if (plain.indexOf(plain[n]) === plain.lastIndexOf(plain[n])) return plain[n];
+      const track = tracks[n];
+      const where = track.kind === undefined ? "" : track.external ? "separate file" : "in the video";
+      const format = track.kind === undefined ? "" : SUBTITLE_FORMATS[track.codec] || (track.codec || "").toUpperCase();
+      return text({ name: part.name, extra: [...part.extra, format, where, track.kind === undefined ? `track ${n + 1}` : ""].filter(Boolean) });
+    });
   }
 
   class Player {
@@ -494,7 +513,8 @@
     audioItems() {
       const tracks = this.answer.audio_tracks || [];
       if (tracks.length < 2) return [];
-      return tracks.map((track, n) => ({ label: trackLabel(track, n), checked: track.index === this.choice.audio,
+      const labels = trackLabels(tracks);
+      return tracks.map((track, n) => ({ label: labels[n], checked: track.index === this.choice.audio,
         choose: () => { if (track.index !== this.choice.audio) this.reload({ audio: track.index }); } }));
     }
 
@@ -502,7 +522,8 @@
       const tracks = this.answer.subtitle_tracks || [];
       if (!tracks.length) return [];
       const items = [{ label: "Off", checked: this.choice.subtitle === null, choose: () => this.chooseSubtitle(null) }];
-      tracks.forEach((track, n) => items.push({ label: trackLabel(track, n), checked: track.index === this.choice.subtitle,
+      const labels = trackLabels(tracks);
+      tracks.forEach((track, n) => items.push({ label: labels[n], checked: track.index === this.choice.subtitle,
         choose: () => this.chooseSubtitle(track.index) }));
       return items;
     }
