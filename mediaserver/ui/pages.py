@@ -41,7 +41,7 @@ def _optional_year(value: str | None) -> int | None:
     if not text:
         return None
     if not text.isdigit() or not 1800 <= int(text) <= 2200:
-        raise ValidationException(detail=f"Year must be a year like 1999, not “{text[:20]}”.")
+        raise ValidationException(detail=f"year: “{text[:20]}” is not a year; type one like 1999.")
     return int(text)
 
 

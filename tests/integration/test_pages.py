@@ -6,6 +6,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -307,3 +308,21 @@ def test_scan_button_shows_a_polling_status_until_done(
     scan_waiter(client, started_after=asked)
     (idle,) = Page(page(client, "/scan/status")).find("div", id="scan-status")
     assert "hx-get" not in idle
+
+
+def test_home_says_when_a_finished_scan_found_nothing(
+    hearth_server: Callable[..., AbstractContextManager[str]],
+    tmp_path_factory: pytest.TempPathFactory,
+    scan_waiter: Callable[..., dict[str, Any]],
+) -> None:
+    """It once promised "a scan is on its way" after the scan had found nothing."""
+    empty = tmp_path_factory.mktemp("empty-media")
+    (empty / "notes.txt").write_text("not a film", encoding="utf-8")
+    with (
+        hearth_server(tmp_path_factory.mktemp("empty-data"), [empty]) as url,
+        httpx.Client(base_url=url, headers=auth_headers(url), timeout=10) as http,
+    ):
+        scan_waiter(http)
+        html = unescape(page(http, "/"))
+    assert "a scan is on its way" not in html
+    assert "The last scan found no films or shows in this library's folder." in html
