@@ -25,6 +25,7 @@ class Preferences(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     audio_language: Language | None = None  # None: the file's default track
     subtitle_language: Language | None = None
     subtitle_mode: SubtitleMode = "forced"  # off | forced (signs, foreign lines) | always
+    autoplay_next: bool = True  # at an episode's end, count down and play the next one
 
     def checked(self) -> Preferences:
         """The same preferences with languages as ISO 639-3 codes; PreferenceError if unknown."""

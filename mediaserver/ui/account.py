@@ -124,6 +124,7 @@ class AccountController(Controller):
                     "audio_language": data.get("audio_language") or None,
                     "subtitle_language": data.get("subtitle_language") or None,
                     "subtitle_mode": mode,
+                    "autoplay_next": data.get("autoplay_next") == "on",
                 },
                 Preferences,
             )

@@ -10,6 +10,7 @@ from typing import Any
 from litestar.plugins.jinja import JinjaTemplateEngine
 
 from mediaserver.devices import describe_device
+from mediaserver.streaming.decision import describe_video
 
 __all__ = [
     "bitrate",
@@ -108,6 +109,26 @@ def device(user_agent: str | None) -> str:
     return describe_device(user_agent) or "Unknown device"
 
 
+def version_label(file: Mapping[str, Any]) -> str:
+    """``4K HEVC · MKV · 12.1 GB``: how the Version menu tells one file of a film from another."""
+    video = next((s for s in file.get("streams") or () if s.get("type") == "video"), None)
+    parts: list[str] = []
+    if video and video.get("height"):
+        short = min(int(video.get("width") or video["height"]), int(video["height"]))
+        parts.append(("4K" if short >= 2000 else f"{short}p") + f" {describe_video(video)}")
+    if file.get("container"):
+        parts.append(str(file["container"]).split(",")[0].upper())
+    if file.get("size"):
+        parts.append(filesize(file["size"]))
+    return " · ".join(parts) or f"File {file.get('id')}"
+
+
+def initials(name: str | None) -> str:
+    """``JD`` for Jane Doe: what a person without a photo is shown as."""
+    words = [w for w in (name or "").split() if w[:1].isalnum()]
+    return "".join(w[0] for w in (words[:1] + words[1:][-1:])).upper() or "?"
+
+
 def install(engine: JinjaTemplateEngine) -> None:
     filters: dict[str, Any] = {
         "duration": duration,
@@ -117,5 +138,7 @@ def install(engine: JinjaTemplateEngine) -> None:
         "device": device,
         "local_time": local_time,
         "stream_details": stream_details,
+        "version_label": version_label,
+        "initials": initials,
     }
     engine.engine.filters.update(filters)

@@ -13,6 +13,7 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 
+from mediaserver.activity.episodes import neighbours, pick_episode
 from mediaserver.activity.rows import continue_watching, next_up
 from mediaserver.api.access import admin_only, viewer, viewer_access
 from mediaserver.api.items import Sort, require_item
@@ -168,6 +169,11 @@ class PageController(Controller):
             first = context["children"][0]["id"] if context["children"] else None
             context["episodes"] = queries.children(ctx.db, first, access=access) if first else []
             with_user_data(ctx, user_id, context["episodes"])
+        if item["kind"] in ("show", "season"):
+            context["pick"] = pick_episode(ctx.db, user_id, item_id, access)
+        if item["kind"] == "episode":
+            context["previous"], context["next"] = neighbours(ctx.db, item_id, access)
+            context["autoplay_next"] = ctx.users.preferences(user_id).autoplay_next
         for file in item.get("files", []):
             file["playable_type"] = playable_type(file["container"], file["streams"])
         return Template(_TEMPLATES.get(item["kind"], "item.html"), context=context)

@@ -127,7 +127,7 @@ def press_play(page: Page, size: str) -> None:
     if size == "phone":
         page.locator(".player-big-play").tap()
     elif size == "tv":
-        page.keyboard.press("k")  # nothing focused: the player takes the keys
+        page.keyboard.press("Enter")  # Play (or Resume) has the focus when the page opens
     else:
         page.locator(".player-big-play").click()
 
@@ -167,6 +167,7 @@ def test_a_phone_tap_on_the_big_play_button_plays(
         page.goto(f"{base_url}/items/{items['Meadow Lane']['id']}")
         expect(page.locator("video#player")).to_have_attribute("data-engine", "direct")
         big = page.locator(".player-big-play")
+        big.scroll_into_view_if_needed()
         # What a finger at the button's centre touches is the button, not a bar laid over it.
         assert big.evaluate(
             """(button) => { const r = button.getBoundingClientRect();
@@ -212,6 +213,7 @@ def test_the_why_line_follows_the_quality_and_auto_starts_from_the_original(
         wait_until(page, f"{VIDEO}.currentTime > 0.5")
 
         quality = page.locator("[data-menu=quality]")
+        page.locator("[data-player]").hover()  # the controls fade while it plays
         quality.locator("[data-menu-button]").click()
         menu = quality.locator("[role=menu]")
         # A 360p transcode of this 0.7 Mb/s 360p file would carry more bits: not offered.
@@ -222,6 +224,7 @@ def test_the_why_line_follows_the_quality_and_auto_starts_from_the_original(
         wait_until(page, f"{VIDEO}.dataset.level === '240p' && {VIDEO}.currentTime > 1", 20_000)
         expect(why).to_have_text("Transcoding to 240p: you chose 240p.")
 
+        page.locator("[data-player]").hover()  # the controls fade while it plays
         quality.locator("[data-menu-button]").click()
         menu.get_by_role("menuitemradio", name=re.compile(r"^Auto")).click()
         wait_until(page, f"{VIDEO}.dataset.level === 'Original'", 20_000)

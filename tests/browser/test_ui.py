@@ -335,10 +335,11 @@ def test_phone_pages_have_no_horizontal_overflow(browser: Browser, base_url: str
     with open_page(browser, base_url, PHONE) as page:
         for path, ready in (
             ("/", "section[aria-labelledby=recent] .card"),
-            (f"/items/{item_id}", "table.streams"),
+            (f"/items/{item_id}", ".hero h1"),
         ):
             page.goto(base_url + path)
             expect(page.locator(ready).first).to_be_visible()
+            page.evaluate("document.querySelectorAll('details').forEach((d) => { d.open = true; })")
             widths = page.evaluate(
                 "({scroll: document.documentElement.scrollWidth, inner: window.innerWidth})"
             )

@@ -258,7 +258,14 @@ def test_playback_starts_with_the_viewers_languages(
         "audio_language": "fra",
         "subtitle_language": "eng",
         "subtitle_mode": "always",
+        "autoplay_next": True,  # not given: the default
     }
+    off = client.put(
+        f"/api/v1/users/{user_id}/preferences",
+        json={**saved.json(), "autoplay_next": False},
+        headers=headers,
+    )
+    assert off.status_code == 200 and off.json()["autoplay_next"] is False
     chosen = decision()
     assert (chosen["audio_index"], chosen["subtitle_index"]) == (by_language["fra"], subtitle)
     # What the client picks wins, "subtitle=" (off) included.

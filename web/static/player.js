@@ -14,6 +14,8 @@
   const RUNG_HEIGHTS = [2160, 1080, 720, 480, 360, 240]; // mediaserver/streaming/ladder.py
   const HLS_TYPE = "application/vnd.apple.mpegurl";
   const PHONE = window.matchMedia("(max-width: 640px)"); // app.css plays these in the whole window
+  const UP_NEXT_S = 10; // the countdown before the next episode plays
+  const WARM_BEFORE_END_S = 30; // the next episode's start is prepared while the credits run
 
   function clock(seconds) {
     if (!Number.isFinite(seconds) || seconds < 0) seconds = 0;
@@ -97,7 +99,8 @@
       this.bufferedBar = box.querySelector("[data-seek] [data-seek-buffered]");
       this.hls = null;
       this.answer = null;
-      this.choice = { audio: null, subtitle: null, maxHeight: null };
+      this.choice = { audio: null, subtitle: null, maxHeight: null, fileId: null };
+      this.freshChoice = false; // a new version: the server picks its tracks again
       // null: what the server chose (direct play when it can, else its first variant);
       // "auto": hls.js's adaptive choice; else the name of a level ("720p", "Original").
       this.quality = null;
@@ -108,18 +111,22 @@
       this.retryTimer = null;
       box.hearthPlayer = this; // for the browser tests and the console
       this.wireControls();
-      this.load({});
+      this.wireItemPage();
+      const autoplay = new URLSearchParams(location.search).get("autoplay") === "1";
+      if (autoplay) history.replaceState(history.state, "", location.pathname); // not again on reload
+      this.load({ play: autoplay }).then(() => { if (autoplay) this.present(); });
     }
 
     // -- the server's answer ----------------------------------------------------------
 
     playbackUrl() {
       const query = capabilities(this.video); // from app.js
-      if (this.answer) query.set("file_id", this.answer.file_id);
+      const fileId = this.choice.fileId ?? (this.answer && this.answer.file_id);
+      if (fileId) query.set("file_id", fileId);
       if (this.choice.audio !== null) query.set("audio", this.choice.audio);
       // After the first answer the choice is the viewer's, "off" included ("subtitle=");
-      // before it, the server starts with the viewer's language preferences.
-      if (this.answer) query.set("subtitle", this.choice.subtitle ?? "");
+      // before it (or for a new version), the server starts with the viewer's preferences.
+      if (this.answer && !this.freshChoice) query.set("subtitle", this.choice.subtitle ?? "");
       if (this.choice.maxHeight) query.set("max_height", this.choice.maxHeight);
       return `/api/v1/items/${this.video.dataset.itemId}/playback?${query}`;
     }
@@ -148,6 +155,7 @@
         this.stopSession(this.answer.session);
       }
       this.answer = answer;
+      this.freshChoice = false;
       this.choice.audio = answer.decision.audio_index ?? null;
       this.choice.subtitle = answer.decision.subtitle_index ?? null;
       this.video.dataset.decision = answer.decision.mode;
@@ -397,6 +405,7 @@
 
     // "Resume from 12:34" and "Start over" (progress.js): start playing at a position.
     playFrom(seconds) {
+      this.present();
       if (!this.answer) {
         // Pressed before the server said how to play the file: once the source is there.
         // (hls.js loads nothing until asked, so waiting for its metadata would wait forever.)
@@ -435,6 +444,114 @@
       this.video.volume = Math.max(0, Math.min(1, level));
       this.video.muted = this.video.volume === 0;
       try { localStorage.setItem("hearth.volume", String(this.video.volume)); } catch (error) { /* private mode */ }
+    }
+
+    // Play from the item page: the player comes into view, as large as the window allows,
+    // and takes the keys (a TV remote's arrows seek, OK pauses).
+    present() {
+      const top = document.querySelector("header.top");
+      const y = this.box.getBoundingClientRect().top + window.scrollY - (top ? top.offsetHeight : 0);
+      window.scrollTo({ top: Math.max(0, y), behavior: "instant" });
+      if (!this.box.contains(document.activeElement)) this.box.focus({ preventScroll: true });
+    }
+
+    // The item page around the player: its Play button and the version and track choices.
+    wireItemPage() {
+      const play = document.querySelector("[data-action=play-item]");
+      if (play) play.addEventListener("click", () => { this.present(); this.play(); });
+      document.querySelectorAll("[data-choose]").forEach((select) => select.addEventListener("change", () => {
+        const value = select.value;
+        if (select.dataset.choose === "file") {
+          this.freshChoice = true;
+          this.reload({ fileId: Number(value), audio: null, subtitle: null });
+        } else if (select.dataset.choose === "audio") {
+          if (Number(value) !== this.choice.audio) this.reload({ audio: Number(value) });
+        } else {
+          this.chooseSubtitle(value === "" ? null : Number(value));
+        }
+      }));
+      const card = this.box.querySelector("[data-up-next]");
+      if (!card) return;
+      this.box.querySelector("[data-action=cancel-up-next]").addEventListener("click", () => this.cancelUpNext());
+      this.video.addEventListener("timeupdate", () => {
+        const left = this.duration() - this.position();
+        if (this.duration() && left < WARM_BEFORE_END_S) this.warmNext();
+      });
+      this.video.addEventListener("ended", () => this.upNext());
+      ["play", "seeking"].forEach((type) => this.video.addEventListener(type, () => { if (!this.video.ended) this.cancelUpNext(); }));
+    }
+
+    // The hero's Audio and Subtitles menus, filled from the server's answer like the player's.
+    renderChoices() {
+      const holder = document.querySelector("[data-choices]");
+      if (!holder || !this.answer) return;
+      const fill = (name, tracks, chosen, off) => {
+        const label = holder.querySelector(`[data-choice=${name}]`);
+        const select = label.querySelector("select");
+        const labels = trackLabels(tracks);
+        const options = tracks.map((track, n) => new Option(labels[n], String(track.index), false, track.index === chosen));
+        if (off) options.unshift(new Option("Off", "", false, chosen === null));
+        select.replaceChildren(...options);
+        label.hidden = tracks.length < (off ? 1 : 2);
+      };
+      fill("audio", this.answer.audio_tracks || [], this.choice.audio, false);
+      fill("subtitles", this.answer.subtitle_tracks || [], this.choice.subtitle, true);
+      const file = holder.querySelector("[data-choose=file]");
+      if (file) file.value = String(this.answer.file_id);
+      holder.hidden = !file && Array.from(holder.querySelectorAll("[data-choice]")).every((l) => l.hidden);
+    }
+
+    // -- the next episode -----------------------------------------------------------------
+
+    // Ask for the next episode's playback once, and fetch its start, so that it starts at once.
+    async warmNext() {
+      if (this.warmed || !this.box.dataset.nextId) return;
+      this.warmed = true;
+      const query = capabilities(this.video);
+      query.delete("file_id");
+      try {
+        const answer = await (await fetch(`/api/v1/items/${this.box.dataset.nextId}/playback?${query}`)).json();
+        if (answer.direct_url) {
+          const head = await fetch(answer.direct_url, { headers: { Range: "bytes=0-1048575" } });
+          await head.arrayBuffer();
+        } else if (answer.hls_url) {
+          const master = await (await fetch(answer.hls_url)).text(); // the server prepares the first variant
+          const variant = master.split("\n").find((line) => line && !line.startsWith("#"));
+          if (variant) {
+            const url = new URL(variant, new URL(answer.hls_url, location.href));
+            const playlist = await (await fetch(url)).text();
+            const first = playlist.split("\n").find((line) => line && !line.startsWith("#"));
+            if (first) await (await fetch(new URL(first, url))).arrayBuffer();
+          }
+        }
+        this.box.dataset.nextWarm = "ready";
+      } catch (error) { /* the next episode starts the ordinary way */ }
+    }
+
+    upNext() {
+      const card = this.box.querySelector("[data-up-next]");
+      if (!card || this.position() < this.duration() - 5) return; // stopped early, not finished
+      card.hidden = false;
+      const counter = card.querySelector("[data-up-next-countdown]");
+      const link = card.querySelector("[data-action=next-episode]");
+      link.focus();
+      if (this.box.dataset.autoplayNext !== "on") return;
+      let left = UP_NEXT_S;
+      const tick = () => {
+        counter.textContent = ` · playing in ${left} s`;
+        if (left <= 0) { location.assign(link.href); return; }
+        left -= 1;
+        this.upNextTimer = setTimeout(tick, 1000);
+      };
+      tick();
+    }
+
+    cancelUpNext() {
+      clearTimeout(this.upNextTimer);
+      const card = this.box.querySelector("[data-up-next]");
+      if (!card || card.hidden) return;
+      card.hidden = true;
+      card.querySelector("[data-up-next-countdown]").textContent = "";
     }
 
     // Phones play in the whole window; Back (or the close button) leaves it.
@@ -602,6 +719,7 @@
         }));
         if (focused >= 0 && list.children[focused]) list.children[focused].focus();
       }
+      this.renderChoices();
     }
 
     openMenu(holder) {
@@ -796,11 +914,11 @@
         event.preventDefault();
         return;
       }
-      if ((key === " " || key === "Enter") && target.matches("button")) return; // the button's own action
+      if ((key === " " || key === "Enter") && target.matches("button, a[href]")) return; // the button's own action
       if (target.matches("[data-volume]") && key.startsWith("Arrow")) return; // the slider's own steps
       if ((key === "ArrowLeft" || key === "ArrowRight") && target.closest(".player-bar")) {
         // On the control bar, left and right go from button to button, as on a TV remote.
-        const buttons = Array.from(this.box.querySelectorAll(".player-bar > button, [data-menu-button]"))
+        const buttons = Array.from(this.box.querySelectorAll(".player-bar > button, .player-bar > a.button, [data-menu-button]"))
           .filter((b) => b.offsetParent !== null);
         const next = buttons[buttons.indexOf(target) + (key === "ArrowRight" ? 1 : -1)];
         if (next) next.focus();

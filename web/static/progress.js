@@ -120,6 +120,8 @@
   function showResume(panel, data) {
     const resumable = data.position_s > 0 && !data.watched;
     panel.hidden = !resumable;
+    const play = document.querySelector("[data-action=play-item]"); // Play, when there is nothing to resume
+    if (play) play.hidden = resumable;
     panel.dataset.position = String(data.position_s);
     const label = panel.querySelector("[data-resume-time]");
     if (label) label.textContent = clock(data.position_s);
