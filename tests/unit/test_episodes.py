@@ -11,7 +11,7 @@ import sqlite_utils
 
 from mediaserver.activity.episodes import neighbours, pick_episode
 from mediaserver.db import Database
-from mediaserver.library.access import Access
+from mediaserver.library.access import EVERYTHING, Access
 from mediaserver.testing import open_catalog
 
 SHOW, SPECIALS, S1, S2 = 10, 11, 12, 13
@@ -64,7 +64,7 @@ def played(
     )
 
 
-def picked(db: Database, container: int, access: Access = Access()) -> tuple[int, str, float]:
+def picked(db: Database, container: int, access: Access = EVERYTHING) -> tuple[int, str, float]:
     pick = pick_episode(db, 1, container, access)
     assert pick is not None
     return pick.item["id"], pick.action, pick.position_s
@@ -98,7 +98,7 @@ def test_everything_watched_starts_again(db: Database) -> None:
 
 
 def test_previous_and_next_follow_the_watching_order(db: Database) -> None:
-    def ids(episode: int, access: Access = Access()) -> tuple[int | None, int | None]:
+    def ids(episode: int, access: Access = EVERYTHING) -> tuple[int | None, int | None]:
         before, after = neighbours(db, episode, access)
         return (before or {}).get("id"), (after or {}).get("id")
 
