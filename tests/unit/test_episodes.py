@@ -32,6 +32,7 @@ def db(tmp_path: Path) -> Iterator[Database]:
     def fill(d: sqlite_utils.Database) -> None:
         d.execute("INSERT INTO users (id, name, password_hash) VALUES (1, 'ines', 'x')")
         d.execute("INSERT INTO libraries (id, name, path) VALUES (1, 'Shows', '/s')")
+        rows: list[tuple[int, int | None, str, int | None, int | None, str]]
         rows = [(SHOW, None, "show", None, None, "Tide")]
         rows += [
             (s, SHOW, "season", n, None, f"Season {n}") for s, n in ((11, 0), (12, 1), (13, 2))
