@@ -398,6 +398,14 @@ def _m012_recommendations(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m013_start_offset(db: sqlite_utils.Database) -> None:
+    # Where a file's own clock starts (seconds): Hearth counts positions from there, so a
+    # clip whose timestamps begin at 1:00:00 plays and reports from 0:00.  NULL: probed by
+    # an older Hearth (whose Matroska lengths could include that start); the next scan
+    # probes those files again (library/scanner.py).
+    db.execute("ALTER TABLE files ADD COLUMN start_offset_s REAL")
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: tuple[Migration, ...] = (
     _m001_catalog,
@@ -412,6 +420,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m010_rollups,
     _m011_activity_log,
     _m012_recommendations,
+    _m013_start_offset,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -3,6 +3,10 @@
 PyAV in-process is ~7x faster than an ffprobe subprocess, but a hostile file must never
 crash or hang the server: each probe runs in a pebble worker process with a wall-clock
 timeout; a worker that dies or hangs is replaced and the file gets the reason.
+
+Hearth counts every file's time from 0 (``docs/architecture.md``, "One timeline"): a file
+whose own clock starts late (an MP4 edit list, a Matroska cut, an MPEG-TS recording) keeps
+that start as ``start_offset_s``, and its length and chapters are measured from there.
 """
 
 from __future__ import annotations
@@ -22,7 +26,14 @@ import pebble
 from mediaserver.ffmpeg_tools import INPUT_GUARD, input_url
 from mediaserver.library.naming import ParsedName, parse_media_path
 
-__all__ = ["ProbeResult", "Prober", "grab_frame", "normalise_language", "probe_file"]
+__all__ = [
+    "ProbeResult",
+    "Prober",
+    "grab_frame",
+    "normalise_language",
+    "probe_file",
+    "rebase_chapters",
+]
 
 _FORCED = 0x40  # AV_DISPOSITION_FORCED
 # AVFieldOrder: anything but "progressive" is interlaced and needs deinterlacing to transcode.
@@ -77,7 +88,8 @@ _DEFAULT = 0x1  # AV_DISPOSITION_DEFAULT
 @dataclass(slots=True)
 class ProbeResult:
     container: str | None = None
-    duration_s: float | None = None
+    duration_s: float | None = None  # from the file's first timestamp to its last
+    start_offset_s: float = 0.0  # the file's first timestamp on its own clock (seconds)
     bit_rate: int | None = None
     streams: list[dict[str, Any]] = field(default_factory=list)
     chapters: list[dict[str, Any]] = field(default_factory=list)
@@ -162,7 +174,7 @@ def probe_file(
 
 
 def grab_frame(file: Path, at_s: float, out: Path, width: int = 480) -> bool:
-    """Decode the frame at ``at_s`` and write it as a JPEG ``width`` pixels wide.
+    """Decode the frame ``at_s`` seconds into the file and write it as a JPEG ``width`` pixels wide.
 
     About 10 ms, against 110 ms for an ffmpeg process.  A rotated (phone) video is left to
     the ffmpeg fallback, which turns it upright.  Returns False when it wrote nothing.
@@ -172,11 +184,12 @@ def grab_frame(file: Path, at_s: float, out: Path, width: int = 480) -> bool:
     with av.open(input_url(file), options=dict(INPUT_GUARD), timeout=20.0) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        at = at_s + _start_offset(container)  # frame times are on the file's own clock
         if stream.time_base:
-            container.seek(int(at_s / stream.time_base), stream=stream)
+            container.seek(int(at / stream.time_base), stream=stream)
         frame = None
         for frame in container.decode(stream):
-            if frame.time is None or frame.time >= at_s:
+            if frame.time is None or frame.time >= at:
                 break
         if frame is None or frame.rotation or not frame.width:
             return False
@@ -196,13 +209,79 @@ def grab_frame(file: Path, at_s: float, out: Path, width: int = 480) -> bool:
     return True
 
 
+def _start_offset(container: Any) -> float:
+    """Seconds from 0 to the file's first timestamp: where ffmpeg's ``-ss`` and ``-t``,
+    subtitle extraction and Chromium's ``currentTime`` all count from."""
+    start = container.start_time
+    return _finite(start / 1_000_000 if start is not None else None) or 0.0
+
+
+def _length(container: Any, start: float) -> float | None:
+    """The file's length from its first timestamp to its last.
+
+    Demuxers disagree on what "duration" is for a file that starts late: MP4's is the
+    length, Matroska's the end on the file's own clock (a clip from 3600 s to 3608 s says
+    3608).  A duration that cannot be told from an end is checked against the last packets.
+    """
+    duration = _finite(container.duration / 1_000_000 if container.duration else None)
+    if duration is None or start <= 0 or duration <= start:
+        return duration  # shorter than the start: it cannot be the end, so it is the length
+    end = _last_timestamp(container, start + duration)
+    if end is None or abs(end - duration) >= abs(end - (start + duration)):
+        return duration  # the last packets end about ``start + duration``: it is the length
+    return _finite(round(end - start, 6))
+
+
+_END_PACKETS = 20_000  # more than the last few GOPs of any file: give up, keep what it says
+
+
+def _last_timestamp(container: Any, claimed_end: float) -> float | None:
+    """Where the last packet ends on the file's clock, read from the keyframe before
+    ``claimed_end``; None when the file cannot say (no seek, no timestamps)."""
+    import av
+
+    try:
+        container.seek(int(claimed_end * 1_000_000), backward=True, any_frame=False)
+        end = None
+        for n, packet in enumerate(container.demux()):
+            if n >= _END_PACKETS:
+                return None
+            if packet.pts is None or packet.time_base is None:
+                continue
+            stop = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+            end = stop if end is None else max(end, stop)
+        return end
+    except (av.FFmpegError, OSError, ValueError):
+        return None
+
+
+def rebase_chapters(chapters: list[dict[str, Any]], start: float) -> list[dict[str, Any]]:
+    """Chapters on Hearth's clock (0 at the file's first timestamp).
+
+    Most files time their chapters from 0 whatever their packets say; a file cut from a
+    longer recording may time them on the packets' clock, all at or after the start.
+    Those move back by the start; the rest stay as they are, and so does every chapter of
+    a file that starts less than a second late (B-frame delay, audio priming).
+    """
+    if start < 1.0 or not chapters or min(c["start_s"] for c in chapters) < start - 0.5:
+        return chapters
+    return [
+        {**c, "start_s": _moved(c["start_s"], start), "end_s": _moved(c["end_s"], start)}
+        for c in chapters
+    ]
+
+
+def _moved(time: float, start: float) -> float:
+    return max(0.0, round(time - start, 6))
+
+
 def _probe(file: Path) -> ProbeResult:
     import av
 
     try:
         with av.open(input_url(file), options=dict(INPUT_GUARD), timeout=20.0) as container:
             streams = [_stream_info(s) for s in container.streams]
-            duration = _finite(container.duration / 1_000_000 if container.duration else None)
+            start = _start_offset(container)
             chapters = [
                 {
                     "start_s": float(ch["start"] * ch["time_base"]),
@@ -214,10 +293,11 @@ def _probe(file: Path) -> ProbeResult:
             ]
             result = ProbeResult(
                 container=_container_name(container.format.name, file.suffix),
-                duration_s=duration,
+                duration_s=_length(container, start),
+                start_offset_s=start,
                 bit_rate=container.bit_rate or None,
                 streams=streams,
-                chapters=chapters,
+                chapters=rebase_chapters(chapters, start),
                 tags={k.lower(): v for k, v in container.metadata.items()},
             )
     except av.FFmpegError as exc:

@@ -273,6 +273,7 @@ def _file(db: Database, row: sqlite3.Row) -> dict[str, Any]:
         "size": data["size"],
         "container": data["container"],
         "duration_s": data["duration_s"],
+        "start_offset_s": data["start_offset_s"] or 0.0,
         "bit_rate": data["bit_rate"],
         "chapters": msgspec.json.decode(data["chapters"]),
         "streams": streams,

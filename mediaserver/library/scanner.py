@@ -112,8 +112,8 @@ class Scanner:
         known = {
             r["path"]: r
             for r in self.db.query(
-                "SELECT id, path, size, mtime_ns, fingerprint, sidecar_signature, item_id "
-                "FROM files WHERE library_id = ?",
+                "SELECT id, path, size, mtime_ns, fingerprint, sidecar_signature, item_id, "
+                "start_offset_s FROM files WHERE library_id = ?",
                 [library_id],
             )
         }
@@ -170,6 +170,7 @@ class Scanner:
                 and row["size"] == found.size
                 and row["mtime_ns"] == found.mtime_ns
                 and row["sidecar_signature"] == sidecar_signature(found.path, names)
+                and row["start_offset_s"] is not None  # else probed before timelines (m013)
             ):
                 report.unchanged += 1
                 continue
