@@ -399,7 +399,12 @@ def _stream(
 ) -> Response[Any]:
     """The engine's MPEG-TS segments of the rendition this TV needs, back to back."""
     try:
-        decision = decide(file["container"], file["streams"], profile)
+        decision = decide(
+            file["container"],
+            file["streams"],
+            profile,
+            start_offset_s=file["start_offset_s"] or 0.0,
+        )
         plan = ctx.streaming.plan(file, decision, profile)
     except LookupError as exc:
         raise NotFoundException(detail=str(exc)) from None

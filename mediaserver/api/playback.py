@@ -188,6 +188,7 @@ def resolve(
             client,
             audio_index=audio,
             subtitle_index=subtitle,
+            start_offset_s=chosen["start_offset_s"],
         )
     except LookupError as exc:
         raise invalid_parameter(

@@ -501,7 +501,7 @@ class Browser:
         marks = ",".join("?" * len(item_ids))
         files: dict[int, dict[str, Any]] = {}
         for row in self.db.query(
-            f"""SELECT id, item_id, container, size, duration_s, bit_rate FROM files
+            f"""SELECT id, item_id, container, size, duration_s, start_offset_s, bit_rate FROM files
                 WHERE item_id IN ({marks}) AND probe_error IS NULL ORDER BY item_id, id""",
             list(item_ids),
         ):
@@ -522,7 +522,12 @@ class Browser:
         if video is None:
             return [], []
         try:
-            decision = decide(file["container"], streams, self.profile)
+            decision = decide(
+                file["container"],
+                streams,
+                self.profile,
+                start_offset_s=file["start_offset_s"] or 0.0,
+            )
         except LookupError:
             return [], []
         width, height = int(video.get("width") or 0), int(video.get("height") or 0)

@@ -2,7 +2,7 @@
 
 Cheapest first, as Jellyfin and Plex do: the original file over HTTP Range when the client
 opens the container and decodes every stream; HLS with the video copied when only the
-container (or the audio) is the problem; a transcode otherwise.  The reasons are sentences
+container (or the audio, or a clock that starts late) is the problem; a transcode otherwise.  The reasons are sentences
 a person understands ("this browser cannot play HEVC 10-bit"), shown in the player and
 returned by the API.
 """
@@ -15,7 +15,14 @@ from typing import Any, Literal
 
 from mediaserver.streaming.profiles import ClientProfile
 
-__all__ = ["IMAGE_SUBTITLES", "Decision", "decide", "default_stream", "describe_video"]
+__all__ = [
+    "IMAGE_SUBTITLES",
+    "LATE_START_S",
+    "Decision",
+    "decide",
+    "default_stream",
+    "describe_video",
+]
 
 IMAGE_SUBTITLES = frozenset({"hdmv_pgs_subtitle", "dvd_subtitle", "dvb_subtitle", "xsub"})
 # What each HLS segment format can carry without re-encoding.
@@ -56,6 +63,14 @@ _CONTAINER_NAMES = {
 }
 
 Mode = Literal["direct", "remux", "transcode"]
+
+# A file whose own clock starts this late is not played as it is: players disagree on such
+# a file (Chromium counts from its first timestamp, 1:00:00 for many phone clips, others
+# play an empty hour or from 0), so the stream, which always starts at 0, plays it instead.
+# Below a second it is B-frame delay or audio priming, and positions are off by that little.
+# MPEG-TS starts anywhere by nature, and the players that open it count from its start.
+LATE_START_S = 1.0
+_OWN_CLOCK_CONTAINERS = frozenset({"ts"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +166,12 @@ def _audio_problem(audio: Mapping[str, Any], profile: ClientProfile, device: str
     return None
 
 
+def _clock(seconds: float) -> str:
+    whole = round(seconds)  # 3599.98 (audio a frame ahead of the picture) says 1:00:00
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
 def decide(
     container: str | None,
     streams: Sequence[Mapping[str, Any]],
@@ -158,8 +179,11 @@ def decide(
     *,
     audio_index: int | None = None,
     subtitle_index: int | None = None,
+    start_offset_s: float = 0.0,
 ) -> Decision:
-    """The cheapest way ``profile`` can play the file.  LookupError for a stream it lacks."""
+    """The cheapest way ``profile`` can play the file.  LookupError for a stream it lacks.
+
+    ``start_offset_s`` is where the file's own clock starts (``files.start_offset_s``)."""
     device = _device(profile)
     video = _pick(streams, "video", None)
     audio = _pick(streams, "audio", audio_index)
@@ -183,9 +207,14 @@ def decide(
         if burn and subtitle
         else None
     )
+    clock_issue = (
+        f"the file's own clock starts at {_clock(start_offset_s)}, and the stream starts at 0:00"
+        if start_offset_s >= LATE_START_S and container not in _OWN_CLOCK_CONTAINERS
+        else None
+    )
     audio_mode: Literal["copy", "transcode", "none"] = "none" if audio is None else "copy"
 
-    if not (video_issue or audio_issue or container_issue or burn_issue):
+    if not (video_issue or audio_issue or container_issue or burn_issue or clock_issue):
         assert video is not None
         what = describe_video(video) + (
             f" and {_AUDIO_NAMES.get(str(audio['codec']), audio['codec'])}" if audio else ""
@@ -209,7 +238,7 @@ def decide(
         and video["codec"] in _HLS_VIDEO[profile.segments]
     )
     if copyable:
-        reasons = tuple(r for r in (container_issue, audio_issue) if r) or (
+        reasons = tuple(r for r in (container_issue, audio_issue, clock_issue) if r) or (
             f"{container_name} streams better as HLS here",
         )
         return Decision(
