@@ -1,16 +1,18 @@
 """Real-world sources through the streaming engine: every one plays, in the shape it should.
 
 Each clip is made with real encoders (MPEG-2, VP9, AV1, 10-bit HEVC, variable frame rate,
-a rotated phone clip, an odd size, several audio tracks, timestamps that start at 10 s),
-scanned by a real server, and played by ffmpeg as the HLS client through the variant a
-browser starts with and through a transcoded rung; the transcoded picture is checked with
-PyAV (H.264, 8-bit, even size, upright).
+a rotated phone clip, an odd size, several audio tracks, timestamps that start an hour in:
+Matroska, and MP4 with an edit list as phones write), scanned by a real server, and played
+by ffmpeg as the HLS client through the variant a browser starts with and through a
+transcoded rung; the transcoded picture is checked with PyAV (H.264, 8-bit, even size,
+upright).
 """
 
 from __future__ import annotations
 
 import io
 import itertools
+import json
 import re
 import subprocess
 from collections.abc import Callable, Iterator
@@ -46,8 +48,11 @@ SOURCES: dict[str, tuple[str, dict[str, Any]]] = {
         "Many Voices (2006).mkv",
         {"audio_language": "eng", "extra_audio_languages": ["fre"]},
     ),
-    "Late Start": ("Late Start (2007).mkv", {"output": {"output_ts_offset": 10}}),
+    "Late Start": ("Late Start (2007).mkv", {"seconds": 12, "output": {"output_ts_offset": 3600}}),
+    "Phone Hour": ("Phone Hour (2010).mp4", {"seconds": 12, "output": {"output_ts_offset": 3600}}),
 }
+LATE = ["Late Start", "Phone Hour"]  # 12 s whose own clock starts at 1:00:00
+LATE_SECONDS = 12.0
 
 
 def make_vfr(path: Path, ffmpeg: str) -> Path:
@@ -90,7 +95,7 @@ def library(tmp_path_factory: pytest.TempPathFactory, ffmpeg_binary: str) -> Pat
     def make(entry: tuple[str, dict[str, Any]]) -> Path:
         name, options = entry
         return make_clip(
-            movies / name, seconds=4, **{"size": SMALL, **options}, ffmpeg=ffmpeg_binary
+            movies / name, **{"seconds": 4, "size": SMALL, **options}, ffmpeg=ffmpeg_binary
         )
 
     with ThreadPoolExecutor(2) as pool:
@@ -146,17 +151,51 @@ def decode(url: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def first_picture(client: httpx.Client, variant_url: str) -> av.VideoFrame:
+def segment_starts(client: httpx.Client, variant_url: str) -> list[float]:
+    """Where each segment of a variant starts, added up from its ``EXTINF`` lines."""
+    lengths = [
+        float(x.split(":", 1)[1].rstrip(","))
+        for x in client.get(variant_url).text.splitlines()
+        if x.startswith("#EXTINF:")
+    ]
+    return list(itertools.accumulate(lengths, initial=0.0))[:-1]
+
+
+def first_picture(client: httpx.Client, variant_url: str, index: int = 0) -> av.VideoFrame:
+    """The first picture of segment ``index`` (init segment + that segment, as a player
+    that seeks there loads them), with its time on the stream's timeline."""
     playlist = client.get(variant_url).text
     base = variant_url.rsplit("/", 1)[0]
     init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', playlist)
     assert init is not None
-    segment = next(x for x in playlist.splitlines() if x and not x.startswith("#"))
+    segment = [x for x in playlist.splitlines() if x and not x.startswith("#")][index]
     data = client.get(f"{base}/{init[1]}").content + client.get(f"{base}/{segment}").content
     with av.open(io.BytesIO(data), mode="r") as container:
         stream = container.streams.video[0]
         assert stream.codec_context.name == "h264"
         return next(container.decode(stream))
+
+
+def hls_timeline(url: str) -> tuple[float, float]:
+    """(start, length) of an HLS stream as ffprobe, playing it as a client, sees them."""
+    done = subprocess.run(  # noqa: S603
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "format=start_time,duration",
+            "-of",
+            "json",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-500:]
+    found = json.loads(done.stdout)["format"]
+    return float(found["start_time"]), float(found["duration"])
 
 
 ALL = [*SOURCES, "Vari Rate", "Phone Clip"]
@@ -207,11 +246,47 @@ def test_a_rotated_phone_clip_is_transcoded_upright(
     assert picture.height > picture.width, (picture.width, picture.height)
 
 
-def test_a_late_start_plays_from_zero(server: tuple[httpx.Client, dict[str, int]]) -> None:
+@pytest.mark.parametrize("title", LATE)
+def test_an_hour_late_clip_streams_from_zero_to_its_length(
+    server: tuple[httpx.Client, dict[str, int]], title: str
+) -> None:
+    """Copied or transcoded, the stream runs 0:00 to 0:12, and the segment a player loads
+    to seek to the middle starts where its playlist says, not an hour later."""
     client, items = server
-    rung = next(url for name, url in variants(client, items["Late Start"]) if name != "Original")
-    picture = first_picture(client, rung)
-    assert picture.time is not None and picture.time < 0.2  # not 10 s: the timeline starts at 0
+    answer = client.get(f"/api/v1/items/{items[title]}/playback", params={"profile": "chromium"})
+    body = answer.json()
+    assert body["duration_s"] == pytest.approx(LATE_SECONDS, abs=0.1)
+    # Not direct play: Chromium would count that file from 1:00:00.
+    assert body["decision"]["mode"] == "remux" and body["direct_url"] is None
+    assert "the file's own clock starts at 1:00:00" in body["message"]
+    listed = variants(client, items[title])
+    assert listed[0][0] == "Original"
+    for name, url in [listed[0], next(v for v in listed if v[0] != "Original")]:
+        start, length = hls_timeline(url)
+        assert start == pytest.approx(0.0, abs=0.2), name
+        assert length == pytest.approx(LATE_SECONDS, abs=0.3), name
+        # Within a few frames: PyAV shows re-encoded (B-frame) pictures two frames late.
+        assert first_picture(client, url).time == pytest.approx(0.0, abs=0.12), name
+        starts = segment_starts(client, url)
+        middle = max(n for n, at in enumerate(starts) if at <= LATE_SECONDS / 2)
+        assert starts[middle] > 0, f"{name}: {starts}"
+        picture = first_picture(client, url, middle)
+        assert picture.time == pytest.approx(starts[middle], abs=0.12), name
+
+
+@pytest.mark.parametrize("title", LATE)
+def test_progress_in_an_hour_late_clip_counts_from_zero(
+    server: tuple[httpx.Client, dict[str, int]], title: str
+) -> None:
+    client, items = server
+    url = f"/api/v1/items/{items[title]}/progress"
+    middle = client.post(url, json={"position_s": 6.0, "state": "paused"})
+    assert middle.status_code == 200, middle.text
+    shown = client.get(f"/api/v1/items/{items[title]}").json()["user_data"]
+    assert (shown["position_s"], shown["watched"]) == (6.0, False)  # "Resume from 0:06"
+    near_end = client.post(url, json={"position_s": 11.5, "state": "playing"})
+    assert near_end.status_code == 200, near_end.text
+    assert near_end.json()["user_data"]["watched"] is True
 
 
 def test_the_chosen_audio_track_is_the_one_streamed(
