@@ -26,8 +26,10 @@ import av
 import httpx
 import pytest
 
+from mediaserver.streaming.transcoder import TS_OFFSET_S
 from mediaserver.testing import make_clip
 from tests.integration.conftest import auth_headers
+from tests.integration.test_dlna import DIDL, browse, res, titles
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -177,7 +179,7 @@ def first_picture(client: httpx.Client, variant_url: str, index: int = 0) -> av.
 
 
 def hls_timeline(url: str) -> tuple[float, float]:
-    """(start, length) of an HLS stream as ffprobe, playing it as a client, sees them."""
+    """(start, length) of a stream (an HLS playlist, a file) as ffprobe, its client, sees them."""
     done = subprocess.run(  # noqa: S603
         [
             "ffprobe",
@@ -320,3 +322,31 @@ def test_the_variable_frame_rate_clip_keeps_its_length(
         if x.startswith("#EXTINF:")
     )
     assert abs(float(total) - 6.0) < 0.25
+
+
+def test_a_tv_gets_an_hour_late_clip_as_a_stream_that_seeks_from_zero(
+    server: tuple[httpx.Client, dict[str, int]], tmp_path: Path
+) -> None:
+    """A Samsung opens MP4 itself, but would count this one from 1:00:00: it is offered the
+    stream, 12 s long, and a time seek to the middle starts there on the stream's clock."""
+    client, _ = server
+    movies, _ = browse(client, "movies", agent="DLNADOC/1.50 SEC_HHP_[TV] Samsung/1.0")
+    (phone,) = [m for m in movies if titles([m]) == ["Phone Hour"]]
+    url, info = res(phone)[0]
+    assert "/stream.ts?profile=" in url and ":video/mpeg:" in info, (url, info)
+    described = phone.find(f"{DIDL}res")
+    assert described is not None and described.get("duration", "").startswith("0:00:12."), (
+        described.attrib if described is not None else None
+    )
+    answer = client.get(url, headers={"TimeSeekRange.dlna.org": "npt=0:00:06.000-"})
+    assert answer.status_code == 200, answer.text
+    seek = re.fullmatch(
+        r"npt=0:00:(\d\d\.\d{3})-0:00:12\.\d{3}/0:00:12\.\d{3}",
+        answer.headers["TimeSeekRange.dlna.org"],
+    )
+    assert seek is not None and 3.0 <= float(seek[1]) <= 6.0, answer.headers
+    saved = tmp_path / "from-the-middle.ts"
+    saved.write_bytes(answer.content)
+    start, length = hls_timeline(str(saved))
+    assert start - TS_OFFSET_S == pytest.approx(float(seek[1]), abs=0.2)
+    assert length == pytest.approx(LATE_SECONDS - float(seek[1]), abs=0.3)

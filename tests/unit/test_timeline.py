@@ -7,6 +7,7 @@ file whose timestamps start at 1:00:00.  A plain clip is the control.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from mediaserver.library.probe import grab_frame, probe_file, rebase_chapters
 from mediaserver.streaming.decision import decide
 from mediaserver.streaming.profiles import PROFILES
+from mediaserver.streaming.subtitles import SubtitleCache
 from mediaserver.testing import make_clip, open_catalog, scan_folder
 
 HOUR = 3600
@@ -33,6 +35,7 @@ def late_clips(tmp_path_factory: pytest.TempPathFactory, ffmpeg_binary: str) -> 
             folder / f"late.{ext}",
             seconds=SECONDS,
             video="testsrc",
+            subtitle=True,  # one cue, 0:00 to 0:01 on the picture's clock
             output=LATE,
             ffmpeg=ffmpeg_binary,
         )
@@ -95,6 +98,15 @@ def test_the_poster_frame_is_taken_that_far_into_a_late_clip(
     assert grab_frame(late_clips["mp4"], 0.0, first, width=160)
     assert grab_frame(late_clips["mp4"], 2.0, later, width=160)
     assert first.read_bytes() != later.read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["mp4", "mkv"])
+def test_the_subtitles_of_a_late_clip_count_from_zero(
+    late_clips: dict[str, Path], kind: str, tmp_path: Path, ffmpeg_binary: str
+) -> None:
+    (stream,) = [s for s in probe_file(str(late_clips[kind])).streams if s["type"] == "subtitle"]
+    vtt = SubtitleCache(ffmpeg_binary, tmp_path).webvtt(late_clips[kind], stream).read_text()
+    assert re.search(r"^00:00\.0\d\d --> 00:01\.0\d\d$", vtt, re.MULTILINE), vtt
 
 
 def test_a_late_clip_streams_for_everyone_but_mpeg_ts_players() -> None:
