@@ -232,6 +232,16 @@ def _length(container: Any, start: float) -> float | None:
     return _finite(round(end - start, 6))
 
 
+def _bit_rate(container: Any, length: float | None) -> int | None:
+    """The file's bits per second over its real length: where the demuxer took the end for
+    the length, it also spread the file's size over that (an hour for 8 s of a late clip)."""
+    rate = int(container.bit_rate or 0)
+    claimed = container.duration / 1_000_000 if container.duration else None
+    if rate and length and claimed and claimed > length * 1.5:
+        rate = round(rate * claimed / length)
+    return rate or None
+
+
 _END_PACKETS = 20_000  # more than the last few GOPs of any file: give up, keep what it says
 
 
@@ -291,11 +301,12 @@ def _probe(file: Path) -> ProbeResult:
                 for ch in container.chapters()
                 if ch["time_base"] is not None
             ]
+            length = _length(container, start)
             result = ProbeResult(
                 container=_container_name(container.format.name, file.suffix),
-                duration_s=_length(container, start),
+                duration_s=length,
                 start_offset_s=start,
-                bit_rate=container.bit_rate or None,
+                bit_rate=_bit_rate(container, length),
                 streams=streams,
                 chapters=rebase_chapters(chapters, start),
                 tags={k.lower(): v for k, v in container.metadata.items()},

@@ -63,6 +63,8 @@ def test_a_late_clip_is_measured_from_its_first_timestamp(
     assert probed.start_offset_s == pytest.approx(HOUR, abs=0.1)
     # Matroska's own duration is where it ends (1:00:03): the length is 3 s.
     assert probed.duration_s == pytest.approx(SECONDS, abs=0.1)
+    bits_per_second = late_clips[kind].stat().st_size * 8 / SECONDS
+    assert probed.bit_rate == pytest.approx(bits_per_second, rel=0.05)
 
 
 def test_a_plain_clip_starts_at_zero(clip_cache: Path) -> None:
