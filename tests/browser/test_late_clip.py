@@ -68,7 +68,7 @@ def test_a_clip_an_hour_late_plays_seeks_and_resumes_from_zero(
         )
         page.locator(".player-big-play").click()
         wait_for_time(page, 0.5)
-        expect(page.locator("[data-time]")).to_have_text(re.compile(r"^0:0\d / 0:1[12]$"))
+        expect(page.locator("[data-player-time]")).to_have_text(re.compile(r"^0:0\d / 0:1[12]$"))
 
         page.locator("[data-seek-input]").fill(str(SECONDS / 2))
         wait_until(page, f"{VIDEO}.currentTime >= {SECONDS / 2 - 0.1}")
@@ -76,7 +76,7 @@ def test_a_clip_an_hour_late_plays_seeks_and_resumes_from_zero(
             page.evaluate(f"{VIDEO}.pause()")
         assert reported.value.status == 200, reported.value.text()
         assert SECONDS / 2 - 0.1 <= float(page.evaluate(f"{VIDEO}.currentTime")) < SECONDS * 0.9
-        expect(page.locator("[data-time]")).to_have_text(shown)
+        expect(page.locator("[data-player-time]")).to_have_text(shown)
 
         page.goto(item_url)  # the same person, later: the item offers to go on from there
         resume = page.locator("[data-resume]")
@@ -87,6 +87,6 @@ def test_a_clip_an_hour_late_plays_seeks_and_resumes_from_zero(
         resume.locator("[data-action=resume]").click()
         wait_for_time(page, SECONDS / 2)
         assert float(page.evaluate(f"{VIDEO}.currentTime")) < SECONDS * 0.9  # not from 0:00
-        expect(page.locator("[data-time]")).to_have_text(
+        expect(page.locator("[data-player-time]")).to_have_text(
             re.compile(r"^0:(0[6-9]|1[01]) / 0:1[12]$")
         )

@@ -34,6 +34,8 @@ from tests.integration.test_dlna import DIDL, browse, res, titles
 pytestmark = pytest.mark.timeout(300)
 
 SMALL = "320x180"
+# 360p: big enough that a transcoded rung is offered beside the copied original.
+HOUR_LATE = {"seconds": 12, "size": "640x360", "output": {"output_ts_offset": 3600}}
 SOURCES: dict[str, tuple[str, dict[str, Any]]] = {
     "Old Broadcast": ("Old Broadcast (2001).mkv", {"vcodec": "mpeg2video"}),
     "Vp Nine": (
@@ -50,8 +52,8 @@ SOURCES: dict[str, tuple[str, dict[str, Any]]] = {
         "Many Voices (2006).mkv",
         {"audio_language": "eng", "extra_audio_languages": ["fre"]},
     ),
-    "Late Start": ("Late Start (2007).mkv", {"seconds": 12, "output": {"output_ts_offset": 3600}}),
-    "Phone Hour": ("Phone Hour (2010).mp4", {"seconds": 12, "output": {"output_ts_offset": 3600}}),
+    "Late Start": ("Late Start (2007).mkv", HOUR_LATE),
+    "Phone Hour": ("Phone Hour (2010).mp4", HOUR_LATE),
 }
 LATE = ["Late Start", "Phone Hour"]  # 12 s whose own clock starts at 1:00:00
 LATE_SECONDS = 12.0
