@@ -302,14 +302,15 @@ def children(
 
 
 def recently_added(
-    db: Database, limit: int = 20, access: Access = EVERYTHING
+    db: Database, limit: int = 20, access: Access = EVERYTHING, library_id: int | None = None
 ) -> list[dict[str, Any]]:
     """Movies and shows, newest first; a show counts as new when one of its episodes is."""
+    in_library = "AND i.library_id = ?" if library_id is not None else ""
     rows = db.query(
         f"""{_BASE} WHERE i.last_added_at IS NOT NULL AND i.kind IN ('movie', 'show')
-            {_and(_visible(db, access))}
+            {in_library} {_and(_visible(db, access))}
             ORDER BY i.last_added_at DESC, i.id DESC LIMIT ?""",
-        [limit],
+        [*([library_id] if library_id is not None else []), limit],
     )
     return [_item(r) for r in rows]
 

@@ -231,6 +231,7 @@ def _tasks_page(request: Request[Any, Any, Any], ctx: AppContext) -> Template:
         "tasks": ctx.task_status(),
         "backups": list_backups(ctx.settings.backup_path),
         "backup_folder": ctx.settings.backup_path,
+        "scan": ctx.library.status().as_dict(),
     }
     name = "_tasks.html" if request.headers.get("hx-request") == "true" else "admin_tasks.html"
     return Template(name, context=context)

@@ -68,6 +68,10 @@ class PageController(Controller):
             "continue_watching": continue_watching(ctx.db, user.id, access),
             "next_up": next_up(ctx.db, user.id, access),
             "recent": queries.recently_added(ctx.db, 24, access),
+            **{
+                f"recent-{lib['id']}": queries.recently_added(ctx.db, 24, access, lib["id"])
+                for lib in (libraries if len(libraries) > 1 else [])
+            },
             "collections": queries.list_items(
                 ctx.db, queries.ItemQuery(kind=("collection",), limit=24), access
             )[0],
@@ -85,6 +89,7 @@ class PageController(Controller):
             context={
                 "libraries": libraries,
                 **rows,
+                "rows_by_key": rows,
                 "recommendations": picks,
                 "ask_likes": ask_likes,
                 "genres": queries.genres(ctx.db, access=access) if ask_likes else [],

@@ -148,7 +148,10 @@ def test_the_item_page_leads_with_play(
 
         # French chosen before playing is what plays.
         audio.select_option(label="French (stereo)")
-        wait_until(page, "document.querySelector('[data-player]').hearthPlayer.choice.audio === 2")
+        wait_until(
+            page,
+            "document.querySelector('[data-player]').hearthPlayer.answer.decision.audio_index === 2",
+        )
         page.evaluate(f"{VIDEO}.muted = true")
         if size == "phone":
             play.tap()
@@ -258,3 +261,59 @@ def test_the_countdown_can_be_cancelled_and_switched_off(
             expect(card).not_to_contain_text("playing in")
         finally:
             api.put(f"/api/v1/users/{me}/preferences", json=preferences)
+
+
+@pytest.mark.parametrize("size", sorted(SIZES))
+def test_home_leads_with_what_to_watch(browser: Browser, base_url: str, size: str) -> None:
+    with open_page(browser, base_url, size) as page:
+        page.goto(base_url + "/")
+        headings = page.locator("main h2").all_inner_texts()
+        # Each library's new titles before the list of libraries; no scan status for admins.
+        assert headings.index("Recently added in Films") < headings.index("Libraries"), headings
+        assert "Recently added in Shows" in headings
+        expect(page.locator("#scan-status")).to_have_count(0)
+        card = page.locator(".home-row .card").first.bounding_box()
+        assert card is not None
+        if size == "tv":  # posters a sofa can see
+            assert card["width"] >= 220, card
+        widths = page.evaluate("document.documentElement.scrollWidth")
+        assert widths <= SIZES[size]["width"]
+        shoot(page, f"home-{size}.png")
+
+
+def test_arrows_reach_every_control_not_only_cards(
+    browser: Browser, base_url: str, ids: dict[str, int]
+) -> None:
+    with open_page(browser, base_url, "tv") as page:
+        page.goto(f"{base_url}/items/{ids[FILM]}")
+        primary = page.locator(".actions .primary:visible")
+        expect(primary).to_be_focused()
+        seen = []
+        for key in (
+            "ArrowRight",
+            "ArrowDown",
+            "ArrowDown",
+            "ArrowUp",
+            "ArrowUp",
+            "ArrowUp",
+            "ArrowUp",
+        ):
+            page.keyboard.press(key)
+            seen.append(
+                page.evaluate(
+                    "document.activeElement.getAttribute('aria-label')"
+                    " || document.activeElement.closest('label')?.textContent.trim().split(/\\s/)[0]"
+                    " || document.activeElement.textContent.trim()"
+                )
+            )
+        # Right to the next button, down to the choices (a closed menu is passed over like a
+        # button, without changing it), down again past the player, and back up to the
+        # choices and the buttons, and on into the header.
+        assert seen[0] in ("Start over", "Mark watched", "Watched ✓"), seen
+        assert seen[1] in ("Audio", "Subtitles"), seen
+        assert seen[2] == "Most watched moments", seen
+        assert seen[3] in ("Audio", "Subtitles"), seen
+        assert page.evaluate("!!document.activeElement.closest('header')"), seen
+        assert (
+            page.evaluate("document.querySelector('[data-player]').hearthPlayer.choice.audio") == 1
+        )

@@ -368,6 +368,7 @@ def test_sign_in_page(browser: Browser, base_url: str) -> None:
         assert cookies[SESSION_COOKIE]["httpOnly"] and cookies[SESSION_COOKIE]["sameSite"] == "Lax"
 
         # A cookie-signed-in POST needs the page's CSRF token: htmx sends it (app.js) ...
+        page.goto(base_url + "/admin/tasks")  # the server's own state lives under Admin
         scan = page.locator("#scan-status")
         with page.expect_response(
             lambda r: r.request.method == "POST" and r.url == base_url + "/scan"

@@ -51,42 +51,104 @@ function capabilities(video) {
   });
 }
 
-function focusableCards() {
-  return Array.from(document.querySelectorAll("[data-nav=card]")).filter((el) => el.offsetParent !== null);
+// Spatial navigation, as a TV remote's arrows expect it: from what has the focus to the
+// nearest focusable thing in that direction, anywhere on the page (cards, buttons, links,
+// form fields).  The player keeps its own arrows (seek, volume) and a menu list its own.
+const FOCUSABLE = "a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea, [tabindex]:not([tabindex='-1'])";
+
+function focusables() {
+  return Array.from(document.querySelectorAll(FOCUSABLE)).filter((el) =>
+    el.offsetParent !== null && !el.closest("[data-player], [role=menu], .skip") && el.getClientRects().length);
 }
 
-// Arrow keys move between cards the way a TV remote would: to the nearest card in that direction.
 function moveFocus(direction) {
-  const cards = focusableCards();
   const current = document.activeElement;
-  if (!cards.includes(current)) { if (cards.length) cards[0].focus(); return; }
-  const from = current.getBoundingClientRect();
-  let best = null, bestScore = Infinity;
-  for (const card of cards) {
-    if (card === current) continue;
-    const to = card.getBoundingClientRect();
-    const dx = to.left - from.left, dy = to.top - from.top;
-    const ok = { ArrowRight: dx > 5, ArrowLeft: dx < -5, ArrowDown: dy > 5, ArrowUp: dy < -5 }[direction];
-    if (!ok) continue;
-    const along = direction === "ArrowLeft" || direction === "ArrowRight" ? Math.abs(dx) : Math.abs(dy);
-    const across = direction === "ArrowLeft" || direction === "ArrowRight" ? Math.abs(dy) : Math.abs(dx);
-    const score = along + across * 3;
-    if (score < bestScore) { bestScore = score; best = card; }
+  const all = focusables();
+  if (!all.includes(current)) {
+    // Nothing chosen yet: start in the page's content, not in the header.
+    const start = document.querySelector("[autofocus]") || all.find((el) => el.closest("main")) || all[0];
+    if (start) start.focus();
+    return;
   }
+  const from = current.getBoundingClientRect();
+  const horizontal = direction === "ArrowLeft" || direction === "ArrowRight";
+  const centre = (r) => [r.left + r.width / 2, r.top + r.height / 2];
+  const [cx, cy] = centre(from);
+  const nearest = (candidates) => {
+    let best = null, bestScore = Infinity;
+    for (const el of candidates) {
+      if (el === current || el.contains(current) || current.contains(el)) continue;
+      const to = el.getBoundingClientRect();
+      const [tx, ty] = centre(to);
+      const ahead = { ArrowRight: tx - cx, ArrowLeft: cx - tx, ArrowDown: ty - cy, ArrowUp: cy - ty }[direction];
+      if (ahead <= 1) continue;
+      const gap = Math.max(0, { ArrowRight: to.left - from.right, ArrowLeft: from.left - to.right,
+        ArrowDown: to.top - from.bottom, ArrowUp: from.top - to.bottom }[direction]);
+      // How far apart the two are across the direction: 0 when they overlap (same row or column).
+      const apart = horizontal ? Math.max(0, to.top - from.bottom, from.top - to.bottom)
+        : Math.max(0, to.left - from.right, from.left - to.right);
+      // Along a row, leaving it costs much; going up or down, a step to the side costs less.
+      const score = gap + apart * (horizontal ? 4 : 1.5) + Math.abs(horizontal ? ty - cy : tx - cx) * 0.25;
+      if (score < bestScore) { bestScore = score; best = el; }
+    }
+    return best;
+  };
+  // The sticky header is always near on screen: it is reached only when the page's content
+  // has nothing more in that direction.
+  const inHeader = (el) => !!el.closest("header");
+  const best = inHeader(current) ? nearest(all) : nearest(all.filter((el) => !inHeader(el))) || nearest(all);
   if (best) { best.focus(); best.scrollIntoView({ block: "nearest", inline: "nearest" }); }
 }
 
 document.addEventListener("keydown", (event) => {
-  const typing = event.target.matches("input, select, textarea");
+  const target = event.target;
+  const typing = target.matches("input:not([type=checkbox]):not([type=radio]):not([type=range]), textarea");
   if (event.key === "/" && !typing) { event.preventDefault(); document.getElementById("search-box").focus(); return; }
-  if (event.key === "Escape" && typing) { event.target.blur(); return; }
-  if (!typing && ["ArrowRight", "ArrowLeft", "ArrowDown", "ArrowUp"].includes(event.key)) {
-    // The player (player.js) has its own arrows: seek and volume.
-    if (event.defaultPrevented || event.target.closest("[data-player]")) return;
+  if (event.key === "Escape" && typing) { target.blur(); return; }
+  // A closed menu (<select>) is passed over by the arrows like a button; OK opens it, and
+  // then the arrows choose inside it.  (Arrows on a closed one would change it unseen.)
+  if (event.key === "Enter" && target.matches("select") && target.showPicker) {
     event.preventDefault();
-    moveFocus(event.key);
+    try { target.showPicker(); } catch (error) { /* not from this event: Space still opens it */ }
+    return;
   }
+  if (!["ArrowRight", "ArrowLeft", "ArrowDown", "ArrowUp"].includes(event.key)) return;
+  // The player (player.js) has its own arrows: seek and volume; menus and sliders theirs.
+  if (event.defaultPrevented || target.closest("[data-player], [role=menu]") || target.matches("input[type=range]")) return;
+  // In a text box left and right move the caret; up and down leave it.
+  if (typing && (event.key === "ArrowLeft" || event.key === "ArrowRight")) return;
+  event.preventDefault();
+  moveFocus(event.key);
 });
+
+// Rows of cards scroll with buttons at their ends (a mouse), as well as with arrows (focus
+// follows) and swipes; the buttons show only where there is more to see.
+function wireRow(row) {
+  if (row.parentElement.classList.contains("row-wrap")) return;
+  const wrap = document.createElement("div");
+  wrap.className = "row-wrap";
+  row.before(wrap);
+  wrap.append(row);
+  const button = (label, sign) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = `row-scroll row-scroll-${sign < 0 ? "back" : "on"}`;
+    b.tabIndex = -1; // keys move card by card; these are for pointers
+    b.setAttribute("aria-label", label);
+    b.textContent = sign < 0 ? "‹" : "›";
+    b.addEventListener("click", () => row.scrollBy({ left: sign * row.clientWidth * 0.85, behavior: "smooth" }));
+    wrap.append(b);
+    return b;
+  };
+  const back = button("Scroll back", -1), on = button("Scroll on", 1);
+  const update = () => {
+    back.hidden = row.scrollLeft <= 2;
+    on.hidden = row.scrollLeft + row.clientWidth >= row.scrollWidth - 2;
+  };
+  row.addEventListener("scroll", update, { passive: true });
+  new ResizeObserver(update).observe(row);
+  update();
+}
 
 // Filter forms apply themselves: menus on change, typed boxes once typing pauses.  Empty
 // fields mean "no filter" and stay out of the address, so it reads (and shares) cleanly.
@@ -98,6 +160,7 @@ function submitFilters(form) {
 }
 
 function init(root) {
+  root.querySelectorAll(".row").forEach(wireRow);
   root.querySelectorAll("[data-autosubmit]").forEach((el) => {
     let timer = null;
     const apply = () => { clearTimeout(timer); if (el.checkValidity()) submitFilters(el.form); };
