@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from mediaserver.config import LibrarySettings, LoggingSettings, Settings
@@ -60,7 +61,8 @@ def _media(root: Path) -> tuple[Path, Path]:
     film.with_suffix(".en.srt").write_text(
         "1\n00:00:00,500 --> 00:00:10,000\nThe lamp is lit\n", encoding="utf-8"
     )
-    make_clip(film.parent / "fanart.jpg", seconds=0.04, size="1280x720", audio=False)
+    backdrop = Image.linear_gradient("L").resize((1280, 720)).convert("RGB")
+    backdrop.save(film.parent / "fanart.jpg", quality=85)
     season = shows / SHOW / "Season 01"
     for n in (1, 2):
         make_clip(
@@ -134,7 +136,10 @@ def test_the_item_page_leads_with_play(
         expect(play).to_be_in_viewport()
         box = play.bounding_box()
         assert box is not None and box["height"] >= 44
-        expect(page.locator(".hero .backdrop")).to_be_attached()
+        page.wait_for_function(
+            "() => { const b = document.querySelector('.hero .backdrop');"
+            " return b && b.complete && b.naturalWidth > 0; }"
+        )
         # The choices are there before playing, in words.
         audio = page.get_by_role("combobox", name="Audio")
         expect(audio.locator("option")).to_have_text(["English (stereo)", "French (stereo)"])
