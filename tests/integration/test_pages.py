@@ -233,6 +233,15 @@ def test_search_page_and_fragment(client: httpx.Client) -> None:
     assert card_titles(page(client, "/search?q=%21%21%21", headers=HTMX)) == []
 
 
+def test_only_signed_in_people_get_a_search_box(client: httpx.Client) -> None:
+    """Search needs signing in: a box on the sign-in page would only earn 401s."""
+    signed_out = httpx.get(client.base_url.join("/login"), timeout=10)
+    assert signed_out.status_code == 200, signed_out.text
+    assert Page(signed_out.text).find("input", id="search-box") == []
+    assert 'hx-get="/search"' not in signed_out.text
+    assert Page(page(client, "/")).find("input", id="search-box")
+
+
 def test_search_escapes_the_query(client: httpx.Client) -> None:
     html = page(client, "/search?q=%3Cscript%3Ealert(1)%3C/script%3E")
     assert "<script>alert" not in html

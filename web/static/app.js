@@ -103,7 +103,8 @@ function moveFocus(direction) {
 document.addEventListener("keydown", (event) => {
   const target = event.target;
   const typing = target.matches("input:not([type=checkbox]):not([type=radio]):not([type=range]), textarea");
-  if (event.key === "/" && !typing) { event.preventDefault(); document.getElementById("search-box").focus(); return; }
+  const search = document.getElementById("search-box"); // not on the sign-in page
+  if (event.key === "/" && !typing && search) { event.preventDefault(); search.focus(); return; }
   if (event.key === "Escape" && typing) { target.blur(); return; }
   // A closed menu (<select>) is passed over by the arrows like a button; OK opens it, and
   // then the arrows choose inside it.  (Arrows on a closed one would change it unseen.)
