@@ -10,6 +10,9 @@
   address, further tries wait an exponentially growing time (1 s, 2 s, 4 s ... capped).
   The lock is per account and per address, and an unknown account behaves exactly like a
   known one (the password hash is still computed), so names cannot be probed.
+- Two-factor accounts sign in in two steps: the right password earns a short-lived ticket
+  (``tickets.py``), and the ticket with a right code earns the tokens.  A wrong code is a
+  failed sign-in for the throttle, like a wrong password.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from mediaserver.accounts.tickets import TICKET_TTL_S, Tickets
 from mediaserver.accounts.totp import TwoFactor
 from mediaserver.accounts.users import User, UserService
 from mediaserver.db import Database
@@ -33,8 +37,10 @@ __all__ = [
     "AuthService",
     "LockedOut",
     "Login",
+    "SignInExpired",
     "Throttle",
     "TwoFactorRequired",
+    "WrongCode",
 ]
 
 ACCESS_TTL_S = 15 * 60
@@ -47,7 +53,28 @@ _PREFIX = {"session": "hss_", "refresh": "hrt_", "api_key": "hak_"}
 
 
 class TwoFactorRequired(PermissionError):
-    """Name and password were right; the two-factor code is missing."""
+    """Name and password were right; the two-factor code is missing.  ``ticket`` lets
+    :meth:`AuthService.finish_login` take the code alone."""
+
+    def __init__(self, ticket: str) -> None:
+        super().__init__("this account needs a two-factor code (or a recovery code)")
+        self.ticket = ticket
+        self.expires_in = TICKET_TTL_S
+
+
+class WrongCode(PermissionError):
+    """The code step got a wrong (or already used) code; ``tries_left`` with this ticket."""
+
+    def __init__(self, tries_left: int) -> None:
+        super().__init__("wrong or already used two-factor code")
+        self.tries_left = tries_left
+
+
+class SignInExpired(PermissionError):
+    """The ticket of the code step is unknown, too old, used, or out of tries."""
+
+    def __init__(self) -> None:
+        super().__init__("this sign-in has expired; enter your password again")
 
 
 class LockedOut(Exception):
@@ -76,6 +103,11 @@ def _stamp(moment: datetime) -> str:
 
 def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
+
+
+def _keys(name: str, address: str) -> tuple[str, str]:
+    """The throttle's keys for a sign-in: the account as typed and the address."""
+    return f"user:{name.strip().lower()[:64]}", f"addr:{address}"
 
 
 class Throttle:
@@ -123,6 +155,7 @@ class AuthService:
         self.bus = bus  # sign-ins and failures, for the activity log
         self.throttle = Throttle()
         self.two_factor = TwoFactor(db, secret)
+        self.tickets = Tickets()  # half sign-ins waiting for their two-factor code
 
     # -- logging in ---------------------------------------------------------------------
 
@@ -136,14 +169,13 @@ class AuthService:
         totp: str | None = None,
     ) -> Login:
         """Tokens for a correct name and password (and two-factor code, when the user has
-        turned it on); LockedOut, TwoFactorRequired or PermissionError otherwise."""
-        keys = (f"user:{name.strip().lower()[:64]}", f"addr:{address}")
+        turned it on); LockedOut, TwoFactorRequired or PermissionError otherwise.
+
+        Without ``totp`` a two-factor account gets TwoFactorRequired carrying a ticket:
+        :meth:`finish_login` takes that and the code, so the password is given once."""
+        keys = _keys(name, address)
         seen: dict[str, Any] = {"name": name.strip()[:64], "device": device, "address": address}
-        try:
-            self.throttle.check(*keys)
-        except LockedOut:
-            self._publish(Event.SIGN_IN_FAILED, seen, reason="locked out")
-            raise
+        self._check_throttle(keys, seen)
         user = self.users.authenticate(name, password)
         if user is None:
             self.throttle.failed(*keys)
@@ -152,13 +184,52 @@ class AuthService:
         seen = {**seen, "name": user.name, "user_id": user.id}
         if self.two_factor.enabled(user.id):
             if not totp:
-                raise TwoFactorRequired("this account needs a two-factor code (or a recovery code)")
+                epoch = self._epoch(user.id) or ""
+                ticket = self.tickets.issue(user.id, name=name, device=device, epoch=epoch)
+                raise TwoFactorRequired(ticket)
             if not self.two_factor.check(user.id, totp):
-                self.throttle.failed(*keys)
-                self._publish(Event.SIGN_IN_FAILED, seen, reason="wrong two-factor code")
+                self._wrong_code(keys, seen)
                 raise PermissionError("wrong or already used two-factor code")
+        return self._signed_in(user, keys, seen)
+
+    def finish_login(self, ticket: str, code: str, *, address: str) -> Login:
+        """The code step of a two-factor sign-in: tokens for a good ticket and a right code.
+
+        WrongCode keeps the ticket (until its tries run out); SignInExpired means the
+        password step has to be done again; LockedOut as for :meth:`login`."""
+        held = self.tickets.get(ticket)
+        if held is None:
+            raise SignInExpired()
+        keys = _keys(held.name, address)
+        seen: dict[str, Any] = {"name": held.name.strip()[:64], "device": held.device,
+                                "address": address, "user_id": held.user_id}  # fmt: skip
+        self._check_throttle(keys, seen)
+        user = self.users.get(held.user_id)
+        if user is None or self._epoch(user.id) != held.epoch:  # removed, or a new password
+            self.tickets.use(ticket)
+            raise SignInExpired()
+        seen["name"] = user.name
+        if not self.two_factor.check(user.id, code):
+            self._wrong_code(keys, seen)
+            raise WrongCode(self.tickets.wrong_code(ticket))
+        if self.tickets.use(ticket) is None:  # another request used it a moment ago
+            raise SignInExpired()
+        return self._signed_in(user, keys, seen)
+
+    def _check_throttle(self, keys: tuple[str, str], seen: dict[str, Any]) -> None:
+        try:
+            self.throttle.check(*keys)
+        except LockedOut:
+            self._publish(Event.SIGN_IN_FAILED, seen, reason="locked out")
+            raise
+
+    def _wrong_code(self, keys: tuple[str, str], seen: dict[str, Any]) -> None:
+        self.throttle.failed(*keys)
+        self._publish(Event.SIGN_IN_FAILED, seen, reason="wrong two-factor code")
+
+    def _signed_in(self, user: User, keys: tuple[str, str], seen: dict[str, Any]) -> Login:
         self.throttle.succeeded(*keys)
-        refresh = self.issue(user.id, "refresh", device=device, address=address)
+        refresh = self.issue(user.id, "refresh", device=seen["device"], address=seen["address"])
         self._publish(Event.SIGNED_IN, seen)
         return Login(user, self.access_token(user.id), refresh, ACCESS_TTL_S)
 

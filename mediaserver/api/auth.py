@@ -1,6 +1,8 @@
 """``/api/v1/auth``: sign in with a name and password, refresh, sign out, who am I.
 
-Apps and TVs sign in once (``POST /login``), use the 15-minute access token as
+Apps and TVs sign in once (``POST /login``; a two-factor account answers 401 with
+``totp_required`` and a ``ticket``, and ``POST /login/code`` takes the ticket and the code,
+so the app need not keep the password), use the 15-minute access token as
 ``Authorization: Bearer``, and swap the refresh token for a new pair before it runs out
 (``POST /refresh``; each refresh token works once).  Too many failures answer 429 with
 Retry-After, for the account and for the address alike.
@@ -22,7 +24,13 @@ from litestar.exceptions import (
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS
 
-from mediaserver.accounts.auth import ACCESS_TTL_S, LockedOut, Login, TwoFactorRequired
+from mediaserver.accounts.auth import (
+    ACCESS_TTL_S,
+    LockedOut,
+    Login,
+    TwoFactorRequired,
+    WrongCode,
+)
 from mediaserver.accounts.passwords import WeakPassword
 from mediaserver.accounts.users import User, UserError
 from mediaserver.api.clients import request_address
@@ -39,6 +47,11 @@ class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
     password: Text
     device: Annotated[str, msgspec.Meta(max_length=100)] | None = None
     totp: Annotated[str, msgspec.Meta(max_length=20)] | None = None
+
+
+class TicketBody(msgspec.Struct, forbid_unknown_fields=True):
+    ticket: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
 
 
 class RefreshBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -68,6 +81,18 @@ class _TooMany(HTTPException):
 
 def _address(request: Request[Any, Any, Any], ctx: AppContext) -> str:
     return request_address(request, ctx.settings.server.trusted_proxies)
+
+
+def _refused(exc: LockedOut | PermissionError) -> HTTPException:
+    """A refused sign-in step as its answer: 429 with Retry-After, or 401 saying what next."""
+    if isinstance(exc, LockedOut):
+        return _TooMany(detail=str(exc), headers={"Retry-After": str(exc.retry_after)})
+    extra: dict[str, Any] | None = None
+    if isinstance(exc, TwoFactorRequired):  # the ticket stands for the password from now on
+        extra = {"totp_required": True, "ticket": exc.ticket, "ticket_expires_in": exc.expires_in}
+    elif isinstance(exc, WrongCode):
+        extra = {"totp_required": True, "tries_left": exc.tries_left}
+    return NotAuthorizedException(detail=str(exc), extra=extra)
 
 
 def answer(login: Login) -> dict[str, Any]:
@@ -113,12 +138,29 @@ class AuthController(Controller):
                 device=data.device,
                 totp=data.totp,
             )
-        except LockedOut as exc:
-            raise _TooMany(detail=str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
-        except TwoFactorRequired as exc:
-            raise NotAuthorizedException(detail=str(exc), extra={"totp_required": True}) from None
-        except PermissionError as exc:
-            raise NotAuthorizedException(detail=str(exc)) from None
+        except (LockedOut, PermissionError) as exc:
+            raise _refused(exc) from None
+        return answer(login)
+
+    @post(
+        "/login/code",
+        status_code=200,
+        sync_to_thread=True,
+        opt=PUBLIC,
+        summary="Sign in, second step: the ticket from /login and a two-factor code",
+    )
+    def login_code(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        data: JSONBody[TicketBody],
+    ) -> dict[str, Any]:
+        """A wrong code keeps the ticket (``tries_left`` says for how many more); an
+        expired or used-up ticket means signing in with the password again."""
+        try:
+            login = ctx.auth.finish_login(data.ticket, data.code, address=_address(request, ctx))
+        except (LockedOut, PermissionError) as exc:
+            raise _refused(exc) from None
         return answer(login)
 
     @post(

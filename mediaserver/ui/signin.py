@@ -1,5 +1,9 @@
 """Sign-in, sign-out and the first-run set-up page (web sessions in an HttpOnly cookie).
 
+Two-factor accounts sign in in two steps: the password page, then a page that asks only for
+the code and carries the ticket the password earned (``accounts/tickets.py``), so a wrong
+code never costs the password.
+
 Set-up is not an open wizard: while no admin exists, ``mediaserver serve`` prints a link
 with a one-time random code, and only that link creates the first admin.  Afterwards the
 set-up page answers 403.
@@ -17,7 +21,13 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
-from mediaserver.accounts.auth import SESSION_TTL_S, LockedOut, TwoFactorRequired
+from mediaserver.accounts.auth import (
+    SESSION_TTL_S,
+    LockedOut,
+    SignInExpired,
+    TwoFactorRequired,
+    WrongCode,
+)
 from mediaserver.accounts.passwords import WeakPassword
 from mediaserver.accounts.users import UserError
 from mediaserver.api.clients import request_address
@@ -28,6 +38,9 @@ __all__ = ["Form", "SignInController", "sentence", "signed_in"]
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 PUBLIC = {"public": True}
+WRONG_CODE = "That code is wrong or was already used. Try the code your app shows now."
+TOO_MANY_CODES = "Too many wrong codes. Enter your password again."
+EXPIRED = "That sign-in took too long. Enter your password again."
 
 
 def sentence(message: object) -> str:
@@ -51,6 +64,17 @@ def _page(heading: str, action: str, button: str, status: int = 200, **context: 
         context={"heading": heading, "action": action, "button": button, **context},
         status_code=status,
     )
+
+
+def _password_page(status: int, message: str | None, next_url: str, name: str) -> Template:
+    return _page("Sign in", "/login", "Sign in", status, message=message, next=next_url,
+                 username=name)  # fmt: skip
+
+
+def _code_page(status: int, message: str | None, next_url: str, name: str, ticket: str) -> Template:
+    """The second step of a two-factor sign-in: only the code, the password stays behind."""
+    return _page("Enter your code", "/login/code", "Sign in", status, message=message,
+                 next=next_url, username=name, ticket=ticket, step="code")  # fmt: skip
 
 
 def signed_in(
@@ -83,47 +107,46 @@ class SignInController(Controller):
     def login(
         self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext], data: Form
     ) -> Response[Any]:
+        """The password step; a two-factor account goes on to the code step."""
         name, next_url = data.get("username", ""), _safe_next(data.get("next"))
-        address = request_address(request, ctx.settings.server.trusted_proxies)
         try:
             login = ctx.auth.login(
                 name[:64],
                 data.get("password", "")[:256],
-                address=address,
+                address=request_address(request, ctx.settings.server.trusted_proxies),
                 device=request.headers.get("user-agent", "")[:200] or None,  # for the activity log
-                totp=data.get("totp") or None,
             )
         except LockedOut as exc:
-            return _page(
-                "Sign in",
-                "/login",
-                "Sign in",
-                429,
-                message=sentence(exc),
-                next=next_url,
-                username=name,
-            )
-        except TwoFactorRequired:
-            return _page(
-                "Sign in",
-                "/login",
-                "Sign in",
-                401,
-                message="Enter the code from your authenticator app.",
-                next=next_url,
-                username=name,
-            )
+            return _password_page(429, sentence(exc), next_url, name)
+        except TwoFactorRequired as exc:
+            return _code_page(200, None, next_url, name, exc.ticket)
         except PermissionError:
-            return _page(
-                "Sign in",
-                "/login",
-                "Sign in",
-                401,
-                message="Wrong user name or password.",
-                next=next_url,
-                username=name,
-            )
+            return _password_page(401, "Wrong user name or password.", next_url, name)
         ctx.auth.revoke_secret(login.refresh_token)  # the browser uses a session, not tokens
+        return signed_in(ctx, request, login.user.id, next_url)
+
+    @post("/login/code", opt=PUBLIC, sync_to_thread=True)
+    def login_code(
+        self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext], data: Form
+    ) -> Response[Any]:
+        """The code step: the ticket from the password step and a code; never a password."""
+        ticket, next_url = data.get("ticket", "")[:100], _safe_next(data.get("next"))
+        name = data.get("username", "")[:64]  # only shown back ("Signing in as ...")
+        try:
+            login = ctx.auth.finish_login(
+                ticket,
+                data.get("code", "")[:20],
+                address=request_address(request, ctx.settings.server.trusted_proxies),
+            )
+        except LockedOut as exc:
+            return _code_page(429, sentence(exc), next_url, name, ticket)
+        except WrongCode as exc:
+            if exc.tries_left:
+                return _code_page(401, WRONG_CODE, next_url, name, ticket)
+            return _password_page(401, TOO_MANY_CODES, next_url, name)
+        except SignInExpired:
+            return _password_page(401, EXPIRED, next_url, name)
+        ctx.auth.revoke_secret(login.refresh_token)
         return signed_in(ctx, request, login.user.id, next_url)
 
     @post("/logout", sync_to_thread=True)

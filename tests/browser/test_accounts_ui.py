@@ -16,6 +16,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 import httpx
 import pyotp
@@ -29,6 +30,7 @@ from tests.browser.test_csp import goto, strict_page
 from tests.browser.test_ui import (
     CHROMIUM,
     DESKTOP,
+    PHONE,
     api_headers,
     open_page,
     serve_hearth,
@@ -96,17 +98,26 @@ def item_id(api: httpx.Client, title: str) -> int:
     return next(int(item["id"]) for item in items if item["title"] == title)
 
 
-def sign_in(
-    page: Page, base_url: str, name: str, password: str, *, totp: str | None = None
-) -> None:
-    """Through the real sign-in form; lands on the home page unless the form refuses."""
+def sign_in(page: Page, base_url: str, name: str, password: str) -> None:
+    """Through the real sign-in form; lands on the home page unless the form refuses (or
+    asks for a two-factor code)."""
     page.goto(base_url + "/login")
     form = page.locator("form.signin-form")
     form.get_by_label("User name").fill(name)
     form.get_by_label("Password").fill(password)
-    if totp is not None:
-        form.get_by_label("Two-factor code").fill(totp)
     form.get_by_role("button", name="Sign in").click()
+
+
+def enter_code(page: Page, code: str) -> None:
+    """The code step of a two-factor sign-in."""
+    page.get_by_label("Code from your app").fill(code)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+
+
+def not_a_code(totp: pyotp.TOTP) -> str:
+    """Six digits that match no step the server accepts now."""
+    near = {totp.at(time.time() + d * totp.interval) for d in (-1, 0, 1, 2)}
+    return next(c for c in ("000000", "111111", "222222", "333333", "444444") if c not in near)
 
 
 def signed_in_as(page: Page, base_url: str, name: str) -> None:
@@ -361,15 +372,43 @@ def test_two_factor_enrolment_and_sign_in(
 
         page.locator("form.signout").get_by_role("button", name="Sign out").click()
         page.wait_for_url(base_url + "/login")
-        sign_in(page, base_url, "sam", PASSWORD)
-        expect(page.get_by_role("alert")).to_have_text(
-            "Enter the code from your authenticator app."
+        expect(page.locator("#search-box")).to_have_count(0)  # signed out: nothing to search
+        posted: list[str] = []  # what each sign-in form sent
+        page.on(
+            "request",
+            lambda r: posted.append(r.post_data or "") if r.method == "POST" else None,
         )
-        assert page.url == base_url + "/login"
-        expect(page.get_by_label("User name")).to_have_value("sam")
+        sign_in(page, base_url, "sam", PASSWORD)
+
+        # The code step asks for the code alone; a wrong one keeps you there.
+        expect(page.get_by_role("heading", level=1)).to_have_text("Enter your code")
+        expect(page.locator("main")).to_contain_text("Signing in as sam.")
+        code = page.get_by_label("Code from your app")
+        expect(code).to_be_focused()
+        expect(code).to_have_attribute("autocomplete", "one-time-code")
+        expect(code).to_have_attribute("inputmode", "numeric")
+        expect(page.locator("input[type=password]")).to_have_count(0)
+        enter_code(page, not_a_code(totp))
+        expect(page.get_by_role("alert")).to_have_text(
+            "That code is wrong or was already used. Try the code your app shows now."
+        )
+        expect(page.get_by_role("heading", level=1)).to_have_text("Enter your code")
+        expect(page.locator("input[type=password]")).to_have_count(0)
         # The enrolment used this step's code (each works once): the next step's is accepted.
-        sign_in(page, base_url, "sam", PASSWORD, totp=totp.at(time.time() + totp.interval))
+        enter_code(page, totp.at(time.time() + totp.interval))
         signed_in_as(page, base_url, "sam")
+        assert [PASSWORD in unquote_plus(body) for body in posted] == [True, False, False]
+
+    with open_page(browser, base_url, PHONE, signed_in=False) as phone:
+        sign_in(phone, base_url, "sam", PASSWORD)
+        code = phone.get_by_label("Code from your app")
+        expect(code).to_be_visible()
+        box = code.bounding_box()
+        assert box is not None and box["height"] >= 44, box
+        assert box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"], box
+        recovery = phone.get_by_text("Use a recovery code instead")
+        recovery.click()
+        expect(phone.get_by_label("Recovery code")).to_be_visible()
 
 
 def test_a_mistyped_code_keeps_the_key_on_screen(browser: Browser, base_url: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -189,6 +190,43 @@ def test_two_factor_over_the_api(server: tuple[httpx.Client, Path]) -> None:
     )
     assert off.status_code == 200 and off.json() == {"enabled": False}
     assert login(client, "Gina", "gina keeps it safe").status_code == 200
+
+
+def test_two_factor_sign_in_takes_the_code_without_the_password_again(
+    server: tuple[httpx.Client, Path],
+) -> None:
+    client, data_dir = server
+    made = cli(data_dir, "user", "add", "Hana", "--password-stdin", stdin="hana keeps it safe\n")
+    assert made.returncode == 0, made.stderr
+    hana = bearer_for(client, "Hana", "hana keeps it safe")
+    secret = client.post("/api/v1/auth/totp", headers=hana).json()["secret"]
+    totp = pyotp.TOTP(secret)
+    earlier = totp.at(time.time() - totp.interval)  # leaves this step's code unused
+    confirmed = client.post("/api/v1/auth/totp/confirm", json={"code": earlier}, headers=hana)
+    assert confirmed.status_code == 200, confirmed.text
+    first = client.post(
+        "/api/v1/auth/login",
+        json={"username": "Hana", "password": "hana keeps it safe", "device": "Hana's tablet"},
+    )
+    assert first.status_code == 401 and first.json()["totp_required"] is True
+    ticket = first.json()["ticket"]
+    assert first.json()["ticket_expires_in"] == 300
+    wrong_code = "000000" if totp.now() != "000000" else "111111"
+    wrong = client.post("/api/v1/auth/login/code", json={"ticket": ticket, "code": wrong_code})
+    assert wrong.status_code == 401, wrong.text
+    assert wrong.json()["totp_required"] is True and wrong.json()["tries_left"] == 4
+    made_up = client.post("/api/v1/auth/login/code", json={"ticket": "h2f_x", "code": totp.now()})
+    assert made_up.status_code == 401 and "password again" in made_up.json()["detail"]
+    right = client.post("/api/v1/auth/login/code", json={"ticket": ticket, "code": totp.now()})
+    assert right.status_code == 200, right.text
+    assert right.json()["user"]["name"] == "Hana" and right.json()["token_type"] == "Bearer"
+    signed = {"Authorization": f"Bearer {right.json()['access_token']}"}
+    sessions = client.get("/api/v1/auth/sessions", headers=signed).json()["sessions"]
+    assert "Hana's tablet" in {s["device"] for s in sessions}
+    again = client.post("/api/v1/auth/login/code", json={"ticket": ticket, "code": totp.now()})
+    assert again.status_code == 401  # a ticket works once
+    bad = client.post("/api/v1/auth/login/code", json={"ticket": ticket})
+    assert bad.status_code == 400 and "code" in bad.json()["detail"]
 
 
 # The lockout tests come last: they leave 127.0.0.1 locked for a while.

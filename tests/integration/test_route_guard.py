@@ -22,11 +22,13 @@ from mediaserver.config import load_settings
 ALLOWED_PUBLIC = {
     "/health",  # monitors and load balancers
     "/api/v1/auth/login",  # signing in
+    "/api/v1/auth/login/code",  # only with the ticket a right password earned
     "/api/v1/auth/refresh",
     "/api/v1/auth/logout",
     "/api/v1/auth/pair",  # a TV asks to pair: it gets a code to show, nothing else
     "/api/v1/auth/pair/poll",  # only the device's own 256-bit poll token gets tokens
     "/login",
+    "/login/code",  # the two-factor step: only with the ticket a right password earned
     "/setup",  # only with the printed one-time code, only before the first admin
     "/static/{file_path:path}",  # the UI's own files
     "/api/v1/hls/{key:str}/{name:str}",  # signed, expiring, path-scoped token
