@@ -16,6 +16,7 @@ from mediaserver import __version__
 from mediaserver.config import ConfigError, Settings, load_settings
 from mediaserver.db import DatabaseError
 from mediaserver.ffmpeg_tools import FfmpegNotFound
+from mediaserver.words import plural
 
 __all__ = ["main"]
 
@@ -133,10 +134,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 report = ctx.library.scan_now(int(lib["id"]), progress)
                 bar.update(task, description=f"{lib['name']}: done", current="")
                 print(
-                    f"{lib['name']}: {report.files_seen} files, {report.unchanged} unchanged, "
-                    f"{report.probed} probed, {report.moved} moved, {len(report.items_added)} added, "
-                    f"{len(report.items_removed)} removed, {report.problems} problems "
-                    f"in {report.duration_s:.2f} s"
+                    f"{lib['name']}: {plural(report.files_seen, 'file')}, "
+                    f"{report.unchanged} unchanged, {report.probed} probed, {report.moved} moved, "
+                    f"{len(report.items_added)} added, {len(report.items_removed)} removed, "
+                    f"{plural(report.problems, 'problem')} in {report.duration_s:.2f} s"
                 )
     finally:
         ctx.stop()
@@ -265,8 +266,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             on_progress=lambda done, total: bar.update(task, completed=done, total=total)
         )
         bar.update(task, completed=result.people, total=result.people)  # none: "0/0", not "?"
-    print(f"recommendations for {result.people} people from {result.titles} titles "
-          f"in {result.seconds:.1f} s")  # fmt: skip
+    print(f"recommendations for {plural(result.people, 'person', 'people')} from "
+          f"{plural(result.titles, 'title')} in {result.seconds:.1f} s")  # fmt: skip
     return 0
 
 

@@ -16,13 +16,90 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from mediaserver import metrics
 from mediaserver.events import Event, EventBus
+from mediaserver.words import plural
 
-__all__ = ["TaskRun", "Tasks"]
+__all__ = ["TaskRun", "Tasks", "schedule_in_words"]
 
 log = structlog.get_logger(__name__)
+
+_SPANS = ((7 * 86400, "week"), (86400, "day"), (3600, "hour"), (60, "minute"), (1, "second"))
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_DAY_NUMBERS = {name[:3].lower(): n for n, name in enumerate(_WEEKDAYS)}
+_CUSTOM = "on a custom schedule"
+
+
+def schedule_in_words(trigger: object) -> str:
+    """An APScheduler 3 trigger as people say it: "every 6 hours", "daily at 03:00",
+    "every Monday at 04:30"; something it cannot put simply is "on a custom schedule"
+    (the next run still says when)."""
+    if isinstance(trigger, IntervalTrigger):
+        seconds = max(1, int(trigger.interval_length))
+        size, unit = next((size, unit) for size, unit in _SPANS if seconds % size == 0)
+        count = seconds // size
+        return f"every {unit}" if count == 1 else f"every {plural(count, unit)}"
+    if isinstance(trigger, CronTrigger):
+        return _cron_in_words({f.name: str(f) for f in trigger.fields})
+    if isinstance(trigger, DateTrigger):
+        return "once"
+    return _CUSTOM
+
+
+def _cron_in_words(fields: dict[str, str]) -> str:
+    if any(fields[name] != "*" for name in ("year", "month", "week")) or fields["second"] != "0":
+        return _CUSTOM
+    hour, minute = fields["hour"], fields["minute"]
+    days = _days_in_words(fields["day"], fields["day_of_week"])
+    if days is None:
+        return _CUSTOM
+    if minute.startswith("*/") and hour == "*" and days == "daily":
+        return f"every {plural(int(minute[2:]), 'minute')}"
+    if not minute.isdigit():
+        return _CUSTOM
+    past = f"at {plural(int(minute), 'minute')} past" if int(minute) else "on the hour"
+    if hour == "*" and days == "daily":
+        return f"every hour {past}"
+    if hour.startswith("*/") and hour[2:].isdigit() and days == "daily":
+        return f"every {plural(int(hour[2:]), 'hour')}, {past}"
+    hours = hour.split(",")
+    if not all(h.isdigit() for h in hours):
+        return _CUSTOM
+    times = [f"{int(h):02d}:{int(minute):02d}" for h in hours]
+    return f"{days} at {_listed(times)}"
+
+
+def _days_in_words(day: str, weekday: str) -> str | None:
+    """ "daily", "every Monday", "Monday to Friday", "monthly on the 1st"; None if odd."""
+    if day != "*":
+        if weekday != "*" or not day.isdigit():
+            return None
+        number = int(day)
+        suffix = (
+            "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+        )
+        return f"monthly on the {number}{suffix}"
+    if weekday == "*":
+        return "daily"
+    if "-" in weekday and "," not in weekday:
+        first, _, last = weekday.partition("-")
+        names = [_weekday(first), _weekday(last)]
+        return None if None in names else f"{names[0]} to {names[1]}"
+    names = [_weekday(part) for part in weekday.split(",")]
+    return None if None in names else "every " + _listed([n for n in names if n])
+
+
+def _weekday(text: str) -> str | None:
+    number = int(text) if text.isdigit() else _DAY_NUMBERS.get(text.lower())
+    return _WEEKDAYS[number] if number is not None and 0 <= number < 7 else None
+
+
+def _listed(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,17 +204,23 @@ class Tasks:
         return True
 
     def status(self, scheduler: Any = None) -> list[dict[str, Any]]:
-        """Every task: schedule and next run (from the scheduler), last run, running now."""
+        """Every task: schedule (in words) and next run (from the scheduler), last run,
+        running now.  A task may have more than one job: ``recommendations`` and
+        ``recommendations-often`` are one task, "daily at 03:00 and every 6 hours"."""
+        jobs = scheduler.get_jobs() if scheduler is not None else []
         rows = []
         for task in self._tasks.values():
-            job = scheduler.get_job(task.id) if scheduler is not None else None
-            next_run = job.next_run_time if job is not None else None
+            mine = [j for j in jobs if j.id == task.id or j.id.startswith(f"{task.id}-")]
+            upcoming = [j.next_run_time for j in mine if j.next_run_time is not None]
+            next_run = min(upcoming) if upcoming else None
             last = self._last.get(task.id)
             rows.append(
                 {
                     "id": task.id,
                     "name": task.name,
-                    "schedule": str(job.trigger) if job is not None else "only when asked",
+                    "schedule": _listed([schedule_in_words(j.trigger) for j in mine])
+                    if mine
+                    else "only when asked",
                     "next_run": next_run.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                     if next_run
                     else None,

@@ -37,7 +37,6 @@ from mediaserver.activity.log_entries import (
     new_items,
     place_of,
     playback_entry,
-    plural,
     say_seconds,
     scan_entry,
     user_name,
@@ -45,6 +44,7 @@ from mediaserver.activity.log_entries import (
 from mediaserver.db import Database, DatabaseError, stamp
 from mediaserver.devices import describe_device
 from mediaserver.events import Event, EventBus
+from mediaserver.words import plural
 
 __all__ = [
     "FAILURE_WINDOW_S",

@@ -15,6 +15,7 @@ from typing import Any
 import sqlite_utils
 
 from mediaserver.devices import describe_device
+from mediaserver.words import plural
 
 __all__ = [
     "MAX_ITEM_ROWS",
@@ -26,7 +27,6 @@ __all__ = [
     "new_items",
     "place_of",
     "playback_entry",
-    "plural",
     "say_seconds",
     "scan_entry",
     "user_name",
@@ -69,10 +69,6 @@ def _clock(seconds: float) -> str:
     hours, rest = divmod(max(0, int(seconds)), 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def plural(count: int, one: str, many: str | None = None) -> str:
-    return f"{count} {one if count == 1 else many or one + 's'}"
 
 
 def as_int(value: Any) -> int | None:
@@ -156,7 +152,12 @@ def new_items(
              if counts.get(k)]  # fmt: skip
     listed = "\n".join(_label(r) for r in first) + f"\n… and {total - len(first)} more"
     return [
-        Entry("items-added", "info", f"{total} new items in {where} ({', '.join(parts)})", listed)
+        Entry(
+            "items-added",
+            "info",
+            f"{plural(total, 'new item')} in {where} ({', '.join(parts)})",
+            listed,
+        )
     ]
 
 

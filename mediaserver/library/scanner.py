@@ -29,6 +29,7 @@ from mediaserver.library.probe import Prober, ProbeResult
 from mediaserver.library.remote_artwork import ArtworkFetcher
 from mediaserver.library.sidecars import sidecar_signature
 from mediaserver.library.walk import FoundFile, Problem, WalkResult, walk_library
+from mediaserver.words import plural
 
 __all__ = ["Progress", "ScanReport", "Scanner", "fingerprint"]
 
@@ -133,7 +134,7 @@ class Scanner:
             walk.problems.append(
                 Problem(
                     root,
-                    f"library folder is empty; keeping its {len(known)} files until it is back",
+                    f"library folder is empty; keeping its {plural(len(known), 'file')} until it is back",
                 )
             )
         if complete:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mediaserver.streaming.profiles import ClientProfile
+from mediaserver.words import plural
 
 __all__ = [
     "IMAGE_SUBTITLES",
@@ -162,7 +163,8 @@ def _audio_problem(audio: Mapping[str, Any], profile: ClientProfile, device: str
     if codec not in profile.audio_codecs:
         return f"this {device} cannot play {_AUDIO_NAMES.get(codec, codec.upper())} audio"
     if (audio.get("channels") or 2) > profile.max_audio_channels:
-        return f"this {device} plays at most {profile.max_audio_channels} audio channels, the track has {audio['channels']}"
+        most = plural(profile.max_audio_channels, "audio channel")
+        return f"this {device} plays at most {most}, the track has {audio['channels']}"
     return None
 
 

@@ -32,6 +32,7 @@ import structlog
 
 from mediaserver.db import Database
 from mediaserver.ffmpeg_tools import INPUT_GUARD, guarded_argv, input_url, low_priority_prefix
+from mediaserver.words import plural
 
 __all__ = [
     "RUN_INTERVAL_MINUTES",
@@ -423,7 +424,8 @@ class TrickplayService:
             self.interval_s, columns, rows, width // columns, height // rows, tiles, file.duration_s
         )
         if tiles == 0 or not (out / f"{layout.sheets - 1}.jpg").is_file():
-            raise _Failed(f"ffmpeg made {tiles} thumbnails but not all {layout.sheets} sheets")
+            made, wanted = plural(tiles, "thumbnail"), plural(layout.sheets, "sheet")
+            raise _Failed(f"ffmpeg made {made} but not all {wanted}")
         return layout
 
     def _chapter_images(self, file: _File, out: Path) -> list[dict[str, Any]]:

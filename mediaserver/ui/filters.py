@@ -1,16 +1,18 @@
-"""Jinja filters the templates use to show numbers the way people read them."""
+"""Jinja filters the templates use to show numbers and times the way people read them."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from litestar.plugins.jinja import JinjaTemplateEngine
+from markupsafe import Markup
 
 from mediaserver.devices import describe_device
 from mediaserver.streaming.decision import describe_video
+from mediaserver.words import full_moment, local_iso, moment, parse_moment, plural
 
 __all__ = [
     "bitrate",
@@ -18,9 +20,9 @@ __all__ = [
     "duration",
     "filesize",
     "install",
-    "local_time",
     "stream_details",
     "timestamp",
+    "when",
 ]
 
 
@@ -90,18 +92,16 @@ def stream_details(stream: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def local_time(stamp: str | None) -> str:
-    """A stored UTC time (``2026-12-02T20:15:00Z``) as the server's clock reads it:
-    ``2026-12-02 21:15``; empty when there is none."""
-    if not stamp:
-        return ""
-    try:
-        moment = datetime.fromisoformat(stamp)
-    except ValueError:
-        return stamp
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+def when(value: datetime | str | None, empty: str = "") -> Markup:
+    """A stored moment in words and the server's local time, in a ``<time>`` whose
+    tooltip is the whole local time: ``<time datetime=... title=...>today 14:05</time>``;
+    ``empty`` when there is none ("never")."""
+    moment_ = parse_moment(value)
+    if moment_ is None:
+        return Markup("{}").format(empty if value in (None, "") else value)
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        local_iso(moment_), full_moment(moment_), moment(moment_)
+    )
 
 
 def device(user_agent: str | None) -> str:
@@ -136,7 +136,8 @@ def install(engine: JinjaTemplateEngine) -> None:
         "filesize": filesize,
         "bitrate": bitrate,
         "device": device,
-        "local_time": local_time,
+        "moment": when,
+        "plural": plural,
         "stream_details": stream_details,
         "version_label": version_label,
         "initials": initials,

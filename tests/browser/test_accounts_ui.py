@@ -552,7 +552,7 @@ def test_account_pages_run_under_the_policy(
         backups = page.locator("table.backups tbody tr")
         before = backups.count() if page.locator("table.backups td.muted").count() == 0 else 0
         page.get_by_role("button", name="Run Back up the catalog now").click()
-        expect(page.locator("tr[data-task=backup]")).to_contain_text("ok in", timeout=15_000)
+        expect(page.locator("tr[data-task=backup]")).to_contain_text("done in", timeout=15_000)
         expect(backups).to_have_count(before + 1)
         goto(page, base_url + "/pair?code=NOSUCH")
         expect(page.get_by_role("heading", name="Sign in a TV or app")).to_be_visible()

@@ -6,6 +6,7 @@ Entries are written without waiting for the writer, so each test polls for what 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -157,6 +158,38 @@ def test_run_now_logs_the_job_run(server: Server) -> None:
     assert started.status_code == 202, started.text
     run = server.wait_for('Task "Total up playback events" finished in ', kind="task")
     assert run["severity"] == "info"
+
+
+DEVELOPER_SPEAK = ("interval[", "cron[", "Z<", "UTC")  # a trigger's repr, a raw ISO time
+
+
+def test_the_tasks_and_activity_pages_speak_words_in_local_time(server: Server) -> None:
+    """Schedules, last runs and the log's times as people say them; the full local time
+    in each <time>'s title, and never a trigger's repr, an ISO time or "UTC"."""
+    started = server.client.post("/api/v1/tasks/rollup/run", headers=server.admin)
+    assert started.status_code == 202, started.text
+    server.wait_for('Task "Total up playback events" finished in ', kind="task")
+    html = {**server.admin, "accept": "text/html"}
+    tasks = server.client.get("/admin/tasks", headers=html)
+    assert tasks.status_code == 200, tasks.text
+    rollup = re.search(r'<tr data-task="rollup">(.*?)</tr>', tasks.text, re.S)
+    assert rollup is not None, tasks.text
+    assert '<td class="muted">every hour</td>' in rollup[1]
+    assert re.search(r">(today|tomorrow) \d\d:\d\d</time>", rollup[1])  # the next run
+    assert re.search(r">(today|yesterday) \d\d:\d\d</time>: done in ", rollup[1])
+    assert re.search(r"daily at \d\d:00", tasks.text)  # the nightly backup
+    activity = server.client.get("/admin/activity", headers=html)
+    assert activity.status_code == 200, activity.text
+    times = re.findall(r'<time datetime="([^"]+)" title="([^"]+)">([^<]+)</time>', activity.text)
+    assert times, activity.text
+    for stamp, full, said in times:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", stamp), stamp
+        assert re.fullmatch(r"\w+day \d+ \w+ \d{4}, \d\d:\d\d:\d\d", full), full
+        assert re.fullmatch(r"(today|yesterday) \d\d:\d\d", said), said
+    for page in (tasks.text, activity.text):
+        assert [bad for bad in DEVELOPER_SPEAK if bad in page] == []
+        shown = re.sub(r'datetime="[^"]*"', "", page)  # machines may read ISO; people do not
+        assert not re.search(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d", shown)
 
 
 def test_pages_follow_the_cursor_to_the_end(server: Server) -> None:

@@ -299,4 +299,4 @@ def test_recommend_runs_the_job_from_the_command_line(tmp_path: Path) -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert re.search(r"recommendations for 1 people from 0 titles in [\d.]+ s", done.stdout)
+    assert re.search(r"recommendations for 1 person from 0 titles in [\d.]+ s", done.stdout)

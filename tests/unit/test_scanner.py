@@ -352,7 +352,7 @@ def test_an_empty_library_folder_removes_nothing(db: Database, library: Any, sca
         assert _items(db) == items and _files(db) == files
         (problem,) = queries.problems(db)
         assert problem["path"] == str(root)
-        assert "empty" in problem["reason"] and "keeping its 1 files" in problem["reason"]
+        assert "empty" in problem["reason"] and "keeping its 1 file until" in problem["reason"]
     finally:
         root.rmdir()
         away.rename(root)
