@@ -1,18 +1,23 @@
 """Errors people can read: JSON under ``/api``, an HTML page everywhere else.
 
-A bad parameter names itself ("limit: Expected `int` <= 500"), never just
-"Validation failed".
+A bad parameter names itself, in words: "year: must be a whole number", "limit: must be
+at most 500", "sort: 'x' is not one of title, year", never just "Validation failed" and never
+msgspec's "Expected `int | null`, got `str`".  The JSON keeps its shape
+(``status_code``, ``detail``, and any extra fields) and the names of the fields.
 """
 
 from __future__ import annotations
 
+import enum
 import errno
+import re
 import sqlite3
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal, get_args, get_origin
 
 import structlog
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import ClientException, HTTPException, ValidationException
 from litestar.response import Template
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
@@ -20,7 +25,9 @@ from litestar.status_codes import (
     HTTP_507_INSUFFICIENT_STORAGE,
 )
 
-__all__ = ["HANDLERS", "describe_validation", "invalid_parameter"]
+from mediaserver.words import plural
+
+__all__ = ["HANDLERS", "describe_validation", "invalid_parameter", "plain_problem"]
 
 log = structlog.get_logger(__name__)
 
@@ -32,13 +39,97 @@ def invalid_parameter(key: str, message: str) -> ValidationException:
     )
 
 
-def describe_validation(exc: ValidationException) -> str:
+_TYPES = {
+    "int": "a whole number",
+    "float": "a number",
+    "str": "text",
+    "bool": "true or false",
+    "array": "a list",
+    "object": "a JSON object",
+    "datetime": "a date and time such as 2025-12-03T14:05:00Z",
+    "date": "a date such as 2025-12-03",
+}
+_COMPARE = {">=": "at least", "<=": "at most", ">": "more than", "<": "less than"}
+_WRONG_TYPE = re.compile(r"Expected `(?P<type>[^`]+)`, got `[^`]+`")
+_BOUND = re.compile(r"Expected `(?P<type>[^`]+)` (?P<op>[<>]=?) (?P<n>\S+)")
+_LENGTH = re.compile(r"Expected `(?P<type>[^`]+)` of length (?P<op>[<>]=?) (?P<n>\d+)")
+_FIELD = re.compile(r"Object (?P<what>missing required|contains unknown) field `(?P<field>[^`]+)`")
+_MISSING = re.compile(r"Missing required \w+ parameter '(?P<field>[^']+)'")
+_ENUM = re.compile(r"Invalid enum value (?P<value>.+)")
+_BAD_JSON = ("JSON is malformed", "Input data was truncated")  # msgspec, via ClientException
+
+
+def _kind(type_text: str) -> str:
+    names = [t.strip() for t in type_text.split("|") if t.strip() != "null"]
+    return _TYPES.get(names[0], "a valid value") if len(names) == 1 else "a valid value"
+
+
+def plain_problem(key: str | None, message: str, choices: Sequence[str] = ()) -> str:
+    """One of Litestar's or msgspec's validation messages in words: ``key: what is
+    wanted``; ``choices`` are the allowed values when the handler's signature names them."""
+    message = message.strip()
+    said: str | None = None
+    if found := _FIELD.fullmatch(message):
+        key = found["field"]
+        said = "is required" if found["what"] == "missing required" else "is not a known field"
+    elif found := _MISSING.match(message):
+        key, said = found["field"], "is required"
+    elif found := _WRONG_TYPE.fullmatch(message):
+        said = f"must be {_kind(found['type'])}"
+        if key == "data":  # the whole body
+            key, said = None, f"the request body must be {_kind(found['type'])}"
+    elif found := _LENGTH.fullmatch(message):
+        count = int(found["n"])
+        if found["op"] == ">=" and count == 1:
+            said = "must not be empty"
+        else:
+            unit = ("character", None) if _kind(found["type"]) == "text" else ("entry", "entries")
+            said = f"must have {_COMPARE[found['op']]} {plural(count, *unit)}"
+    elif found := _BOUND.fullmatch(message):
+        said = f"must be {_COMPARE[found['op']]} {found['n']}"
+    elif message.startswith("Expected `") and "matching regex" in message:
+        said = "is not in the form expected here"
+    elif found := _ENUM.fullmatch(message):
+        said = f"{found['value']} is not one of the choices"
+        if choices:
+            said = f"{found['value']} is not one of {', '.join(choices)}"
+    elif message.startswith(_BAD_JSON):
+        key, said = None, "the request body is not valid JSON"
+    if said is None:  # something unforeseen: keep its words, lose the code marks
+        said = message.replace("`", "")
+        if "Expected" in said:
+            said = "is not a valid value"
+    return f"{key}: {said}" if key and key != "data" else said
+
+
+def _choices(request: Request[Any, Any, Any], key: str) -> list[str]:
+    """The allowed values of a query parameter typed as a Literal or an Enum."""
+    signature = getattr(request.scope.get("route_handler"), "parsed_fn_signature", None)
+    field = signature.parameters.get(key) if signature is not None else None
+    found: list[str] = []
+    pending = [field.annotation] if field is not None else []
+    while pending:
+        annotation = pending.pop(0)
+        if get_origin(annotation) is Literal:
+            found += [str(v) for v in get_args(annotation)]
+        elif isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+            found += [str(member.value) for member in annotation]
+        else:
+            pending += [a for a in get_args(annotation) if a is not type(None)]
+    return found
+
+
+def describe_validation(
+    exc: ValidationException, request: Request[Any, Any, Any] | None = None
+) -> str:
     problems = exc.extra if isinstance(exc.extra, list) else []
     parts = []
     for problem in problems:
-        if isinstance(problem, dict) and problem.get("key"):
-            parts.append(f"{problem['key']}: {problem.get('message', 'invalid value')}")
-    return "; ".join(parts) or exc.detail
+        if isinstance(problem, dict) and problem.get("message"):
+            key = problem.get("key")
+            choices = _choices(request, key) if request is not None and key else []
+            parts.append(plain_problem(key, str(problem["message"]), choices))
+    return "; ".join(parts) or plain_problem(None, exc.detail)
 
 
 def _respond(
@@ -56,7 +147,11 @@ def _respond(
 
 
 def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    detail = describe_validation(exc) if isinstance(exc, ValidationException) else exc.detail
+    detail = exc.detail
+    if isinstance(exc, ValidationException):
+        detail = describe_validation(exc, request)
+    elif isinstance(exc, ClientException) and detail.startswith(_BAD_JSON):
+        detail = plain_problem(None, detail)
     extra = exc.extra if isinstance(exc.extra, dict) else None  # e.g. {"totp_required": true}
     response = _respond(request, exc.status_code, detail, extra)
     if exc.headers:
