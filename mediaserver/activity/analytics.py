@@ -22,6 +22,7 @@ from mediaserver.db import Database
 __all__ = ["ITEM_TITLE", "ITEM_TITLE_JOINS", "WEEKDAYS", "Analytics", "to_csv"]
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_EVER = datetime(2000, 1, 1, tzinfo=UTC)  # before any playback event Hearth can have
 
 # A readable name for any item id: "Show · S01E02 Title" for an episode, the title
 # otherwise, and a placeholder for an item that has left the catalog since.
@@ -278,14 +279,22 @@ class Analytics:
         }
 
     def history(self, user_id: int, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-        """One person's viewing, most recent first: what, when, how far, how often."""
+        """One person's viewing, most recent first: what, when, how far, how often.
+
+        ``plays`` counts every time it was played, as the charts do (the playback events,
+        all time); ``play_count`` only the times it was watched to the end, so a title
+        marked watched by hand has 1 play even with no events."""
+        with_t, totals = self._totals(_EVER, user_id)
         rows = self.db.query(
-            f"""SELECT t.item_id, {ITEM_TITLE} AS title, t.last_played_at, t.position_s,
-                       t.watched, t.play_count, i.kind
+            f"""{with_t}, played AS (SELECT item_id, sum(plays) AS plays FROM t GROUP BY item_id)
+                SELECT t.item_id, {ITEM_TITLE} AS title, t.last_played_at, t.position_s,
+                       t.watched, t.play_count, i.kind,
+                       max(t.play_count, coalesce(pl.plays, 0)) AS plays
                 FROM progress t {ITEM_TITLE_JOINS}
+                LEFT JOIN played pl ON pl.item_id = t.item_id
                 WHERE t.user_id = ? AND t.last_played_at IS NOT NULL
                 ORDER BY t.last_played_at DESC LIMIT ? OFFSET ?""",
-            [user_id, limit, offset],
+            [*totals, user_id, limit, offset],
         )
         return [
             {
@@ -296,6 +305,7 @@ class Analytics:
                 "position_s": round(float(r["position_s"]), 1),
                 "watched": bool(r["watched"]),
                 "play_count": int(r["play_count"]),
+                "plays": int(r["plays"]),
             }
             for r in rows
         ]

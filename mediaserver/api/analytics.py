@@ -37,6 +37,8 @@ class Chart:
 
 NOW_PLAYING = ("user", "title", "device", "decision", "rung", "bitrate", "position_s",
                "length_s", "paused", "error", "started_at")  # fmt: skip
+HISTORY = ("item_id", "title", "kind", "last_played_at", "position_s", "watched", "play_count",
+           "plays")  # fmt: skip
 CHARTS: dict[str, Chart] = {
     "daily": Chart(("day", "plays", "hours"), lambda c, d, u, _: c.analytics.daily(d, u)),
     "titles": Chart(
@@ -55,7 +57,7 @@ CHARTS: dict[str, Chart] = {
         ("weekday", "hour", "hours", "plays"), lambda c, d, u, _: c.analytics.busiest(d, u)
     ),
     "history": Chart(
-        ("item_id", "title", "kind", "last_played_at", "position_s", "watched", "play_count"),
+        HISTORY,
         lambda c, _d, u, n: c.analytics.history(u or 0, n),
         limit=50,
     ),

@@ -214,6 +214,28 @@ def test_history_is_one_persons_most_recent_first(db: Database) -> None:
     ]
 
 
+def test_history_counts_every_play_as_the_charts_do(db: Database) -> None:
+    """Plays are times played (the events, rolled up or not), not only times finished: a
+    title played twice and never finished has 2 plays, one marked watched by hand 1."""
+    db.write(
+        lambda d: d.executescript(
+            """INSERT INTO progress (user_id, item_id, position_s, watched, play_count,
+                   last_played_at, updated_at) VALUES
+               (1, 7, 0, 1, 1, '2026-12-01T10:00:00Z', 'x'),
+               (1, 22, 300, 0, 0, '2026-12-02T10:00:00Z', 'x')"""
+        )
+    )
+    add(db, (1, 22, "play", NOW - timedelta(days=40), {}), (2, 22, "play", NOW, {}))
+    Rollups(db).run(NOW - timedelta(days=39))  # the first play is rolled up, the rest raw
+    add(db, (1, 22, "play", NOW - timedelta(hours=1), {}), (1, 22, "progress", NOW, {}))
+    rows = Analytics(db).history(1)
+    assert [(r["title"], r["plays"], r["play_count"]) for r in rows] == [
+        ("Tide · S01E02 Ebb", 2, 0),
+        ("Long Walk", 1, 1),
+    ]
+    assert Analytics(db).titles(30, 1, now=NOW)[0]["plays"] == 1  # the chart's last 30 days
+
+
 def test_csv_keeps_formulas_as_text() -> None:
     text = to_csv([{"title": '=HYPERLINK("http://x")', "plays": 3}, {"title": "-2+3", "plays": 1}])
     rows = list(csv.reader(io.StringIO(text)))
