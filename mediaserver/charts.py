@@ -16,7 +16,18 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-__all__ = ["Point", "axis", "bars", "columns", "grid", "share", "strip"]
+__all__ = [
+    "Point",
+    "Ticks",
+    "axis",
+    "bars",
+    "columns",
+    "grid",
+    "share",
+    "strip",
+    "ticks",
+    "time_ticks",
+]
 
 Format = Callable[[float], str]
 
@@ -40,6 +51,63 @@ def axis(value: float, *, whole: bool = False) -> list[float]:
         step = max(1.0, round(step))
     count = math.ceil(value / step - 1e-9)
     return [round(step * n, 10) for n in range(count + 1)]
+
+
+Ticks = list[tuple[float, str]]  # (value, label) of each gridline
+
+
+def ticks(top: float, *, whole: bool = False) -> Ticks:
+    """:func:`axis` with labels that show as many decimals as the step needs, so no two
+    read the same (0, 0.05, 0.10, 0.15 rather than 0, 0.1, 0.1, 0.2)."""
+    lines = axis(top, whole=whole)
+    step = lines[1] - lines[0]
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    return [(v, "0" if v == 0 else f"{v:,.{decimals}f}") for v in lines]
+
+
+# Steps a clock reads easily, in seconds: 1 s to 12 h, then 1, 2 and 5 × 10ⁿ hours.
+_CLOCK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800,
+                3600, 7200, 10800, 21600, 43200)  # fmt: skip
+
+
+def _clock_step(seconds: float, parts: int = 4) -> float:
+    """The smallest easy step that covers ``seconds`` in about ``parts`` steps."""
+    raw = seconds / parts
+    for step in _CLOCK_STEPS:
+        if step >= raw * (1 - 1e-9):
+            return float(step)
+    hours = raw / 3600
+    power = 10 ** math.floor(math.log10(hours))
+    return 3600.0 * next(m * power for m in (1, 2, 5, 10) if m * power >= hours * (1 - 1e-9))
+
+
+def _span_label(seconds: float, step: float) -> str:
+    """``45 s``, ``1 min 30 s``, ``12 min``, ``1 h 30 min``, ``6 h``, in the step's unit
+    and finer only where needed, so that distinct values read differently."""
+    total = round(seconds)
+    if total == 0:
+        return "0"
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if step >= 3600 or (hours and not rest):
+        return f"{hours:,} h"
+    if hours:
+        return f"{hours} h {minutes} min" if not secs else f"{hours} h {minutes} min {secs} s"
+    if step >= 60 or not secs:
+        return f"{minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def time_ticks(hours: float) -> Ticks:
+    """Gridlines for hours watched from 0 to at least ``hours``, in steps a clock reads
+    easily, each labelled in the step's unit: 0, 15 s, 30 s; 0, 1 min, 2 min; 0, 30 min,
+    1 h, 1 h 30 min; 0, 5 h, 10 h.  Values stay in hours."""
+    seconds = max(hours, 0.0) * 3600
+    if seconds <= 0:
+        return [(0.0, "0"), (1 / 60, "1 min")]
+    step = _clock_step(seconds)
+    count = math.ceil(seconds / step - 1e-9)
+    return [(step * n / 3600, _span_label(step * n, step)) for n in range(count + 1)]
 
 
 def _number(value: float) -> str:
@@ -89,26 +157,27 @@ def columns(
     title: str,
     fmt: Format = _number,
     whole: bool = False,
+    scale: Callable[[float], Ticks] | None = None,
     every: int = 1,
     width: int = 720,
     height: int = 200,
 ) -> Markup:
     """Vertical columns, one per point, in order (days, hours); ``every`` labels every nth;
-    ``whole`` for counts, whose axis then has no halves."""
+    ``whole`` for counts, whose axis then has no halves; ``scale`` makes the gridlines
+    (:func:`time_ticks` for hours watched), ``fmt`` the tooltips."""
     if not any(p.value for p in points):
         return _empty(title, "columns")
-    left, bottom, top = 44, 22, 8
-    lines = axis(max(p.value for p in points), whole=whole)
-    top_value = lines[-1]
+    left, bottom, top = 56, 22, 8
+    peak = max(p.value for p in points)
+    lines = scale(peak) if scale is not None else ticks(peak, whole=whole)
+    top_value = lines[-1][0]
     plot_h, plot_w = height - bottom - top, width - left - 4
     slot = plot_w / len(points)
     body: list[Markup] = []
-    for value in lines:  # labelled gridlines
+    for value, label in lines:  # labelled gridlines
         y = top + plot_h - plot_h * value / top_value
         body.append(_el("line", class_="chart-grid", x1=left, x2=width - 4, y1=y, y2=y))
-        body.append(
-            _el("text", fmt(value), class_="chart-axis", x=left - 6, y=y + 4, text_anchor="end")
-        )
+        body.append(_el("text", label, class_="chart-axis", x=left - 6, y=y + 4, text_anchor="end"))
     for index, point in enumerate(points):
         bar_h = plot_h * point.value / top_value
         body.append(
@@ -246,10 +315,10 @@ def strip(
         body.append(
             _el("line", tip=f"{clock(at)} {name}", class_="chart-mark", x1=x, x2=x, y1=0, y2=48)
         )
-    for step in range(5):  # a time axis under the strip
-        anchor = ("start", "middle", "middle", "middle", "end")[step]
-        body.append(
-            _el("text", clock(length_s * step / 4), class_="chart-axis", x=width * step / 4, y=62,
-                text_anchor=anchor)
-        )  # fmt: skip
+    step = _clock_step(length_s)  # a time axis under the strip, in whole easy steps
+    marks_at = [step * n for n in range(int(length_s / step + 1e-9) + 1)]
+    for at in marks_at:
+        x = width * at / length_s
+        anchor = "start" if at == 0 else "end" if x > width - 24 else "middle"
+        body.append(_el("text", clock(at), class_="chart-axis", x=x, y=62, text_anchor=anchor))
     return _figure(title, _svg(width, 66, title, body), "strip")

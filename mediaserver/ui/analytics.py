@@ -25,6 +25,7 @@ from mediaserver.api.access import admin_only, viewer
 from mediaserver.api.analytics import scope
 from mediaserver.context import AppContext
 from mediaserver.ui.filters import timestamp
+from mediaserver.words import plural
 
 __all__ = ["AnalyticsPages"]
 
@@ -35,6 +36,9 @@ Person = Annotated[str | None, QueryParameter(name="user_id")]
 
 
 def _hours(value: float) -> str:
+    """Hours watched as read on a tooltip or beside a bar: ``40 s``, ``12 min``, ``1.5 h``."""
+    if value * 60 < 1:
+        return f"{value * 3600:.0f} s"
     if value < 1:
         return f"{value * 60:.0f} min"
     return f"{value:.1f} h" if value < 10 else f"{value:,.0f} h"
@@ -80,11 +84,12 @@ def build_charts(ctx: AppContext, days: int, user_id: int | None) -> dict[str, M
     return {
         "hours": charts.columns(
             [
-                charts.Point(_day_label(d["day"], days), d["hours"], f"{d['plays']} plays")
+                charts.Point(_day_label(d["day"], days), d["hours"], plural(d["plays"], "play"))
                 for d in daily
             ],
             title=f"Hours watched {per_day}",
             fmt=_hours,
+            scale=charts.time_ticks,
             every=every,
         ),
         "plays": charts.columns(
@@ -103,7 +108,7 @@ def build_charts(ctx: AppContext, days: int, user_id: int | None) -> dict[str, M
                 charts.Point(
                     t["title"],
                     t["completion_rate"] * 100,
-                    f"{t['completes']} of {t['plays']} plays finished",
+                    f"{t['completes']} of {plural(t['plays'], 'play')} finished",
                 )
                 for t in titles
             ],
@@ -115,7 +120,9 @@ def build_charts(ctx: AppContext, days: int, user_id: int | None) -> dict[str, M
         "trending": charts.bars(
             [
                 charts.Point(
-                    t["title"], t["rise"], f"{t['plays']} plays, {t['plays_before']} before"
+                    t["title"],
+                    t["rise"],
+                    f"{plural(t['plays'], 'play')}, {t['plays_before']} before",
                 )
                 for t in trending
             ],
@@ -173,7 +180,7 @@ class AnalyticsPages(Controller):
             "users": ctx.users.all(),
             "charts": build_charts(ctx, days, user_id),
             "people": charts.bars(
-                [charts.Point(p["name"], p["hours"], f"{p['plays']} plays") for p in people],
+                [charts.Point(p["name"], p["hours"], plural(p["plays"], "play")) for p in people],
                 title="Hours watched per person",
                 fmt=_hours,
                 links=[f"/analytics?days={days}&user_id={p['user_id']}" for p in people],

@@ -9,6 +9,7 @@ import pytest
 
 from mediaserver import charts
 from mediaserver.charts import Point
+from mediaserver.ui import filters
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -89,3 +90,47 @@ def test_nothing_to_draw_says_so() -> None:
         charts.strip([0, 0], 100, title="E"),
     ):
         assert "Nothing to show yet." in empty and "<svg" not in empty
+
+
+def axis_labels(markup: str) -> list[str]:
+    """The gridline labels of a columns chart (right-aligned text left of the plot)."""
+    return [
+        t.text or "" for t in svg_of(markup).findall(f"{SVG}text") if t.get("text-anchor") == "end"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("peak_hours", "first_labels"),
+    [
+        (8 / 3600, ["0", "2 s", "4 s", "6 s", "8 s"]),  # a few seconds of a test clip
+        (40 / 3600, ["0", "10 s", "20 s", "30 s", "40 s"]),
+        (0.05, ["0", "1 min", "2 min", "3 min"]),  # "0 min" four times, before
+        (0.2, ["0", "5 min", "10 min", "15 min"]),
+        (1.4, ["0", "30 min", "1 h", "1 h 30 min"]),
+        (7, ["0", "2 h", "4 h", "6 h", "8 h"]),
+        (1000, ["0", "500 h", "1,000 h"]),
+    ],
+)
+def test_time_axes_label_each_gridline_differently(
+    peak_hours: float, first_labels: list[str]
+) -> None:
+    points = [Point("Mon", peak_hours / 3), Point("Tue", peak_hours)]
+    labels = axis_labels(charts.columns(points, title="Hours", scale=charts.time_ticks))
+    assert labels == first_labels
+    values = [v for v, _ in charts.time_ticks(peak_hours)]
+    assert values[-1] >= peak_hours and len(set(labels)) == len(labels)
+
+
+@pytest.mark.parametrize("peak", [0.003, 0.03, 0.07, 0.3, 4, 7, 1234.5, 98_765])
+def test_number_axes_label_each_gridline_differently(peak: float) -> None:
+    labels = axis_labels(charts.columns([Point("a", peak)], title="N"))
+    assert len(labels) >= 2 and len(set(labels)) == len(labels), labels
+    assert labels[0] == "0"
+
+
+@pytest.mark.parametrize("length_s", [3, 7.5, 45, 600, 5400, 3 * 3600 + 17])
+def test_a_strip_timeline_never_repeats_a_time(length_s: float) -> None:
+    svg = svg_of(charts.strip([1, 2, 3, 4], length_s, title="M", clock=filters.timestamp))
+    times = [t.text or "" for t in svg.findall(f"{SVG}text")]
+    assert times[0] == "0:00" and len(times) >= 2
+    assert len(set(times)) == len(times), times
