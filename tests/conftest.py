@@ -31,6 +31,13 @@ CLIPS: dict[str, dict[str, object]] = {
         "extra_audio_languages": ("fre",),
         "subtitle": True,
     },
+    # AV1 (libaom's realtime mode: a quarter of a second to make) and AAC.
+    "av1_aac.mp4": {
+        "vcodec": "libaom-av1",
+        "size": "160x90",
+        "seconds": 1.0,
+        "output": {"usage": "realtime", "cpu-used": 8, "row-mt": 1},
+    },
 }
 
 

@@ -406,6 +406,33 @@ def _m013_start_offset(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE files ADD COLUMN start_offset_s REAL")
 
 
+# Decoder name -> format name, for every decoder of the FFmpeg that PyAV bundles whose name is
+# not its format's (``Codec.name`` against ``Codec.canonical_name``), plus the lib* decoders
+# other builds pick.  Frozen here: a migration must do the same thing on every machine.
+_DECODER_FORMATS = {
+    "libdav1d": "av1", "libaom-av1": "av1", "libvpx": "vp8", "libvpx-vp9": "vp9",
+    "mpegvideo": "mpeg2video", "msmpeg4": "msmpeg4v3", "flv": "flv1",
+    "mp3float": "mp3", "mp2float": "mp2", "mp1float": "mp1", "mp3adufloat": "mp3adu",
+    "mp3on4float": "mp3on4", "aac_fixed": "aac", "ac3_fixed": "ac3", "dca": "dts",
+    "libopus": "opus", "libvorbis": "vorbis", "als": "mp4als", "amrnb": "amr_nb",
+    "amrwb": "amr_wb", "mpc7": "musepack7", "mpc8": "musepack8",
+    "srt": "subrip", "ssa": "ass", "pgssub": "hdmv_pgs_subtitle", "dvdsub": "dvd_subtitle",
+    "dvbsub": "dvb_subtitle", "cc_dec": "eia_608",
+}  # fmt: skip
+
+
+def _m014_codec_formats(db: sqlite_utils.Database) -> None:
+    # Streams were stored with the decoder's name ("libdav1d", "mp3float", "pgssub"), which
+    # no profile knows, so AV1 and MP3 were transcoded and PGS was taken for text.  Renamed
+    # here, at once: a re-probe fixes a file only when a scan reaches it and its disk is
+    # mounted, and this takes a moment on any catalog and touches nothing else.  Sidecars
+    # are named by their extension, never by a decoder.
+    db.conn.executemany(
+        "UPDATE streams SET codec = ? WHERE codec = ? AND external_path IS NULL",
+        [(fmt, decoder) for decoder, fmt in _DECODER_FORMATS.items()],
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: tuple[Migration, ...] = (
     _m001_catalog,
@@ -421,6 +448,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m011_activity_log,
     _m012_recommendations,
     _m013_start_offset,
+    _m014_codec_formats,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -117,6 +117,15 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) and value > 0 else None
 
 
+def _format_name(codec_context: Any) -> str | None:
+    """The stream's format as FFmpeg names it (``av1``, ``mp3``, ``subrip``,
+    ``hdmv_pgs_subtitle``), not the decoder it picked to read it (``libdav1d``, ``mp3float``,
+    ``srt``, ``pgssub``): profiles, players and the decision compare formats, and a decoder
+    name changes with how FFmpeg was built."""
+    codec = getattr(codec_context, "codec", None)
+    return getattr(codec, "canonical_name", None) or getattr(codec_context, "name", None)
+
+
 def _stream_info(stream: Any) -> dict[str, Any]:
     cc = stream.codec_context
     disposition = int(stream.disposition)
@@ -127,7 +136,7 @@ def _stream_info(stream: Any) -> dict[str, Any]:
         "type": stream.type
         if stream.type in ("video", "audio", "subtitle", "attachment")
         else "data",
-        "codec": getattr(cc, "name", None),
+        "codec": _format_name(cc),
         "profile": getattr(cc, "profile", None),
         "level": None,
         "bit_rate": getattr(cc, "bit_rate", None) or None,

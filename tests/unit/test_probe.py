@@ -1,4 +1,5 @@
-"""The probe pool: a hanging or dying worker costs one file, never the scan or the server."""
+"""The probe pool (a hanging or dying worker costs one file, never the scan or the server)
+and what it reads: streams named by their format, as old catalogs are migrated to."""
 
 from __future__ import annotations
 
@@ -11,8 +12,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mediaserver.library.probe import Prober, ProbeResult, grab_frame, normalise_language
-from mediaserver.testing import open_catalog, scan_folder
+import pytest
+
+from mediaserver.db import Database, schema
+from mediaserver.library.probe import (
+    Prober,
+    ProbeResult,
+    grab_frame,
+    normalise_language,
+    probe_file,
+)
+from mediaserver.testing import make_clip, open_catalog, scan_folder
 
 
 def _children() -> list[int]:
@@ -160,3 +170,58 @@ def test_interlaced_video_is_recognised(
         prober.close()
     assert interlaced["field_order"] in ("tt", "tb", "bb", "bt")
     assert progressive["field_order"] == "progressive"
+
+
+def test_streams_are_named_by_their_format_not_the_decoder(
+    tmp_path: Path, ffmpeg_binary: str, clip_cache: Any
+) -> None:
+    """FFmpeg reads AV1 with libdav1d, MP3 with mp3float and SubRip in Matroska with its
+    "srt" decoder: the catalog keeps av1, mp3 and subrip, the names profiles compare."""
+    mixed = make_clip(
+        tmp_path / "mixed.mkv",
+        seconds=1,
+        size="160x90",
+        subtitle=True,
+        output={"c:a": "libmp3lame"},
+        ffmpeg=ffmpeg_binary,
+    )
+    av1 = probe_file(str(clip_cache / "av1_aac.mp4"))
+    assert [(s["type"], s["codec"]) for s in av1.streams] == [("video", "av1"), ("audio", "aac")]
+    other = probe_file(str(mixed))
+    assert [(s["type"], s["codec"]) for s in other.streams] == [
+        ("video", "h264"),
+        ("audio", "mp3"),
+        ("subtitle", "subrip"),
+    ]
+
+
+def test_a_catalog_of_decoder_names_is_migrated_to_format_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "catalog.sqlite3"
+    before = schema.MIGRATIONS.index(schema._m014_codec_formats)
+    stored: list[tuple[int, str, str | None]] = [(0, "libdav1d", None), (1, "mp3float", None)]
+    stored += [(2, "pgssub", None)]
+    stored += [(3, "srt", None), (4, "h264", None), (1000, "ssa", "/films/A.ssa")]
+    with monkeypatch.context() as patch:
+        patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:before])
+        patch.setattr(schema, "SCHEMA_VERSION", before)
+        with Database(path) as old:
+
+            def fill(db: Any) -> None:
+                db.execute("INSERT INTO libraries (id, name, path) VALUES (1, 'Films', '/films')")
+                db.execute(
+                    "INSERT INTO files (id, library_id, path, size, mtime_ns) "
+                    "VALUES (1, 1, '/films/A.mkv', 1, 1)"
+                )
+                db.conn.executemany(
+                    "INSERT INTO streams (file_id, idx, type, codec, external_path) "
+                    "VALUES (1, ?, 'video', ?, ?)",
+                    stored,
+                )
+
+            old.write(fill)
+    with Database(path) as db:
+        codecs = [r["codec"] for r in db.query("SELECT codec FROM streams ORDER BY idx")]
+    # A sidecar's name comes from its extension (.ssa), never from a decoder: left alone.
+    assert codecs == ["av1", "mp3", "hdmv_pgs_subtitle", "subrip", "h264", "ssa"]
