@@ -1,7 +1,7 @@
 """Test helpers for Hearth's own tests and for plugin authors.
 
 ``make_clip`` synthesises a tiny real video with ffmpeg (nothing is downloaded),
-``open_catalog`` opens a throwaway catalog, ``scan_folder`` scans a folder into it the
+``cut_short`` cuts one off the way a copy that stopped does, ``open_catalog`` opens a throwaway catalog, ``scan_folder`` scans a folder into it the
 way the server would, and ``user_credentials`` signs a user in ahead of a server start.  Keep clips tiny (320x180, a second or two) and tests stay fast.
 """
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ClipError",
     "ManualClock",
+    "cut_short",
     "make_clip",
     "open_catalog",
     "scan_folder",
@@ -128,6 +129,29 @@ def make_clip(
         tail = done.stderr.decode("utf-8", "replace").strip()[-1500:]
         raise ClipError(f"ffmpeg exited with status {done.returncode} making {path}: {tail}")
     return path
+
+
+def cut_short(source: Path, target: Path, at_s: float) -> Path:
+    """Copy ``source`` to ``target`` up to (not including) its first packet at or after
+    ``at_s`` seconds: a damaged file, as a copy or download that stopped leaves it.
+
+    The header survives (a faststart MP4 keeps its whole index, Matroska its stated
+    duration), so the file still says how long it is; ``at_s=0`` keeps only the header.
+    """
+    import av
+
+    with av.open(str(source)) as container:
+        cut = next(
+            packet.pos
+            for packet in container.demux()
+            if packet.pts is not None
+            and packet.pos is not None
+            and packet.pos >= 0
+            and float(packet.pts * packet.time_base) >= at_s
+        )
+    with source.open("rb") as whole:
+        target.write_bytes(whole.read(cut))
+    return target
 
 
 def _ffmetadata(chapters: Sequence[tuple[float, float, str]]) -> str:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from mediaserver.ffmpeg_tools import FfmpegNotFound, find_ffmpeg
-from mediaserver.testing import make_clip
+from mediaserver.testing import cut_short, make_clip
 
 # No test server announces itself on this machine's real network (mDNS multicasts on every
 # interface): the discovery tests turn it on inside network namespaces they make.
@@ -39,6 +40,9 @@ CLIPS: dict[str, dict[str, object]] = {
         "output": {"usage": "realtime", "cpu-used": 8, "row-mt": 1},
     },
 }
+# A 12 s film and copies of it cut short (``make_damaged``).
+DAMAGED_SECONDS = 12.0
+DAMAGED_WORDS = "damaged: only 0:00:01 of 0:00:12 can be read"
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +60,36 @@ def clip_cache(tmp_path_factory: pytest.TempPathFactory, ffmpeg_binary: str) -> 
     for name, options in CLIPS.items():
         make_clip(folder / name, ffmpeg=ffmpeg_binary, **options)  # type: ignore[arg-type]
     return folder
+
+
+def make_damaged(folder: Path, ffmpeg: str) -> dict[str, Path]:
+    """``whole.mp4`` (12 s, faststart) and ``whole.mkv``; ``cut.mp4`` and ``cut.mkv``, each
+    cut off at 1.2 s (the MP4 keeps its whole index in front, the Matroska file its stated
+    duration but not its index); ``header_only.mp4``, the index and no pictures at all."""
+    folder.mkdir(parents=True, exist_ok=True)
+    whole = make_clip(
+        folder / "whole.mp4",
+        seconds=DAMAGED_SECONDS,
+        size="160x90",
+        output={"movflags": "+faststart"},
+        ffmpeg=ffmpeg,
+    )
+    whole_mkv = folder / "whole.mkv"
+    argv = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(whole)]
+    subprocess.run([*argv, "-c", "copy", str(whole_mkv)], check=True, timeout=60)  # noqa: S603
+    return {
+        "whole.mp4": whole,
+        "whole.mkv": whole_mkv,
+        "cut.mp4": cut_short(whole, folder / "cut.mp4", 1.2),
+        "cut.mkv": cut_short(whole_mkv, folder / "cut.mkv", 1.2),
+        "header_only.mp4": cut_short(whole, folder / "header_only.mp4", 0.0),
+    }
+
+
+@pytest.fixture(scope="session")
+def damaged_clips(tmp_path_factory: pytest.TempPathFactory, ffmpeg_binary: str) -> dict[str, Path]:
+    """:func:`make_damaged`, once per test session."""
+    return make_damaged(tmp_path_factory.mktemp("damaged"), ffmpeg_binary)
 
 
 @dataclass

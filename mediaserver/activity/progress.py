@@ -6,6 +6,8 @@ is one row per (user, item), written through the catalog's single writer with
 2xx to the player means the position survives a crash or a power cut.  An item counts as watched once the position passes
 ``watched_fraction`` of its length (90 %) or the start of its credits (a chapter called
 "Credits" or "End Credits"); then its play count goes up and the resume point is cleared.
+The length is the one the file states: a damaged file (cut short) counts a position no
+further than its readable end, so playing it out is not watching it.
 """
 
 from __future__ import annotations
@@ -116,10 +118,11 @@ class ProgressService:
             members[int(container)].append(int(item))
         return members
 
-    def _timing(self, item_id: int) -> tuple[float | None, float | None]:
-        """(length, credits start) of an item's first playable file, from the catalog."""
+    def _timing(self, item_id: int) -> tuple[float | None, float | None, float | None]:
+        """(length, credits start, readable length if the file is damaged) of an item's
+        first playable file, from the catalog."""
         row = self.db.query_one(
-            """SELECT f.duration_s, f.chapters, i.runtime_s FROM items i
+            """SELECT f.duration_s, f.chapters, f.readable_s, i.runtime_s FROM items i
                LEFT JOIN files f ON f.item_id = i.id AND f.probe_error IS NULL
                WHERE i.id = ? ORDER BY f.id LIMIT 1""",
             [item_id],
@@ -133,17 +136,22 @@ class ProgressService:
             start = chapter.get("start_s")
             if _CREDITS.match(title) and isinstance(start, int | float) and start > 0:
                 credits = float(start)
-        return (float(length) if length else None), credits
+        readable = float(row["readable_s"]) if row["readable_s"] is not None else None
+        return (float(length) if length else None), credits, readable
 
     # -- writes ---------------------------------------------------------------------
 
     def record(self, user_id: int, item_id: int, position_s: float, state: State) -> UserData:
         """Store a player's report; KeyError for an unknown item, ProgressError for nonsense."""
-        length, credits = self._timing(item_id)
+        length, credits, readable = self._timing(item_id)
         if not math.isfinite(position_s) or position_s < 0:
             raise ProgressError("position_s must be a number of seconds, 0 or more")
         if length is not None and position_s > length + max(60.0, length * 0.05):
             raise ProgressError(f"position_s {position_s:g} is past the end ({length:.0f} s)")
+        if readable is not None:
+            # A damaged file stops where its data does; a player that then "ends" reports
+            # the stated length (Chromium does), but nobody watched past the readable end.
+            position_s = min(position_s, readable)
         finished = length is not None and (
             position_s >= length * self.watched_fraction
             or (credits is not None and position_s >= credits)

@@ -113,6 +113,8 @@ class PlaybackController(Controller):
             "hls_url": f"/api/v1/items/{item_id}/hls/master.m3u8?{urlencode({**query, 'session': session})}",
             "session": session,
             "duration_s": chosen["duration_s"],
+            # A file cut short: "only 0:00:01 of 0:00:12 can be read" (None when whole).
+            "damage": chosen.get("damage"),
             "audio_tracks": [_track(s) for s in chosen["streams"] if s["type"] == "audio"],
             "subtitle_tracks": [
                 _subtitle(item_id, chosen["id"], s)

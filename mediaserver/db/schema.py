@@ -433,6 +433,12 @@ def _m014_codec_formats(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m015_readable_length(db: sqlite_utils.Database) -> None:
+    # How much of a file cut short can be read (library/damage.py); NULL when all of it can,
+    # or when it was probed before this check.
+    db.execute("ALTER TABLE files ADD COLUMN readable_s REAL")
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: tuple[Migration, ...] = (
     _m001_catalog,
@@ -449,6 +455,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m012_recommendations,
     _m013_start_offset,
     _m014_codec_formats,
+    _m015_readable_length,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -296,6 +296,7 @@ def _save_file(
         "container": probe.container,
         "duration_s": probe.duration_s,
         "start_offset_s": probe.start_offset_s,
+        "readable_s": probe.readable_s,
         "bit_rate": probe.bit_rate,
         "chapters": json.dumps(probe.chapters),
         "probe_error": probe.error,

@@ -24,6 +24,7 @@ from typing import Any
 import pebble
 
 from mediaserver.ffmpeg_tools import INPUT_GUARD, input_url
+from mediaserver.library.damage import damage_note, readable_length
 from mediaserver.library.naming import ParsedName, parse_media_path
 
 __all__ = [
@@ -95,6 +96,8 @@ class ProbeResult:
     chapters: list[dict[str, Any]] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    # Seconds that can be read of a file cut short of ``duration_s``; None when it is whole.
+    readable_s: float | None = None
     # The prober itself failed (not this file's fault): do not record, try again next scan.
     transient: bool = False
     # What the path says (guessit is slow: it runs here, in parallel, not in the scanner).
@@ -175,8 +178,11 @@ def probe_file(
     result = _probe(file)
     result.parsed = parse_media_path(file, Path(library_root) if library_root else None)
     if frame_out and result.error is None and result.duration_s:
+        at = result.duration_s * 0.10
+        if result.readable_s is not None:  # a damaged file: a frame that is there
+            at = min(at, result.readable_s / 2)
         try:
-            grab_frame(file, result.duration_s * 0.10, Path(frame_out))
+            grab_frame(file, at, Path(frame_out))
         except Exception:  # no poster is no reason to flag a file that probed fine
             Path(frame_out).unlink(missing_ok=True)
     return result
@@ -320,12 +326,16 @@ def _probe(file: Path) -> ProbeResult:
                 chapters=rebase_chapters(chapters, start),
                 tags={k.lower(): v for k, v in container.metadata.items()},
             )
+            if length is not None:
+                result.readable_s = readable_length(container, start, length)
     except av.FFmpegError as exc:
         return ProbeResult(error=f"not a readable media file ({exc.strerror or exc})")
     if not any(s["type"] == "video" for s in result.streams):
         result.error = "no video stream"
     elif result.duration_s is None:
         result.error = "unknown duration (the file may be truncated)"
+    elif result.readable_s is not None and result.readable_s <= 0:
+        result.error = "damaged: " + damage_note(result.readable_s, result.duration_s)
     return result
 
 

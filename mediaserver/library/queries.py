@@ -16,6 +16,7 @@ import msgspec
 
 from mediaserver.db import Database
 from mediaserver.library.access import EVERYTHING, Access
+from mediaserver.library.damage import damage_note
 
 __all__ = [
     "ITEM_KINDS",
@@ -274,6 +275,9 @@ def _file(db: Database, row: sqlite3.Row) -> dict[str, Any]:
         "container": data["container"],
         "duration_s": data["duration_s"],
         "start_offset_s": data["start_offset_s"] or 0.0,
+        "readable_s": data["readable_s"],
+        # A file cut short plays only so far: "only 0:00:01 of 0:00:12 can be read".
+        "damage": _damage(data),
         "bit_rate": data["bit_rate"],
         "chapters": msgspec.json.decode(data["chapters"]),
         "streams": streams,
@@ -347,19 +351,39 @@ def genres(db: Database, library_id: int | None = None, access: Access = EVERYTH
     return [r[0] for r in db.query(sql, params)]
 
 
+def _damage(row: Any) -> str | None:
+    if row["readable_s"] is None:
+        return None
+    return damage_note(float(row["readable_s"]), row["duration_s"])
+
+
 def problems(db: Database, library_id: int | None = None) -> list[dict[str, Any]]:
-    """Files the scan flagged, with the reason, for the UI and the API."""
+    """Files the scan flagged, with the reason, for the UI and the API: those it could not
+    add, and damaged files it added with a warning."""
     scope = "" if library_id is None else "AND library_id = ?"
-    params: list[Any] = [] if library_id is None else [library_id, library_id]
+    params: list[Any] = [] if library_id is None else [library_id, library_id, library_id]
     rows = db.query(
-        f"""SELECT library_id, path, probe_error AS reason, probed_at AS seen_at FROM files
+        f"""SELECT library_id, path, probe_error AS reason, probed_at AS seen_at,
+                   NULL AS readable_s, NULL AS duration_s FROM files
             WHERE probe_error IS NOT NULL {scope}
             UNION ALL
-            SELECT library_id, path, reason, seen_at FROM scan_problems WHERE 1 {scope}
+            SELECT library_id, path, NULL, probed_at, readable_s, duration_s FROM files
+            WHERE probe_error IS NULL AND readable_s IS NOT NULL {scope}
+            UNION ALL
+            SELECT library_id, path, reason, seen_at, NULL, NULL FROM scan_problems
+            WHERE 1 {scope}
             ORDER BY path""",
         params,
     )
-    return [dict(r) for r in rows]
+    return [
+        {
+            "library_id": r["library_id"],
+            "path": r["path"],
+            "reason": r["reason"] or f"damaged: {_damage(r)}",
+            "seen_at": r["seen_at"],
+        }
+        for r in rows
+    ]
 
 
 Kind = Literal["movie", "show", "season", "episode", "collection"]

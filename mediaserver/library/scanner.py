@@ -270,6 +270,13 @@ class Scanner:
         for record, _ in batch:
             if record.probe.error:
                 log.warning("file flagged", path=str(record.found.path), reason=record.probe.error)
+            elif record.probe.readable_s is not None:
+                log.warning(
+                    "damaged file added",
+                    path=str(record.found.path),
+                    readable_s=round(record.probe.readable_s, 1),
+                    duration_s=record.probe.duration_s,
+                )
         return added
 
     def _save_problems(self, library_id: int, walk: WalkResult, report: ScanReport) -> None:
@@ -278,10 +285,12 @@ class Scanner:
             for p in walk.problems
         ]
         flagged = self.db.query_one(
-            "SELECT count(*) FROM files WHERE library_id = ? AND probe_error IS NOT NULL",
+            "SELECT count(*) FROM files WHERE library_id = ? "
+            "AND (probe_error IS NOT NULL OR readable_s IS NOT NULL)",
             [library_id],
         )
-        # What the problems page lists: unreadable things and files that failed to probe.
+        # What the problems page lists: unreadable things, files that failed to probe and
+        # damaged files (added, with a warning).
         report.problems = len(rows) + (int(flagged[0]) if flagged else 0)
 
         def write(db: sqlite_utils.Database) -> None:

@@ -193,20 +193,23 @@ def new_context(
 
 
 @contextmanager
-def serve_hearth(settings: Settings) -> Iterator[str]:
-    """A signed-in admin, then the app on ``run_server``; its URL once the first scan is done."""
+def serve_hearth(settings: Settings, problems: int = 0) -> Iterator[str]:
+    """A signed-in admin, then the app on ``run_server``; its URL once the first scan is done
+    (and found ``problems`` problems)."""
     credentials = sign_in_ahead(settings)
     with run_server(create_app(settings)) as url:
         SIGNED_IN[url] = credentials
         try:
-            wait_until_scanned(url)
+            wait_until_scanned(url, problems=problems)
             yield url
         finally:
             SIGNED_IN.pop(url, None)
 
 
 @contextmanager
-def serve_library(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Iterator[str]:
+def serve_library(
+    tmp_path_factory: pytest.TempPathFactory, media: Path, problems: int = 0
+) -> Iterator[str]:
     """``serve_hearth`` over one media folder, with a fresh data folder, no file watching
     and no periodic scans: what a browser test module needs."""
     settings = Settings(
@@ -214,12 +217,13 @@ def serve_library(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Iter
         library=LibrarySettings(media_dirs=(str(media),), watch=False, scan_interval_minutes=0),
         logging=LoggingSettings(level="warning"),
     )
-    with serve_hearth(settings) as url:
+    with serve_hearth(settings, problems) as url:
         yield url
 
 
-def wait_until_scanned(base_url: str, timeout: float = 60.0) -> None:
-    """Startup is ready, a scan has run to the end and nothing is queued."""
+def wait_until_scanned(base_url: str, timeout: float = 60.0, problems: int = 0) -> None:
+    """Startup is ready, a scan has run to the end (finding ``problems`` problems) and
+    nothing is queued."""
     deadline = time.monotonic() + timeout
     with httpx.Client(base_url=base_url, timeout=5, headers=api_headers(base_url)) as http:
         while time.monotonic() < deadline:
@@ -231,7 +235,7 @@ def wait_until_scanned(base_url: str, timeout: float = 60.0) -> None:
                 and status["last"] is not None
                 and not status["queued"]
             ):
-                assert status["last"]["problems"] == 0, status
+                assert status["last"]["problems"] == problems, status
                 return
             time.sleep(0.1)
     raise TimeoutError(f"the scan did not finish within {timeout}s")

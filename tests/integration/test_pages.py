@@ -117,7 +117,7 @@ def test_library_grid_has_posters(client: httpx.Client, ids: dict[str, int]) -> 
     assert all(src and src.startswith("/api/v1/items/") for src in posters)
     assert "4 titles" in html
     assert f'href="/libraries/{ids["library"]}/problems"' in html
-    assert "1 file could not be added" in html
+    assert "1 file with problems" in html
 
 
 def test_library_sort(client: httpx.Client, ids: dict[str, int]) -> None:
