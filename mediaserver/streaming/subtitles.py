@@ -7,14 +7,15 @@ are burned in by the transcoder instead.
 
 Measured with ffmpeg 5.1: a sidecar that is not UTF-8 loses its accented cues *silently*
 unless ``-sub_charenc`` names its charset; the webvtt encoder keeps ``<i>``/``<b>``/``<u>``
-but drops ASS positioning and colours and does not escape a bare ``<`` or ``&``; and the
-webvtt demuxer stops reading at a ``STYLE`` or ``REGION`` block, losing every later cue.
+but drops ASS positioning and colours and does not escape a bare ``<`` or ``&``; the
+SubRip decoder drops any text in angle brackets that is not a tag it knows (``<Bob>``),
+so SubRip is copied out and its cue text rendered in ``cue_text.py``; and the webvtt
+demuxer stops reading at a ``STYLE`` or ``REGION`` block, losing every later cue.
 """
 
 from __future__ import annotations
 
 import hashlib
-import html
 import math
 import os
 import re
@@ -31,6 +32,12 @@ from babelfish import Error as BabelfishError
 
 from mediaserver.ffmpeg_tools import INPUT_GUARD, input_url, run_ffmpeg
 from mediaserver.library.links import stays_home
+from mediaserver.streaming.cue_text import (
+    finish_webvtt,
+    srt_from_webvtt,
+    webvtt_from_srt,
+    without_style_blocks,
+)
 
 __all__ = [
     "NOT_LANGUAGES",
@@ -45,7 +52,8 @@ __all__ = [
     "subtitle_playlist",
 ]
 
-# Every ffmpeg decoder whose output is text (ASS events), which the webvtt encoder takes.
+# Every subtitle format ffmpeg decodes to text (ASS events), which the webvtt encoder takes;
+# the catalog stores format names ("subrip"), and "srt"/"ssa" are formats too.
 # fmt: off
 TEXT_SUBTITLES = frozenset({
     "subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text", "microdvd", "mpl2", "pjs",
@@ -58,9 +66,6 @@ _MAX_SIDECAR_BYTES = 20 * 1024 * 1024
 _FORMAT_VERSION = 1  # bump when the output changes, so old cache files are not served
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 NOT_LANGUAGES = frozenset({"und", "mul", "zxx", "mis"})
-# After ffmpeg's encoder only <b>, <i>, <u> are tags; any other "<" or a bare "&" is text.
-_BARE_LT = re.compile(r"<(?!/?[biu]>)")
-_BARE_AMP = re.compile(r"&(?!(?:[A-Za-z][A-Za-z0-9]*|#[0-9]+|#[xX][0-9A-Fa-f]+);)")
 
 
 class SubtitleError(Exception):
@@ -129,8 +134,11 @@ class SubtitleCache:
         mpegts_offset: int,
     ) -> None:
         tmp = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.tmp")
-        source = tmp.with_suffix(".src.vtt")
         copy = stream.get("codec") == "webvtt"  # re-encoding would lose cue settings
+        # SubRip is copied out as SubRip and its cue text rendered here (cue_text.py):
+        # ffmpeg's decoder drops "<Bob>" and any other text in brackets.
+        srt = stream.get("codec") == "subrip"
+        source = tmp.with_suffix(".src.srt" if srt else ".src.vtt")
         try:
             if sidecar is None:
                 name = f"subtitle stream {stream['idx']} of {video.name}"
@@ -139,8 +147,9 @@ class SubtitleCache:
             else:
                 name = sidecar.name
                 raw = _read_sidecar(sidecar)
-                if copy:  # decoded here: a copied track never meets -sub_charenc
-                    source.write_text(_without_style_blocks(_decode(raw)), encoding="utf-8")
+                if copy or srt:  # decoded here: a copied track never meets -sub_charenc
+                    text = _decode(raw)
+                    source.write_text(without_style_blocks(text) if copy else text, "utf-8")
                     sidecar = source
                     charset = None
                 else:
@@ -150,20 +159,22 @@ class SubtitleCache:
                 inputs += ["-i", input_url(sidecar)]
                 mapping = "0:s:0"
             argv = [self.ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
-            argv += [*inputs, "-map", mapping, "-c:s", "copy" if copy else "webvtt"]
-            argv += ["-f", "webvtt", input_url(tmp)]
-            self._run(argv, name)
+            argv += [*inputs, "-map", mapping, "-c:s", "copy" if copy or srt else "webvtt"]
+            argv += ["-f", "srt" if srt else "webvtt", input_url(tmp)]
+            self._run(argv, name, {input_url(source): name})
             text = tmp.read_text(encoding="utf-8", errors="replace")
+            if srt:
+                text = webvtt_from_srt(text)
             if not text.lstrip("\ufeff").startswith("WEBVTT"):
                 raise SubtitleError(f"ffmpeg wrote no WebVTT for {name}")
             with open(tmp, "w", encoding="utf-8", newline="\n") as out:
-                out.write(_finish(text, mpegts_offset, escape=not copy))
+                out.write(finish_webvtt(text, mpegts_offset, escape=not (copy or srt)))
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
             source.unlink(missing_ok=True)
 
-    def _run(self, argv: list[str], name: str) -> None:
+    def _run(self, argv: list[str], name: str, aliases: Mapping[str, str]) -> None:
         try:
             run_ffmpeg(argv, timeout_s=self.timeout_s)
         except subprocess.TimeoutExpired:
@@ -175,7 +186,7 @@ class SubtitleCache:
             why = lines[-1].strip() if lines else f"ffmpeg exited with status {exc.returncode}"
             for arg in argv:
                 if arg.startswith("file:"):  # name files, not the server's paths
-                    why = why.replace(arg, Path(arg[5:]).name)
+                    why = why.replace(arg, aliases.get(arg, Path(arg[5:]).name))
             raise SubtitleError(f"could not convert {name}: {why}") from None
         except OSError as exc:
             raise SubtitleError(f"could not run ffmpeg for {name}: {exc}") from None
@@ -329,63 +340,3 @@ def _decode(raw: bytes) -> str:
         except UnicodeDecodeError:
             pass
     return raw.decode("latin-1")
-
-
-_VTT_TIME = re.compile(r"^(?:(\d+):)?(\d{2}):(\d{2})\.(\d{3})$")
-_TAGS = re.compile(r"</?(?:c|v|lang|ruby|rt)(?:[.\s][^>]*)?>|<\d+:\d{2}[:.][\d:.]*>")
-
-
-def srt_from_webvtt(vtt: str) -> str:
-    """SubRip for TVs that take subtitle files (Samsung, LG): the cues of one of our WebVTT
-    files, renumbered, with comma decimals, no cue settings, and ``<b>/<i>/<u>`` kept."""
-    blocks = re.split(r"\n[ \t]*\n", vtt.lstrip("\ufeff").replace("\r\n", "\n"))
-    cues: list[str] = []
-    for block in blocks:
-        lines = block.strip("\n").split("\n")
-        timing = next((n for n, ln in enumerate(lines) if "-->" in ln), None)
-        if timing is None:
-            continue  # the header, NOTE and STYLE blocks
-        start, _, rest = lines[timing].partition("-->")
-        end = rest.strip().split()[0] if rest.strip() else ""
-        times = [_srt_time(start.strip()), _srt_time(end)]
-        text = [html.unescape(_TAGS.sub("", ln)) for ln in lines[timing + 1 :]]
-        if None in times or not any(t.strip() for t in text):
-            continue
-        cues.append(f"{len(cues) + 1}\n{times[0]} --> {times[1]}\n" + "\n".join(text))
-    return "\n\n".join(cues) + "\n" if cues else ""
-
-
-def _srt_time(text: str) -> str | None:
-    match = _VTT_TIME.match(text)
-    if match is None:
-        return None
-    hours, minutes, seconds, millis = (int(g or 0) for g in match.groups())
-    return f"{hours:02d}:{minutes:02d}:{seconds:02d},{millis:03d}"
-
-
-def _without_style_blocks(vtt: str) -> str:
-    """Drop STYLE and REGION blocks, which make ffmpeg's webvtt demuxer stop reading."""
-    blocks = re.split(r"\n[ \t]*\n", vtt.replace("\r\n", "\n").replace("\r", "\n"))
-    kept = [b for b in blocks if not re.match(r"(STYLE|REGION)[ \t]*(\n|$)", b.lstrip("\n"))]
-    return "\n\n".join(kept)
-
-
-def _finish(vtt: str, mpegts_offset: int, *, escape: bool) -> str:
-    """ffmpeg's output with our ``X-TIMESTAMP-MAP`` header and, unless the track was copied,
-    bare ``<`` and ``&`` escaped in cue text."""
-    header, _, body = vtt.lstrip("\ufeff").replace("\r\n", "\n").partition("\n\n")
-    lines = header.rstrip("\n").split("\n")
-    lines = [lines[0], *(ln for ln in lines[1:] if not ln.startswith("X-TIMESTAMP-MAP"))]
-    lines.insert(1, f"X-TIMESTAMP-MAP=MPEGTS:{mpegts_offset},LOCAL:00:00:00.000")
-    if escape:
-        body = "\n\n".join(_escape_cue(block) for block in body.split("\n\n"))
-    return "\n".join(lines) + "\n\n" + body.lstrip("\n")
-
-
-def _escape_cue(block: str) -> str:
-    lines = block.split("\n")
-    timing = next((n for n, ln in enumerate(lines) if "-->" in ln), None)
-    if timing is None:
-        return block
-    payload = [_BARE_AMP.sub("&amp;", _BARE_LT.sub("&lt;", ln)) for ln in lines[timing + 1 :]]
-    return "\n".join(lines[: timing + 1] + payload)

@@ -32,7 +32,10 @@ DIDL = "{urn:schemas-upnp-org:metadata-1-0/DIDL-Lite/}"
 DC = "{http://purl.org/dc/elements/1.1/}"
 UPNP = "{urn:schemas-upnp-org:metadata-1-0/upnp/}"
 DEVICE = "{urn:schemas-upnp-org:device-1-0}"
-SRT = "1\n00:00:00,100 --> 00:00:00,900\nThe keeper <i>waves</i>.\n"
+SRT = (
+    "1\n00:00:00,100 --> 00:00:00,900\nThe keeper <i>waves</i>.\n\n"
+    "2\n00:00:00,900 --> 00:00:01,000\n<Keeper> Ahoy!\n"  # words in brackets, not a tag
+)
 
 
 @pytest.fixture(scope="module")
@@ -390,6 +393,7 @@ def test_subtitles_and_posters(client: httpx.Client) -> None:
     srt = client.get(caption.text or "")
     assert srt.status_code == 200 and srt.headers["content-type"].startswith("text/srt")
     assert "00:00:00,100 --> 00:00:00,900" in srt.text and "The keeper <i>waves</i>." in srt.text
+    assert "00:00:00,900 --> 00:00:01,000\n<Keeper> Ahoy!" in srt.text
     assert "http-get:*:text/srt:*" in [p for _, p in res(amber)]
     (video, _), *_ = res(amber)
     asked = client.head(video, headers={"getCaptionInfo.sec": "1"})

@@ -4,6 +4,7 @@ the cache, and the HLS playlist and EXT-X-MEDIA attributes that point at the res
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 from pathlib import Path
 
@@ -99,8 +100,56 @@ def test_srt_sidecar_in_any_charset_keeps_its_accents(
     vtt = cache.webvtt(video, stream).read_text(encoding="utf-8")
     assert "00:00.500 --> 00:01.250\nCafé <i>ouvert</i>" in vtt
     assert "00:01.500 --> 00:02.000\n5 &lt; 6 &amp; co" in vtt  # ffmpeg leaves these bare
-    assert ("-sub_charenc" in runs[0]) == (charset != "utf-8")
     assert vtt.splitlines()[1] == "X-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000"
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "latin-1"])
+def test_ass_sidecar_in_any_charset_keeps_its_accents(
+    clips: Path, tmp_path: Path, cache: SubtitleCache, runs: list[list[str]], charset: str
+) -> None:
+    text = _ASS.replace("second line", "deuxième ligne")
+    video, stream = _sidecar(clips, tmp_path, "sub.ass", text.encode(charset), "ass")
+    assert "\ndeuxième ligne\n" in cache.webvtt(video, stream).read_text(encoding="utf-8")
+    assert ("-sub_charenc" in runs[0]) == (charset != "utf-8")
+
+
+# Text in angle brackets that is not a tag is words: a speaker, an aside, a heart.
+_BRACKETS = (
+    "1\n00:00:00,000 --> 00:00:01,000\n<Bob> hello\n\n"
+    "2\n00:00:01,000 --> 00:00:02,000\n<unknown tag> and <i>this</i>, <3 & "
+    '<font color="#ff0000">red</font>\n\n'
+    "3\n00:00:02,000 --> 00:00:03,000\n{\\an8}<v Ann>Top</v><br><c.loud>LOUD</c> <s>gone</s>\n"
+)
+
+
+def test_srt_text_in_angle_brackets_stays_visible(
+    clips: Path, tmp_path: Path, cache: SubtitleCache
+) -> None:
+    video, stream = _sidecar(clips, tmp_path, "sub.en.srt", _BRACKETS.encode(), "subrip")
+    vtt = cache.webvtt(video, stream).read_text(encoding="utf-8")
+    assert "00:00.000 --> 00:01.000\n&lt;Bob&gt; hello\n" in vtt
+    assert "00:01.000 --> 00:02.000\n&lt;unknown tag&gt; and <i>this</i>, &lt;3 &amp; red\n" in vtt
+    # WebVTT's own tags stay tags; the ASS override and <s> go, their text stays.
+    assert "00:02.000 --> 00:03.000\n<v Ann>Top</v>\n<c.loud>LOUD</c> gone\n" in vtt
+    # What a DLNA TV is handed: the SubRip's own words again.
+    assert subtitles.srt_from_webvtt(vtt) == (
+        "1\n00:00:00,000 --> 00:00:01,000\n<Bob> hello\n\n"
+        "2\n00:00:01,000 --> 00:00:02,000\n<unknown tag> and <i>this</i>, <3 & red\n\n"
+        "3\n00:00:02,000 --> 00:00:03,000\nTop\nLOUD gone\n"
+    )
+
+
+def test_embedded_srt_text_in_angle_brackets_stays_visible(
+    clips: Path, tmp_path: Path, cache: SubtitleCache, ffmpeg_binary: str
+) -> None:
+    sidecar = tmp_path / "brackets.srt"
+    sidecar.write_text(_BRACKETS, encoding="utf-8")
+    muxed = tmp_path / "brackets.mkv"
+    argv = [ffmpeg_binary, "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
+    argv += ["-i", str(clips / "sub.mkv"), "-i", str(sidecar), "-map", "0:v", "-map", "1"]
+    subprocess.run([*argv, "-c", "copy", str(muxed)], check=True, timeout=60)  # noqa: S603
+    vtt = cache.webvtt(str(muxed), {"idx": 1, "codec": "subrip"}).read_text(encoding="utf-8")
+    assert "00:00.000 --> 00:01.000\n&lt;Bob&gt; hello\n" in vtt
 
 
 def test_ass_sidecar_keeps_italics_and_drops_positioning(
