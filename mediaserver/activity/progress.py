@@ -23,6 +23,7 @@ import sqlite_utils
 
 from mediaserver.db import Database, stamp
 from mediaserver.events import Event, EventBus
+from mediaserver.library.access import EVERYTHING, Access
 
 __all__ = ["NOTHING_YET", "ProgressError", "ProgressService", "State", "UserData"]
 
@@ -88,10 +89,12 @@ class ProgressService:
         )
         return {int(r["item_id"]): _from_row(r) for r in rows}
 
-    def watched_containers(self, user_id: int, ids: Sequence[int]) -> set[int]:
+    def watched_containers(
+        self, user_id: int, ids: Sequence[int], access: Access = EVERYTHING
+    ) -> set[int]:
         """Of these shows, seasons and collections, the ones whose every episode or film
-        this person watched (one with nothing in it is not watched)."""
-        members = self._members(ids)
+        this person watched, of those they may see (one with nothing in it is not watched)."""
+        members = self._members(ids, access)
         seen = self.user_data_many(user_id, sorted({m for ms in members.values() for m in ms}))
         return {
             container
@@ -99,18 +102,20 @@ class ProgressService:
             if items and all(seen.get(i, NOTHING_YET).watched for i in items)
         }
 
-    def _members(self, ids: Sequence[int]) -> dict[int, list[int]]:
-        """The episodes of shows and seasons and the films of collections, by container."""
+    def _members(self, ids: Sequence[int], access: Access) -> dict[int, list[int]]:
+        """The episodes of shows and seasons and the films of collections that this viewer
+        may see, by container."""
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
+        seen = f"AND {condition}" if (condition := access.condition("e")) else ""
         rows = self.db.query(
             f"""SELECT e.parent_id, e.id FROM items e
-                WHERE e.kind = 'episode' AND e.parent_id IN ({marks})
+                WHERE e.kind = 'episode' AND e.parent_id IN ({marks}) {seen}
                 UNION SELECT se.parent_id, e.id FROM items e JOIN items se ON se.id = e.parent_id
-                WHERE e.kind = 'episode' AND se.parent_id IN ({marks})
-                UNION SELECT ci.collection_id, ci.item_id FROM collection_items ci
-                WHERE ci.collection_id IN ({marks})""",
+                WHERE e.kind = 'episode' AND se.parent_id IN ({marks}) {seen}
+                UNION SELECT ci.collection_id, e.id FROM collection_items ci
+                JOIN items e ON e.id = ci.item_id WHERE ci.collection_id IN ({marks}) {seen}""",
             [*ids, *ids, *ids],
         )
         members: dict[int, list[int]] = {int(i): [] for i in ids}
@@ -191,9 +196,12 @@ class ProgressService:
         self._changed(user_id, {item_id: data}, state)
         return data
 
-    def mark(self, user_id: int, item_id: int, watched: bool) -> list[int]:
-        """Mark an item watched or not; a show or season means all its episodes. The ids."""
-        ids = self._playable_ids(item_id)
+    def mark(
+        self, user_id: int, item_id: int, watched: bool, access: Access = EVERYTHING
+    ) -> list[int]:
+        """Mark an item watched or not; a show or season means all its episodes (those this
+        viewer may see). The ids."""
+        ids = self._playable_ids(item_id, access)
         now = stamp()
 
         def write(db: sqlite_utils.Database) -> None:
@@ -215,13 +223,13 @@ class ProgressService:
         self._changed(user_id, self.user_data_many(user_id, ids), "stopped")  # one read for all
         return ids
 
-    def _playable_ids(self, item_id: int) -> list[int]:
+    def _playable_ids(self, item_id: int, access: Access) -> list[int]:
         row = self.db.query_one("SELECT kind FROM items WHERE id = ?", [item_id])
         if row is None:
             raise KeyError(item_id)
         if row["kind"] in ("movie", "episode"):
             return [item_id]
-        return self._members([item_id])[item_id]
+        return self._members([item_id], access)[item_id]
 
     def _changed(self, user_id: int, changed: Mapping[int, UserData], state: State) -> None:
         for item_id, data in changed.items():

@@ -282,8 +282,8 @@ class DlnaController(Controller):
         user = _viewer(ctx)
         if user is None or not queries.is_visible(ctx.db, item_id, user.access):
             raise NotFoundException(detail="no such item")
-        row = ctx.db.query_one("SELECT poster FROM items WHERE id = ?", [item_id])
-        path = resolve_image(row[0] if row else None, ctx.images_dir)
+        poster = queries.poster_of(ctx.db, item_id, user.access)
+        path = resolve_image(poster.reference if poster else None, ctx.images_dir)
         if path is None:
             raise NotFoundException(detail="this item has no poster")
         from mediaserver.imaging import ImageRejected, resized_image
@@ -296,8 +296,9 @@ class DlnaController(Controller):
         features = (
             f"DLNA.ORG_PN=JPEG_SM;DLNA.ORG_OP=00;DLNA.ORG_CI=1;DLNA.ORG_FLAGS={didl.FLAGS_IMAGE}"
         )
+        keep = "no-cache" if poster and poster.borrowed else "public, max-age=3600"
         return serve_file(request, path, content_type=kind, extra_headers={
-            "Cache-Control": "public, max-age=3600", "contentFeatures.dlna.org": features,
+            "Cache-Control": keep, "contentFeatures.dlna.org": features,
             "transferMode.dlna.org": _transfer_mode(request, "Interactive")})  # fmt: skip
 
 

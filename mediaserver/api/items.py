@@ -90,7 +90,7 @@ class ItemController(Controller):
             offset=offset,
         )
         rows, total = queries.list_items(ctx.db, query, access)
-        with_user_data(ctx, viewer(request).id, rows)
+        with_user_data(ctx, viewer(request), rows)
         return {"items": rows, "total": total, "limit": limit, "offset": offset}
 
     @get("/{item_id:int}", sync_to_thread=False, summary="One item with its files and streams")
@@ -100,8 +100,8 @@ class ItemController(Controller):
         ctx: NamedDependency[AppContext],
         item_id: FromPath[int],
     ) -> dict[str, Any]:
-        item = require_item(ctx, item_id)  # the guard has already checked the viewer's access
         user = viewer(request)
+        item = require_item(ctx, item_id, user.access)  # counts and poster: what they may see
         admin = user.is_admin
         item["user_data"] = ctx.progress.user_data(user.id, item_id).as_dict()
         for file in item["files"]:
@@ -124,9 +124,9 @@ class ItemController(Controller):
         offset: Offset = 0,
     ) -> dict[str, Any]:
         access = viewer_access(request)
-        require_item(ctx, item_id)
+        require_item(ctx, item_id, access)
         children = queries.children(ctx.db, item_id, limit, offset, access)
-        with_user_data(ctx, viewer(request).id, children)
+        with_user_data(ctx, viewer(request), children)
         return {"items": children}
 
     # GET and HEAD in one handler (like /file below): Litestar's @head refuses a Response.
@@ -149,8 +149,8 @@ class ItemController(Controller):
     ) -> Response[Any]:
         if image not in ("poster", "backdrop"):
             raise NotFoundException(detail=f"no image called {image!r}; use poster or backdrop")
-        row = ctx.db.query_one(f"SELECT {image} FROM items WHERE id = ?", [item_id])
-        path = resolve_image(row[0] if row else None, ctx.images_dir)
+        reference, cache = _picture(ctx, item_id, image, viewer_access(request))
+        path = resolve_image(reference, ctx.images_dir)
         if path is None:
             raise NotFoundException(detail=f"item {item_id} has no {image}")
         if width is not None:
@@ -162,7 +162,7 @@ class ItemController(Controller):
             request,
             path,
             content_type=content_type,
-            extra_headers={"Cache-Control": "public, max-age=3600"},
+            extra_headers={"Cache-Control": cache},
         )
 
     # One handler for GET and HEAD: Litestar's @head refuses handlers returning a Response.
@@ -180,6 +180,24 @@ class ItemController(Controller):
         file_id: FromQuery[int | None] = None,
     ) -> Response[Any]:
         return _direct(request, ctx, item_id, file_id)
+
+
+def _picture(ctx: AppContext, item_id: int, image: str, access: Access) -> tuple[str | None, str]:
+    """The stored reference of an item's poster or backdrop, and how long browsers keep it.
+
+    A container's borrowed poster depends on who asks (a child's collection shows the film
+    they may see), so a browser shared by two people must ask again every time.
+    """
+    if image == "poster":
+        poster = queries.poster_of(ctx.db, item_id, access)
+        if poster is None:
+            return None, ""
+        return poster.reference, "private, no-cache" if poster.borrowed else _KEEP
+    row = ctx.db.query_one("SELECT backdrop FROM items WHERE id = ?", [item_id])
+    return (row[0] if row else None), _KEEP
+
+
+_KEEP = "public, max-age=3600"
 
 
 def _direct(

@@ -18,6 +18,7 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath
 
 from mediaserver import metrics
+from mediaserver.accounts.users import User
 from mediaserver.activity import rows
 from mediaserver.activity.progress import NOTHING_YET, ProgressError
 from mediaserver.api.access import viewer, viewer_access
@@ -45,14 +46,14 @@ def _report(content_type: str, body: bytes) -> Report:
         raise ValidationException(detail=f"bad progress report: {exc}") from None
 
 
-def with_user_data(ctx: AppContext, user_id: int, items: list[dict[str, Any]]) -> None:
+def with_user_data(ctx: AppContext, user: User, items: list[dict[str, Any]]) -> None:
     """Add the viewer's ``user_data`` to each item (one query for the lot)."""
-    found = ctx.progress.user_data_many(user_id, [int(i["id"]) for i in items])
-    containers = [int(i["id"]) for i in items if i["kind"] in ("show", "season")]
-    finished = ctx.progress.watched_containers(user_id, containers)
+    found = ctx.progress.user_data_many(user.id, [int(i["id"]) for i in items])
+    containers = [int(i["id"]) for i in items if i["kind"] in ("show", "season", "collection")]
+    finished = ctx.progress.watched_containers(user.id, containers, user.access)
     for item in items:
         item["user_data"] = found.get(int(item["id"]), NOTHING_YET).as_dict()
-        if int(item["id"]) in finished:  # a show or season: watched when every episode is
+        if int(item["id"]) in finished:  # watched when every episode or film they may see is
             item["user_data"]["watched"] = True
 
 
@@ -103,7 +104,7 @@ class ProgressController(Controller):
     ) -> dict[str, Any]:
         user = viewer(request)
         try:
-            ids = ctx.progress.mark(user.id, item_id, watched)
+            ids = ctx.progress.mark(user.id, item_id, watched, user.access)
         except KeyError:
             raise NotFoundException(detail=f"no item with id {item_id}") from None
         return {"item_id": item_id, "watched": watched, "items": len(ids)}
@@ -124,5 +125,5 @@ class HomeController(Controller):
             "recently_added": queries.recently_added(ctx.db, 24, access),
         }
         for items in answer.values():
-            with_user_data(ctx, user.id, items)
+            with_user_data(ctx, user, items)
         return answer

@@ -45,7 +45,7 @@ def recommendation_rows(ctx: AppContext, request: Request[Any, Any, Any]) -> lis
         items = queries.items_by_id(ctx.db, list(reasons), access)
         for item in items:
             item["reason"] = reasons[item["id"]]
-        with_user_data(ctx, user.id, items)
+        with_user_data(ctx, user, items)
         if items:
             rows.append({**row, "items": items})
     return rows

@@ -439,6 +439,25 @@ def _m015_readable_length(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE files ADD COLUMN readable_s REAL")
 
 
+def _m016_own_posters(db: sqlite_utils.Database) -> None:
+    # Shows, seasons and collections kept a copy of a child's poster, which a viewer who may
+    # not see that child was shown too.  Only art of their own stays; the rest is chosen
+    # per viewer when read.  Shows first: they compare against their seasons' copies.
+    db.executescript(
+        """
+        UPDATE items SET poster = NULL WHERE kind = 'show' AND poster IN (
+            SELECT s.poster FROM items s WHERE s.parent_id = items.id
+            UNION SELECT e.poster FROM items s JOIN items e ON e.parent_id = s.id
+            WHERE s.parent_id = items.id);
+        UPDATE items SET poster = NULL WHERE kind = 'season' AND poster IN (
+            SELECT e.poster FROM items e WHERE e.parent_id = items.id);
+        UPDATE items SET poster = NULL WHERE kind = 'collection' AND poster IN (
+            SELECT m.poster FROM collection_items ci JOIN items m ON m.id = ci.item_id
+            WHERE ci.collection_id = items.id);
+        """
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: tuple[Migration, ...] = (
     _m001_catalog,
@@ -456,6 +475,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m013_start_offset,
     _m014_codec_formats,
     _m015_readable_length,
+    _m016_own_posters,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

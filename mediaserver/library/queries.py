@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,6 +22,7 @@ __all__ = [
     "ITEM_KINDS",
     "SORTS",
     "ItemQuery",
+    "Poster",
     "children",
     "fts_query",
     "genres",
@@ -29,6 +30,7 @@ __all__ = [
     "is_visible",
     "items_by_id",
     "list_items",
+    "poster_of",
     "problems",
     "recently_added",
     "titles_containing",
@@ -64,15 +66,27 @@ _COLUMNS = [
     "genres",
     "studios",
     "added_at",
-    "poster",
     "backdrop",
 ]
-_NAMES = (*_COLUMNS, "child_count", "parent_title", "show_id", "show_title")
-_BASE = f"""
+_NAMES = (*_COLUMNS, "child_count", "art_id", "parent_title", "show_id", "show_title")
+
+
+def _base(visible: Callable[[str], str | None]) -> str:
+    """The item rows' SELECT, counting and picturing only what ``visible(alias)`` allows.
+
+    A container's count is of the children this viewer may see, and one without art of its
+    own shows the first picture among them (``art_id``: whose poster to show): a hidden
+    film's poster never stands for its collection.
+    """
+    shown = visible("c")
+    films = "JOIN items c ON c.id = ci.item_id" if shown else ""  # the index alone, else
+    return f"""
     SELECT {", ".join("i." + c for c in _COLUMNS)},
            CASE WHEN i.kind = 'collection'
-                THEN (SELECT count(*) FROM collection_items ci WHERE ci.collection_id = i.id)
-                ELSE (SELECT count(*) FROM items c WHERE c.parent_id = i.id) END,
+                THEN (SELECT count(*) FROM collection_items ci {films}
+                      WHERE ci.collection_id = i.id {_and(shown)})
+                ELSE (SELECT count(*) FROM items c WHERE c.parent_id = i.id {_and(shown)}) END,
+           {_art("i", visible)},
            (SELECT p.title FROM items p WHERE p.id = i.parent_id),
            CASE WHEN i.kind = 'episode'
                 THEN (SELECT p.parent_id FROM items p WHERE p.id = i.parent_id) END,
@@ -81,6 +95,36 @@ _BASE = f"""
                       WHERE p.id = i.parent_id) END
     FROM items i
 """
+
+
+def _art(alias: str, visible: Callable[[str], str | None]) -> str:
+    """The id of the item whose poster ``alias`` shows: its own, else for a collection its
+    oldest visible film's, for a season its first visible episode's, for a show its first
+    visible season's (own or borrowed); NULL for none."""
+    a = alias
+
+    def first_episode(season: str) -> str:
+        return f"""(SELECT e.id FROM items e WHERE e.parent_id = {season}.id
+                    AND e.poster IS NOT NULL {_and(visible("e"))}
+                    ORDER BY e.season_number, e.episode_number LIMIT 1)"""
+
+    return f"""CASE WHEN {a}.poster IS NOT NULL THEN {a}.id
+        WHEN {a}.kind = 'collection' THEN (
+            SELECT m.id FROM collection_items cm JOIN items m ON m.id = cm.item_id
+            WHERE cm.collection_id = {a}.id AND m.poster IS NOT NULL {_and(visible("m"))}
+            ORDER BY m.year, m.sort_title LIMIT 1)
+        WHEN {a}.kind = 'season' THEN {first_episode(a)}
+        WHEN {a}.kind = 'show' THEN (
+            SELECT coalesce(CASE WHEN s.poster IS NOT NULL THEN s.id END, {first_episode("s")})
+            FROM items s WHERE s.parent_id = {a}.id {_and(visible("s"))}
+            AND (s.poster IS NOT NULL OR {first_episode("s")} IS NOT NULL)
+            ORDER BY s.season_number LIMIT 1) END"""
+
+
+@dataclass(frozen=True, slots=True)
+class Poster:
+    reference: str  # as stored: see library/images.resolve_image
+    borrowed: bool  # a film's or an episode's, standing for its container
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +152,13 @@ _decode_list = msgspec.json.Decoder(list[str]).decode
 
 
 def _item(row: Sequence[Any]) -> dict[str, Any]:
-    """A row of ``_BASE`` as the API shows an item (hot: every list and search row)."""
+    """A row of ``_base`` as the API shows an item (hot: every list and search row)."""
     out = dict(zip(_NAMES, row, strict=True))
     item_id, kind = out["id"], out["kind"]
     out["genres"] = _decode_list(out["genres"])
     out["studios"] = _decode_list(out["studios"])
-    out["poster_url"] = f"/api/v1/items/{item_id}/image/poster" if out.pop("poster") else None
+    art = out.pop("art_id")
+    out["poster_url"] = f"/api/v1/items/{art}/image/poster" if art is not None else None
     out["backdrop_url"] = f"/api/v1/items/{item_id}/image/backdrop" if out.pop("backdrop") else None
     parent_title = out.pop("parent_title")
     if kind == "season":
@@ -170,7 +215,7 @@ def list_items(
         clause = ("WHERE " + " AND ".join(where)) if where else ""
         sql = f"SELECT i.id FROM items i {join} {clause} ORDER BY {order}"
     ids = _ordered_ids(db, sql, params)
-    return _rows_by_id(db, ids[query.offset : query.offset + query.limit]), len(ids)
+    return _rows_by_id(db, ids[query.offset : query.offset + query.limit], access), len(ids)
 
 
 def _ordered_ids(db: Database, sql: str, params: list[Any]) -> array[int]:
@@ -184,10 +229,10 @@ def _ordered_ids(db: Database, sql: str, params: list[Any]) -> array[int]:
     )
 
 
-def _rows_by_id(db: Database, ids: Sequence[int]) -> list[dict[str, Any]]:
+def _rows_by_id(db: Database, ids: Sequence[int], access: Access) -> list[dict[str, Any]]:
     if not ids:
         return []
-    rows = db.query(f"{_BASE} WHERE i.id IN ({','.join('?' * len(ids))})", list(ids))
+    rows = db.query(f"{_select(db, access)} WHERE i.id IN ({','.join('?' * len(ids))})", list(ids))
     by_id = {int(r["id"]): r for r in rows}
     return [_item(by_id[i]) for i in ids if i in by_id]
 
@@ -197,22 +242,28 @@ def items_by_id(
 ) -> list[dict[str, Any]]:
     """Items in the order of ``ids``, leaving out any this viewer may not see."""
     visible = [i for i in ids if not access.restricted or is_visible(db, i, access)]
-    return _rows_by_id(db, visible)
+    return _rows_by_id(db, visible, access)
 
 
-def _visible(db: Database, access: Access) -> str | None:
-    """The SQL condition on ``i`` hiding what this viewer may not see and items of libraries
-    no longer configured (None: everything shown)."""
+def _visible(db: Database, access: Access, alias: str = "i") -> str | None:
+    """The SQL condition on ``alias`` hiding what this viewer may not see and items of
+    libraries no longer configured (None: everything shown)."""
 
-    def inactive() -> str | None:
+    def active() -> str | None:
         rows = db.query("SELECT id, active FROM libraries")
         if all(r["active"] for r in rows):
             return None
-        active = ",".join(str(int(r["id"])) for r in rows if r["active"])
-        return f"i.library_id IN ({active or 'NULL'})"
+        return ",".join(str(int(r["id"])) for r in rows if r["active"]) or "NULL"
 
-    parts = [c for c in (db.memo("visible-libraries", inactive), access.condition("i")) if c]
+    ids = db.memo("active-libraries", active)
+    configured = f"{alias}.library_id IN ({ids})" if ids is not None else None
+    parts = [c for c in (configured, access.condition(alias)) if c]
     return " AND ".join(parts) if parts else None
+
+
+def _select(db: Database, access: Access) -> str:
+    """The item rows' SELECT for this viewer (counts and pictures of what they may see)."""
+    return _base(lambda alias: _visible(db, access, alias))
 
 
 def _and(condition: str | None) -> str:
@@ -233,7 +284,7 @@ def is_visible(db: Database, item_id: int, access: Access = EVERYTHING) -> bool:
 
 def get_item(db: Database, item_id: int, access: Access = EVERYTHING) -> dict[str, Any] | None:
     visible = _visible(db, access)
-    row = db.query_one(f"{_BASE} WHERE i.id = ? {_and(visible)}", [item_id])
+    row = db.query_one(f"{_select(db, access)} WHERE i.id = ? {_and(visible)}", [item_id])
     if row is None:
         return None
     item = _item(row)
@@ -257,6 +308,16 @@ def get_item(db: Database, item_id: int, access: Access = EVERYTHING) -> dict[st
         for f in db.query("SELECT * FROM files WHERE item_id = ? ORDER BY id", [item_id])
     ]
     return item
+
+
+def poster_of(db: Database, item_id: int, access: Access = EVERYTHING) -> Poster | None:
+    """The poster this viewer sees for an item (None: none), as in its ``poster_url``."""
+    art = _art("i", lambda alias: _visible(db, access, alias))
+    row = db.query_one(
+        f"SELECT p.poster, p.id FROM items i JOIN items p ON p.id = ({art}) WHERE i.id = ?",
+        [item_id],
+    )
+    return Poster(row[0], borrowed=int(row[1]) != item_id) if row else None
 
 
 def _file(db: Database, row: sqlite3.Row) -> dict[str, Any]:
@@ -292,13 +353,13 @@ def children(
     members = db.query_one("SELECT 1 FROM items WHERE id = ? AND kind = 'collection'", [item_id])
     if members:
         rows = db.query(
-            f"""{_BASE} JOIN collection_items ci ON ci.item_id = i.id AND ci.collection_id = ?
+            f"""{_select(db, access)} JOIN collection_items ci ON ci.item_id = i.id AND ci.collection_id = ?
                 WHERE 1 {_and(visible)} ORDER BY i.year, i.sort_title LIMIT ? OFFSET ?""",
             [item_id, limit, offset],
         )
         return [_item(r) for r in rows]
     rows = db.query(
-        f"""{_BASE} WHERE i.parent_id = ? {_and(visible)}
+        f"""{_select(db, access)} WHERE i.parent_id = ? {_and(visible)}
             ORDER BY i.season_number, i.episode_number, i.sort_title LIMIT ? OFFSET ?""",
         [item_id, limit, offset],
     )
@@ -311,7 +372,7 @@ def recently_added(
     """Movies and shows, newest first; a show counts as new when one of its episodes is."""
     in_library = "AND i.library_id = ?" if library_id is not None else ""
     rows = db.query(
-        f"""{_BASE} WHERE i.last_added_at IS NOT NULL AND i.kind IN ('movie', 'show')
+        f"""{_select(db, access)} WHERE i.last_added_at IS NOT NULL AND i.kind IN ('movie', 'show')
             {in_library} {_and(_visible(db, access))}
             ORDER BY i.last_added_at DESC, i.id DESC LIMIT ?""",
         [*([library_id] if library_id is not None else []), limit],
@@ -332,7 +393,7 @@ def titles_containing(
     as the search box's index matches), case-insensitively for ASCII, in ``sort`` order."""
     pattern = "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
     rows = db.query(
-        f"""{_BASE} WHERE i.kind IN ({",".join("?" * len(kinds))})
+        f"""{_select(db, access)} WHERE i.kind IN ({",".join("?" * len(kinds))})
             AND i.title LIKE ? ESCAPE '\\' {_and(_visible(db, access))}
             ORDER BY {SORTS[sort]} LIMIT ?""",
         [*kinds, pattern, limit],

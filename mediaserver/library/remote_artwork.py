@@ -176,7 +176,7 @@ class ArtworkFetcher:
                 continue
             folder = show_folder(Path(row["path"]), root)
             names = walk.sidecars.get(folder, {})
-            # A show's poster may be borrowed from an episode, so ask the sidecar rules.
+            # Ask the sidecar rules: the folder is what counts, not what the row holds.
             sidecar = {
                 s: find_image(folder, names, kind=s) is not None for s in ("poster", "backdrop")
             }

@@ -303,7 +303,11 @@ class Scanner:
     def _make_images(
         self, library_id: int, progress: Progress, should_stop: Callable[[], bool]
     ) -> int:
-        """Extract a frame for every movie/episode without a poster, then fill shows and seasons."""
+        """Extract a frame for every movie/episode without a poster.
+
+        Shows, seasons and collections without art of their own keep none: each viewer
+        sees the first picture among what they may see inside (``queries._art``).
+        """
         todo = self.db.query(
             """SELECT i.id, f.path, f.duration_s, f.fingerprint FROM items i
                JOIN files f ON f.id = (SELECT id FROM files WHERE item_id = i.id LIMIT 1)
@@ -326,28 +330,9 @@ class Scanner:
                 if should_stop():
                     break
 
-        def write(db: sqlite_utils.Database) -> None:
-            db.conn.executemany(
+        self.db.write(
+            lambda db: db.conn.executemany(
                 "UPDATE items SET poster = ? WHERE id = ?", [(p, i) for i, p in made]
             )
-            # A season or show without art borrows its first episode's picture.
-            for kind in ("season", "show"):
-                db.execute(
-                    f"""UPDATE items SET poster = (
-                          SELECT c.poster FROM items c WHERE c.parent_id = items.id
-                          AND c.poster IS NOT NULL
-                          ORDER BY c.season_number, c.episode_number LIMIT 1)
-                        WHERE library_id = ? AND kind = '{kind}' AND poster IS NULL""",
-                    [library_id],
-                )
-            db.execute(  # a collection shows its oldest film's poster
-                """UPDATE items SET poster = (
-                      SELECT m.poster FROM collection_items ci JOIN items m ON m.id = ci.item_id
-                      WHERE ci.collection_id = items.id AND m.poster IS NOT NULL
-                      ORDER BY m.year, m.sort_title LIMIT 1)
-                   WHERE library_id = ? AND kind = 'collection' AND poster IS NULL""",
-                [library_id],
-            )
-
-        self.db.write(write)
+        )
         return len(made)

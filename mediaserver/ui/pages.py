@@ -77,7 +77,7 @@ class PageController(Controller):
             )[0],
         }
         for row in rows.values():
-            with_user_data(ctx, user.id, row)
+            with_user_data(ctx, user, row)
         picks = recommendation_rows(ctx, request)
         new_here = not picks or all(r["key"] == "trending" for r in picks)
         # Someone with nothing watched and no genres picked is asked what they like.
@@ -123,7 +123,7 @@ class PageController(Controller):
             offset=(page - 1) * PAGE_SIZE,
         )
         items, total = queries.list_items(ctx.db, query, access)
-        with_user_data(ctx, viewer(request).id, items)
+        with_user_data(ctx, viewer(request), items)
         admin = viewer(request).is_admin
         context = {
             "library": library,
@@ -160,25 +160,21 @@ class PageController(Controller):
             item = require_item(ctx, item_id, access)
         except NotFoundException:
             raise NotFoundException(detail="This item does not exist (any more).") from None
-        user_id = viewer(request).id
-        item["user_data"] = ctx.progress.user_data(user_id, item_id).as_dict()
-        if item["kind"] in ("show", "season", "collection"):  # watched when every episode is
-            item["user_data"]["watched"] = item_id in ctx.progress.watched_containers(
-                user_id, [item_id]
-            )
+        user = viewer(request)
+        with_user_data(ctx, user, [item])  # a container: watched when all they may see is
         context: dict[str, Any] = {"item": item}
         if item["kind"] in ("show", "season", "collection"):
             context["children"] = queries.children(ctx.db, item_id, access=access)
-            with_user_data(ctx, user_id, context["children"])
+            with_user_data(ctx, user, context["children"])
         if item["kind"] == "show":
             first = context["children"][0]["id"] if context["children"] else None
             context["episodes"] = queries.children(ctx.db, first, access=access) if first else []
-            with_user_data(ctx, user_id, context["episodes"])
+            with_user_data(ctx, user, context["episodes"])
         if item["kind"] in ("show", "season"):
-            context["pick"] = pick_episode(ctx.db, user_id, item_id, access)
+            context["pick"] = pick_episode(ctx.db, user.id, item_id, access)
         if item["kind"] == "episode":
             context["previous"], context["next"] = neighbours(ctx.db, item_id, access)
-            context["autoplay_next"] = ctx.users.preferences(user_id).autoplay_next
+            context["autoplay_next"] = ctx.users.preferences(user.id).autoplay_next
         for file in item.get("files", []):
             file["playable_type"] = playable_type(file["container"], file["streams"])
         return Template(_TEMPLATES.get(item["kind"], "item.html"), context=context)
@@ -195,7 +191,7 @@ class PageController(Controller):
         total = 0
         if q.strip():
             results, total = queries.list_items(ctx.db, queries.ItemQuery(q=q, limit=60), access)
-            with_user_data(ctx, viewer(request).id, results)
+            with_user_data(ctx, viewer(request), results)
         name = "_search_results.html" if _is_htmx(request) else "search.html"
         return Template(name, context={"q": q, "results": results, "total": total})
 

@@ -128,6 +128,50 @@ def test_a_failing_migration_leaves_the_old_version(
     assert (tmp_path / f"catalog.sqlite3.v{old}.bak").is_file()
 
 
+def test_copies_of_a_childs_poster_are_dropped_and_own_art_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 14: a show, season or collection no longer keeps a child's poster."""
+    path = tmp_path / "catalog.sqlite3"
+    rows = [  # id, kind, parent, poster
+        (1, "show", None, "cache:e1.jpg"),  # its first episode's, through its season
+        (2, "season", 1, "cache:e1.jpg"),
+        (3, "episode", 2, "cache:e1.jpg"),
+        (4, "season", 1, "file:/tv/Show/season02-poster.jpg"),  # its own
+        (5, "episode", 4, "cache:e2.jpg"),
+        (6, "show", None, "file:/tv/Other/poster.jpg"),  # its own
+        (7, "movie", None, "cache:m.jpg"),
+        (8, "collection", None, "cache:m.jpg"),
+    ]
+    with monkeypatch.context() as patch:
+        patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:13])
+        patch.setattr(schema, "SCHEMA_VERSION", 13)
+        with Database(path) as old:
+
+            def fill(d: sqlite_utils.Database) -> None:
+                d.execute("INSERT INTO libraries (id, name, path) VALUES (1, 'TV', '/tv')")
+                d.conn.executemany(
+                    "INSERT INTO items (id, library_id, kind, parent_id, poster, match_key, title,"
+                    " sort_title) VALUES (?, 1, ?, ?, ?, ?, 'x', 'x')",
+                    [(*r, f"k{r[0]}") for r in rows],
+                )
+                d.execute("INSERT INTO collection_items VALUES (8, 7)")
+
+            old.write(fill)
+    with Database(path) as db:
+        posters = {r["id"]: r["poster"] for r in db.query("SELECT id, poster FROM items")}
+    assert posters == {
+        1: None,
+        2: None,
+        3: "cache:e1.jpg",
+        4: "file:/tv/Show/season02-poster.jpg",
+        5: "cache:e2.jpg",
+        6: "file:/tv/Other/poster.jpg",
+        7: "cache:m.jpg",
+        8: None,
+    }
+
+
 def test_concurrent_writers_and_readers_never_see_locked(tmp_path: Path) -> None:
     writers, per_writer = 8, 200
     errors: list[BaseException] = []
