@@ -86,7 +86,8 @@ def pick_episode(
     ]
     if not rows:
         return None
-    started = [r for r in rows if r["position_s"] > 0 and not r["watched"] and r["last_played_at"]]
+    # In progress, a rewatch too (watched before, under way again), as Continue watching has it.
+    started = [r for r in rows if r["position_s"] > 0 and r["last_played_at"]]
     watched = [r for r in rows if r["watched"] and r["last_played_at"]]
     choice = rows[0]
     action: Literal["resume", "next", "play"] = "play"

@@ -44,10 +44,17 @@ class UserData:
     play_count: int
     last_played_at: str | None
 
+    @property
+    def rewatching(self) -> bool:
+        """Watched before and in progress again past the start: shown as in progress (in
+        Continue watching, with Resume), not as done."""
+        return self.watched and self.position_s > 0
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "position_s": round(self.position_s, 3),
             "watched": self.watched,
+            "rewatching": self.rewatching,
             "play_count": self.play_count,
             "last_played_at": self.last_played_at,
         }

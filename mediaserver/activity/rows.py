@@ -20,7 +20,13 @@ __all__ = ["continue_watching", "next_up"]
 def continue_watching(
     db: Database, user_id: int, access: Access = EVERYTHING, limit: int = 24
 ) -> list[dict[str, Any]]:
-    """Started and not finished, most recently played first."""
+    """Started and not finished, most recently played first.
+
+    A resume point is only kept past the start and is cleared when an item is finished or
+    marked watched, so a watched item is here only while it is being watched again (its
+    ``user_data`` says ``rewatching``).  The home page, ``/api/v1/home`` and the DLNA
+    folder all read this one list.
+    """
     rows = db.query(
         """SELECT p.item_id FROM progress p JOIN items i ON i.id = p.item_id
            WHERE p.user_id = ? AND p.position_s > 0 AND i.kind IN ('movie', 'episode')

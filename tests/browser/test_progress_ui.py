@@ -47,6 +47,7 @@ CLIPS = {
     "Done Deal (2017).mp4": "teal",  # watched
     "Still Pond (2016).mp4": "purple",  # under the CSP
     "Bright Day (2015).mp4": "lime",  # playback events
+    "Late Bus (2014).mp4": "silver",  # marked watched while it plays
     "Tide/Season 1/Tide S01E01.mp4": "red",
     "Tide/Season 1/Tide S01E02.mp4": "green",
 }
@@ -364,6 +365,35 @@ def test_home_rows_and_watched_cards(
         expect(done.locator(".progress-bar")).to_have_count(0)
         expect(cards.filter(has_text="Far Hills").locator(".progress-bar")).to_be_visible()
         expect(cards.filter(has_text="Far Hills").locator(".watched-mark")).to_have_count(0)
+
+
+def test_a_film_marked_watched_while_it_plays_stays_out_of_continue_watching(
+    browser: Browser, base_url: str, ids: dict[str, int], api: httpx.Client
+) -> None:
+    """Issue 15, bug 9: the page playing on after "Mark watched" says nothing more, so
+    neither its next report nor its closing beacon puts the film back as started."""
+    bus = ids["Late Bus"]
+    with strict_page(browser, base_url) as page:
+        open_item(page, base_url, bus)
+        play_at(page, 100)
+        mark = page.locator(".hero [data-action=watched]")
+        with page.expect_response(lambda r: r.url.endswith(f"/items/{bus}/watched")) as done:
+            mark.click()
+        assert done.value.ok
+        expect(mark).to_have_text("Watched ✓")
+        wait_until(page, f"{VIDEO}.currentTime > {current_time(page) + 1}")  # it plays on
+        page.evaluate(
+            """() => { window.hearthBeacons = [];
+                 const send = navigator.sendBeacon.bind(navigator);
+                 navigator.sendBeacon = (url, body) => { hearthBeacons.push(url); return send(url, body); }; }"""
+        )
+        page.evaluate("window.dispatchEvent(new Event('pagehide'))")  # what leaving does first
+        assert [u for u in page.evaluate("hearthBeacons") if u.endswith("/progress")] == []
+        goto(page, base_url + "/")
+        continuing = page.locator("section[aria-labelledby=continue] .card")
+        expect(continuing.filter(has_text="Late Bus")).to_have_count(0)
+    data = user_data(api, bus)
+    assert data["watched"] is True and data["position_s"] == 0, data
 
 
 def test_reporting_and_the_event_stream_run_under_the_policy(

@@ -74,7 +74,8 @@ def home(
 def test_a_report_is_stored_and_shown_with_the_item(home: Home) -> None:
     viewer = home.member("Ada")
     assert home.user_data(viewer, "Slow River") == {
-        "position_s": 0.0, "watched": False, "play_count": 0, "last_played_at": None,
+        "position_s": 0.0, "watched": False, "rewatching": False, "play_count": 0,
+        "last_played_at": None,
     }  # fmt: skip
     answer = home.report(viewer, "Slow River", 123.4, "paused")
     assert answer.status_code == 200, answer.text
@@ -155,6 +156,51 @@ def test_home_rows_continue_watching_and_next_up(home: Home) -> None:
     rows = home.client.get("/api/v1/home", headers=viewer).json()
     assert [i["id"] for i in rows["continue_watching"]] == [home.ids["E2"], home.ids["Slow River"]]
     assert rows["next_up"] == []
+
+
+def _continue_watching(home: Home, viewer: dict[str, str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = home.client.get("/api/v1/home", headers=viewer).json()[
+        "continue_watching"
+    ]
+    return rows
+
+
+def _html(home: Home, viewer: dict[str, str], path: str) -> str:
+    return home.client.get(path, headers={**viewer, "accept": "text/html"}).text
+
+
+def test_a_watched_film_leaves_continue_watching_and_a_rewatch_shows_as_one(home: Home) -> None:
+    """Issue 15, bug 9: no watched film with a tick in Continue watching; a rewatch past its
+    start is there as "Rewatching", with Resume on its page, until it is finished again."""
+    viewer = home.member("Lea")
+    film = home.ids["Slow River"]
+    home.report(viewer, "Slow River", 300.0)
+    assert [i["id"] for i in _continue_watching(home, viewer)] == [film]
+    home.report(viewer, "Slow River", 560.0, "stopped")  # finished
+    assert _continue_watching(home, viewer) == []
+    home.report(viewer, "Slow River", 12.0)  # from the start again: not past the start
+    assert _continue_watching(home, viewer) == []
+    home.report(viewer, "Slow River", 200.0, "paused")  # a rewatch
+    (again,) = _continue_watching(home, viewer)
+    assert again["id"] == film and again["user_data"] == {
+        **again["user_data"], "position_s": 200.0, "watched": True, "rewatching": True,
+    }  # fmt: skip
+    start = _html(home, viewer, "/").split('id="continue"')[1].split("</section>")[0]
+    assert "Rewatching" in start and "progress-bar" in start and "watched-mark" not in start
+    page = _html(home, viewer, f"/items/{film}")
+    resume = page.split("data-resume ")[1].split("</div>")[0]
+    assert (
+        "hidden" not in resume.split(">")[0] and "Resume from <span data-resume-time>3:20" in resume
+    )
+    assert "Rewatching" in resume
+    assert 'aria-pressed="false"' in page  # not done: "Mark watched" finishes it
+    assert home.client.post(f"/api/v1/items/{film}/watched", headers=viewer).status_code == 200
+    assert _continue_watching(home, viewer) == []
+    assert home.user_data(viewer, "Slow River")["rewatching"] is False
+    home.report(viewer, "Slow River", 100.0)
+    home.report(viewer, "Slow River", 580.0, "stopped")  # a rewatch to the end
+    assert _continue_watching(home, viewer) == []
+    assert home.user_data(viewer, "Slow River")["play_count"] == 2  # the end, and the end again
 
 
 def test_another_persons_progress_is_theirs_alone(home: Home) -> None:

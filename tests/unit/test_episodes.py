@@ -84,6 +84,13 @@ def test_an_episode_in_progress_is_resumed(db: Database) -> None:
     assert picked(db, S1) == (22, "resume", 754.0)
 
 
+def test_an_episode_watched_again_is_resumed_too(db: Database) -> None:
+    played(db, 21, "2026-12-01T10:00:00Z", watched=True)
+    played(db, 22, "2026-12-01T11:00:00Z", watched=True)
+    played(db, 21, "2026-12-02T10:00:00Z", position=300.0, watched=True)  # a rewatch
+    assert picked(db, SHOW) == (21, "resume", 300.0)
+
+
 def test_after_the_last_watched_comes_the_next_unwatched_across_seasons(db: Database) -> None:
     played(db, 21, "2026-12-01T10:00:00Z", watched=True)
     played(db, 23, "2026-12-02T10:00:00Z", watched=True)

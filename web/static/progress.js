@@ -25,9 +25,13 @@
     let lastSent = -Infinity;
     let lastPosition = null; // what the server last heard from this page
     let started = false;
+    // Marked watched on this page while it plays: its position would put the film back in
+    // Continue watching, so it says nothing more until the viewer plays on after a pause or
+    // seeks (then it is a rewatch).
+    let settled = false;
 
     function send(state) {
-      if (!started) return; // nothing to say before the first play
+      if (!started || settled) return; // nothing to say before the first play
       lastSent = performance.now();
       lastPosition = position();
       const body = JSON.stringify({ position_s: lastPosition, state });
@@ -40,7 +44,7 @@
     // Only a position the server has not heard: a paused page re-sending its old one would
     // undo a "Mark watched" made since (here or on another device) when it closes.
     function beacon() {
-      if (!started) return;
+      if (!started || settled) return;
       const at = position();
       if (lastPosition !== null && Math.abs(at - lastPosition) < 0.5) return;
       lastPosition = at;
@@ -48,15 +52,17 @@
       navigator.sendBeacon(url, new Blob([form.toString()], { type: "application/x-www-form-urlencoded" }));
     }
 
+    video.addEventListener("play", () => { settled = false; });
     video.addEventListener("playing", () => { started = true; playedHere.add(video); send("playing"); });
     video.addEventListener("pause", () => { if (!video.ended) send("paused"); });
-    video.addEventListener("seeked", () => send(video.paused ? "paused" : "playing"));
+    video.addEventListener("seeked", () => { settled = false; send(video.paused ? "paused" : "playing"); });
     video.addEventListener("ended", () => send("stopped"));
     video.addEventListener("timeupdate", () => {
       if (!video.paused && performance.now() - lastSent > REPORT_EVERY_S * 1000) send("playing");
     });
     window.addEventListener("pagehide", beacon);
     document.addEventListener("visibilitychange", () => { if (document.visibilityState === "hidden") beacon(); });
+    return { marked(watched) { settled = watched && started; } };
   }
 
   // -- playback events, for analytics --------------------------------------------------
@@ -118,11 +124,13 @@
   // -- resume and start over ----------------------------------------------------------
 
   function showResume(panel, data) {
-    const resumable = data.position_s > 0 && !data.watched;
+    const resumable = data.position_s > 0; // a rewatch too: watched before, under way again
     panel.hidden = !resumable;
     const play = document.querySelector("[data-action=play-item]"); // Play, when there is nothing to resume
     if (play) play.hidden = resumable;
     panel.dataset.position = String(data.position_s);
+    const rewatching = panel.querySelector("[data-rewatching]");
+    if (rewatching) rewatching.hidden = !(data.watched && data.position_s > 0);
     const label = panel.querySelector("[data-resume-time]");
     if (label) label.textContent = clock(data.position_s);
   }
@@ -144,12 +152,18 @@
     button.textContent = watched ? button.dataset.labelOn : button.dataset.labelOff;
   }
 
-  function wireWatched(button) {
+  // Done: watched and not being watched again (a rewatch offers "Mark watched" to finish it).
+  const done = (data) => data.watched && !(data.position_s > 0);
+
+  function wireWatched(button, onMarked) {
     button.addEventListener("click", async () => {
       const watched = button.getAttribute("aria-pressed") !== "true";
       const response = await fetch(`/api/v1/items/${button.dataset.itemId}/watched`, {
         method: watched ? "POST" : "DELETE", headers: { "x-csrf-token": csrf() } });
-      if (response.ok) showWatched(button, watched);
+      if (response.ok) {
+        showWatched(button, watched);
+        onMarked(button.dataset.itemId, watched);
+      }
     });
   }
 
@@ -161,7 +175,7 @@
     events.addEventListener("progress", (message) => {
       const data = JSON.parse(message.data);
       if (String(data.item_id) !== String(itemId)) return;
-      document.querySelectorAll(`[data-action=watched][data-item-id="${itemId}"]`).forEach((b) => showWatched(b, data.watched));
+      document.querySelectorAll(`[data-action=watched][data-item-id="${itemId}"]`).forEach((b) => showWatched(b, done(data)));
       // Once this page has played, its own position is the one that counts.
       if (panel && (!video || !playedHere.has(video))) showResume(panel, data);
     });
@@ -169,10 +183,14 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    document.querySelectorAll("[data-action=watched]").forEach(wireWatched);
     const video = document.getElementById("player");
     const panel = document.querySelector("[data-resume]");
-    if (video && video.dataset.itemId) { reporter(video); eventLog(video); }
+    const reports = video && video.dataset.itemId ? reporter(video) : null;
+    if (reports) eventLog(video);
+    const onMarked = (itemId, watched) => {
+      if (reports && itemId === video.dataset.itemId) reports.marked(watched);
+    };
+    document.querySelectorAll("[data-action=watched]").forEach((b) => wireWatched(b, onMarked));
     if (panel && video) wireResume(panel, video);
     const itemId = document.querySelector("[data-live-item]")?.dataset.liveItem;
     if (itemId) listen(itemId, panel, video);
