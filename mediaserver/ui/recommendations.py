@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, post
+from litestar import Controller, Request, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
-from litestar.response import Redirect
+from litestar.response import Redirect, Template
 
 from mediaserver.api.access import viewer, viewer_access
+from mediaserver.api.recommendations import recommendation_rows
 from mediaserver.context import AppContext
 from mediaserver.library import queries
 from mediaserver.ui.admin import FormWithLists
@@ -28,12 +29,29 @@ class RecommendationPages(Controller):
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
         item_id: FromPath[int],
-    ) -> Response[str]:
-        """Out of the rows now (htmx swaps the card for nothing), fewer like it next run."""
+    ) -> Template:
+        """Out of the rows now, fewer like it next run.
+
+        The answer is htmx out-of-band deletes: the title's card in every row that had it,
+        and instead the whole row (its heading too) where it was the last one.
+        """
         if not queries.is_visible(ctx.db, item_id, viewer_access(request)):
             raise NotFoundException(detail=f"There is no item with id {item_id}.")
+        had = [
+            row["key"]
+            for row in recommendation_rows(ctx, request)
+            if any(i["id"] == item_id for i in row["items"])
+        ]
         ctx.recommender.not_interested(viewer(request).id, item_id)
-        return Response("", media_type="text/html")
+        left = {row["key"] for row in recommendation_rows(ctx, request)}
+        return Template(
+            "_not_interested.html",
+            context={
+                "item_id": item_id,
+                "cards": [k for k in had if k in left],
+                "rows": [k for k in had if k not in left],
+            },
+        )
 
     @post("/likes", sync_to_thread=True)
     def likes(

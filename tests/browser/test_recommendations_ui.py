@@ -5,7 +5,8 @@ at 1 fps, given genres by NFO files: four comedies and three horror films.  Pat 
 (members) watched most of them, Mira (a member) two comedies; their viewing goes through
 ``/api/v1/items/{id}/progress`` and the admin runs the job through the tasks API.  Mira
 signs in, sees rows with a reason under every title, and says "Not interested" to one: the
-card goes without a reload (htmx) and stays gone after one.  Neo, new, is asked "What do
+card goes without a reload (htmx) and stays gone after one.  Pat turns down every pick of
+"Recommended for you": the row goes, heading and all.  Neo, new, is asked "What do
 you like?", ticks Horror, and (once the run the form starts is over) finds "Picked for you".
 Pages run under ``strict_page``: a CSP violation or a console error fails the test.
 """
@@ -152,6 +153,31 @@ def test_not_interested_takes_a_card_away_for_good(browser: Browser, home: Home)
         expect(rows.first).to_have_attribute("data-row", "for-you")
         expect(rows.locator(".card-title").filter(has_text=title)).to_have_count(0)
         expect(page.get_by_role("button", name=f"Not interested in {title}")).to_have_count(0)
+
+
+def test_a_row_whose_last_card_goes_goes_with_its_heading(browser: Browser, home: Home) -> None:
+    """Issue 15, point 11: no empty "Recommended for you" heading is left behind; a title
+    taken out of one row leaves the others too."""
+    with strict_page(browser, home.url, signed_in=False) as page:
+        sign_in(page, home.url, "Pat", PASSWORD)  # two films left that Pat has not seen
+        signed_in_as(page, home.url, "Pat")
+        rows = page.locator("section.recommendations")
+        expect(rows.first).to_have_attribute("data-row", "for-you")
+        page.evaluate("window.hearthNoReload = true")
+        mine = page.locator("section[data-row=for-you]")
+        titles = mine.locator(".rec .card-title").all_inner_texts()
+        assert titles, "Pat has picks"
+        for title in titles:
+            card = mine.locator(".rec", has_text=title)
+            with page.expect_response(lambda r: r.url.endswith("/not-interested")) as answer:
+                card.get_by_role("button", name=f"Not interested in {title}").click()
+            assert answer.value.ok
+            expect(rows.locator(".card-title").filter(has_text=title)).to_have_count(0)
+        expect(mine).to_have_count(0)
+        expect(page.get_by_role("heading", name="Recommended for you")).to_have_count(0)
+        for row in rows.all():  # whatever rows are left still hold a card each
+            expect(row.locator(".rec").first).to_be_visible()
+        assert page.evaluate("window.hearthNoReload === true"), "the page was reloaded"
 
 
 def test_a_newcomer_picks_genres_and_gets_picks(browser: Browser, home: Home) -> None:
