@@ -321,6 +321,29 @@ class Recommender:
         return [str(r[0]) for r in self.db.query(
             "SELECT genre FROM liked_genres WHERE user_id = ? ORDER BY genre", [user_id])]  # fmt: skip
 
+    def picks_from_likes(self, user_id: int, access: Access) -> int:
+        """How many titles the next run's "Picked for you" row will hold for this person: in a
+        genre they like, theirs to see, not turned down; 0 when there will be no such row
+        (too few titles, or they have watched something: their viewing leads then)."""
+        viewed = self.db.query_one(
+            "SELECT 1 FROM progress WHERE user_id = ?"
+            " AND (last_played_at IS NOT NULL OR watched = 1) LIMIT 1",
+            [user_id],
+        )
+        if viewed is not None:
+            return 0
+        condition = access.condition("i")
+        row = self.db.query_one(
+            f"""SELECT count(DISTINCT i.id) FROM items i
+                JOIN item_genres g ON g.item_id = i.id
+                JOIN liked_genres l ON l.user_id = ? AND lower(l.genre) = lower(g.genre)
+                WHERE i.kind IN ('movie', 'show') {"AND " + condition if condition else ""}
+                AND i.id NOT IN (SELECT item_id FROM recommendation_feedback WHERE user_id = ?)""",
+            [user_id, user_id],
+        )
+        found = int(row[0]) if row else 0
+        return min(found, ROW_SIZE) if found >= _MIN_ROW else 0
+
     def set_liked_genres(self, user_id: int, genres: Sequence[str]) -> list[str]:
         chosen = sorted({g.strip()[:60] for g in genres if g.strip()}, key=str.lower)[:20]
 

@@ -50,6 +50,18 @@ def _is_htmx(request: Request[Any, Any, Any]) -> bool:
     return request.headers.get("hx-request") == "true"
 
 
+def _picked(ctx: AppContext, request: Request[Any, Any, Any]) -> str:
+    """What the home page says after a new person picked genres: "coming" only when the
+    run the form started brings picks from them, else "nothing" (or "no-genres")."""
+    user = viewer(request)
+    if not ctx.recommender.liked_genres(user.id):
+        return "no-genres"
+    coming = "recommendations" in ctx.tasks and ctx.recommender.picks_from_likes(
+        user.id, user.access
+    )
+    return "coming" if coming else "nothing"
+
+
 class PageController(Controller):
     include_in_schema = False
 
@@ -93,7 +105,7 @@ class PageController(Controller):
                 "recommendations": picks,
                 "ask_likes": ask_likes,
                 "genres": queries.genres(ctx.db, access=access) if ask_likes else [],
-                "picked": request.query_params.get("picked") == "1",
+                "picked": _picked(ctx, request) if request.query_params.get("picked") else None,
                 "scan": ctx.library.status().as_dict(),
                 "startup": ctx.startup_state,
             },

@@ -430,6 +430,25 @@ def test_a_newcomer_gets_trending_then_picks_in_the_genres_they_like(home: Home)
     assert {i["reason"] for i in picked["items"]} == {"In genres you like: Horror"}
 
 
+def test_the_home_page_promises_genre_picks_only_when_some_will_come(home: Home) -> None:
+    """Issue 15, point 11: after "What do you like?", a promise only of what will come."""
+
+    def notice(headers: dict[str, str], *genres: str) -> str:
+        sent = home.client.post(
+            "/recommendations/likes", data={"genre": list(genres)}, headers=headers
+        )
+        assert sent.status_code == 303 and sent.headers["location"] == "/?picked=1", sent.text
+        page = home.client.get("/?picked=1", headers={**headers, "accept": "text/html"}).text
+        return page.split('<p class="notice" role="status">')[1].split("</p>")[0]
+
+    coming = "your picks are being worked out and appear here in a moment"
+    assert coming in notice(home.member("Uma"), "Family")
+    said = notice(home.member("Zed"), "Thriller")  # one thriller: too few for a row
+    assert coming not in said and "Nothing in those genres can be suggested to you yet" in said
+    assert "No genres were ticked" in notice(home.member("Vic"))
+    wait_until(lambda: home.task()["running_since"] is None, 60, "the run the form started")
+
+
 def test_runs_without_new_viewing_give_the_same_rows(home: Home) -> None:
     home.run()
     first = {name: home.shape(name) for name in home.people}

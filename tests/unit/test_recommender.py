@@ -181,3 +181,22 @@ def test_a_first_run_with_nothing_watched_yet(house: House) -> None:
     result = Recommender(house.db, house.users).run()
     assert (result.people, result.rows) == (6, 0)  # no trending without viewing: no rows
     assert house.rows("ann") == {}
+
+
+def test_the_genre_picks_promised_are_the_ones_that_come(house: House) -> None:
+    """Issue 15, point 11: the home page promises picks from a person's genres only when
+    the next run will bring a row of them."""
+    house.watch("ann", 1)  # something to be trending; ann's own viewing leads her rows
+    recommender = Recommender(house.db, house.users)
+    ann, kid, new, bea = (house.people[n] for n in ("ann", "kid", "new", "bea"))
+    recommender.set_liked_genres(ann.id, ["Comedy"])
+    recommender.set_liked_genres(new.id, ["horror"])  # any case: "Horror" in the catalog
+    recommender.set_liked_genres(kid.id, ["Horror"])
+    for item in (7, 8, 9):  # kid may see 7-10 (11 and 12 are rated R): one left
+        recommender.not_interested(kid.id, item)
+    recommender.set_liked_genres(bea.id, ["Western"])  # none in the catalog
+    people = (ann, kid, new, bea)
+    promised = {p.name: recommender.picks_from_likes(p.id, p.access) for p in people}
+    recommender.run()
+    came = {name: len(house.rows(name).get("likes", [])) for name in promised}
+    assert promised == came == {"ann": 0, "kid": 0, "new": 6, "bea": 0}
