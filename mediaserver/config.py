@@ -74,6 +74,9 @@ class LibrarySettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only
     poster_workers: Annotated[int, msgspec.Meta(ge=1, le=32)] = 2
     # Download the poster and fanart URLs an NFO names (through the [network] rules).
     fetch_artwork: bool = True
+    # Where the admin's folder browser may look (and where web-added library folders must
+    # be); empty: those of /srv, /mnt, /media, /home and the service user's home that exist.
+    browse_roots: tuple[str, ...] = ()
 
 
 class FfmpegSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -234,6 +237,10 @@ _ENV: dict[str, tuple[tuple[str, ...], Any]] = {
     "MEDIASERVER_DATA_DIR": (("data_dir",), str),
     "MEDIASERVER_MEDIA_DIRS": (
         ("library", "media_dirs"),
+        lambda raw: [p for p in raw.split(":") if p],
+    ),
+    "MEDIASERVER_BROWSE_ROOTS": (
+        ("library", "browse_roots"),
         lambda raw: [p for p in raw.split(":") if p],
     ),
     "MEDIASERVER_LOG_LEVEL": (("logging", "level"), str.lower),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,11 +17,15 @@ from mediaserver.library.links import stays_home
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "SKIPPED_FOLDERS",
     "SUBTITLE_EXTENSIONS",
     "VIDEO_EXTENSIONS",
     "FoundFile",
     "Problem",
     "WalkResult",
+    "describe_os_error",
+    "root_of",
+    "walk_folders",
     "walk_library",
 ]
 
@@ -48,7 +52,7 @@ SUBTITLE_EXTENSIONS = frozenset([".srt", ".ass", ".ssa", ".vtt"])
 IMAGE_EXTENSIONS = frozenset([".jpg", ".jpeg", ".png", ".webp"])
 _SIDECAR_EXTENSIONS = SUBTITLE_EXTENSIONS | IMAGE_EXTENSIONS | {".nfo"}
 # Folders that NAS software and desktops litter libraries with.
-_SKIP_DIRS = frozenset(
+SKIPPED_FOLDERS = frozenset(
     {"@eaDir", "#recycle", "$RECYCLE.BIN", "lost+found", "System Volume Information"}
 )
 
@@ -75,7 +79,7 @@ class WalkResult:
     root_readable: bool = True
 
 
-def _describe_os_error(exc: OSError) -> str:
+def describe_os_error(exc: OSError) -> str:
     if exc.errno == errno.ELOOP:
         return "symlink loop"
     if exc.errno in (errno.EACCES, errno.EPERM):
@@ -105,7 +109,7 @@ def walk_library(root: Path, should_stop: Callable[[], bool] = lambda: False) ->
     except OSError as exc:
         result.root_readable = False
         # ENOENT means "broken symlink" below the root, but the root itself is just gone.
-        reason = "not found" if exc.errno == errno.ENOENT else _describe_os_error(exc)
+        reason = "not found" if exc.errno == errno.ENOENT else describe_os_error(exc)
         result.problems.append(Problem(root, f"library folder: {reason}"))
         return result
     visited = {(root_stat.st_dev, root_stat.st_ino)}
@@ -116,15 +120,35 @@ def walk_library(root: Path, should_stop: Callable[[], bool] = lambda: False) ->
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            result.problems.append(
-                Problem(folder, f"cannot read folder: {_describe_os_error(exc)}")
-            )
+            result.problems.append(Problem(folder, f"cannot read folder: {describe_os_error(exc)}"))
             if folder == root:
                 result.root_readable = False
             continue
         for entry in entries:
             _visit(entry, Path(entry.path), result, visited, pending)
     return result
+
+
+def walk_folders(
+    roots: Sequence[Path], should_stop: Callable[[], bool] = lambda: False
+) -> WalkResult:
+    """:func:`walk_library` over each of a library's folders, as one result;
+    ``root_readable`` is true only when every folder could be read."""
+    result = WalkResult()
+    for root in roots:
+        part = walk_library(root, should_stop)
+        result.videos += part.videos
+        for folder, names in part.sidecars.items():
+            result.sidecars.setdefault(folder, {}).update(names)
+        result.problems += part.problems
+        result.root_readable = result.root_readable and part.root_readable
+    return result
+
+
+def root_of(path: Path, roots: Sequence[Path]) -> Path:
+    """The library folder ``path`` lies in (the deepest, should one hold another)."""
+    holding = [r for r in roots if path.is_relative_to(r)]
+    return max(holding, key=lambda r: len(r.parts)) if holding else path.parent
 
 
 def _visit(
@@ -134,12 +158,12 @@ def _visit(
     visited: set[tuple[int, int]],
     pending: list[Path],
 ) -> None:
-    if entry.name.startswith(".") or entry.name in _SKIP_DIRS:
+    if entry.name.startswith(".") or entry.name in SKIPPED_FOLDERS:
         return
     try:
         st = entry.stat()  # follows symlinks; ELOOP for a link to itself
     except OSError as exc:
-        result.problems.append(Problem(path, _describe_os_error(exc)))
+        result.problems.append(Problem(path, describe_os_error(exc)))
         return
     if stat.S_ISDIR(st.st_mode):
         key = (st.st_dev, st.st_ino)
