@@ -8,7 +8,6 @@ like one from the server.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +30,14 @@ from mediaserver.config import Settings
 from mediaserver.db import Database
 from mediaserver.events import Event, EventBus
 from mediaserver.ffmpeg_tools import find_ffmpeg
+from mediaserver.library.folders import FolderBrowser
+from mediaserver.library.libraries import Libraries
 from mediaserver.library.scanner import Scanner
 from mediaserver.library.service import LibraryService
+from mediaserver.library.watcher import LibraryWatcher
 from mediaserver.plugins.manager import PluginManager
 from mediaserver.recommend.service import Recommender
+from mediaserver.server_profile import ServerProfileStore
 from mediaserver.streaming.keyframes import KeyframeIndex
 from mediaserver.streaming.segment_cache import SegmentCache
 from mediaserver.streaming.service import StreamingService
@@ -55,7 +58,10 @@ class AppContext:
     db: Database
     bus: EventBus
     plugins: PluginManager
-    library: LibraryService
+    library: LibraryService  # scans, and the libraries the config file names
+    libraries: Libraries  # libraries made in the web UI
+    folders: FolderBrowser
+    profile: ServerProfileStore  # the server's name and languages, chosen in the web UI
     ffmpeg_path: str
     ffmpeg_source: str
     images_dir: Path
@@ -74,7 +80,7 @@ class AppContext:
     analytics: Analytics
     now_playing: NowPlaying
     recommender: Recommender
-    demo: bool = False
+    demo: bool = False  # the demo library is showing
     rate_limiter: Any = None  # api.guard.RateLimiter, set by create_app
     announcer: Any = None  # discovery.mdns.Announcer while the server announces itself
     dlna: Any = None  # dlna.service.DlnaServer while DLNA is on
@@ -83,10 +89,8 @@ class AppContext:
     _scheduler: Any = None
     _folder_lock: Any = None
     tasks: Tasks = field(default_factory=Tasks)
-    _watch_task: asyncio.Task[None] | None = None
-    _stop_watch: asyncio.Event | None = None
+    watcher: LibraryWatcher | None = None  # while the library folders are watched
     _threads: list[threading.Thread] = field(default_factory=list)
-    _watching: threading.Event = field(default_factory=threading.Event)
 
     def start(self, *, background: bool = True) -> None:
         """Open the catalog, load plugins, find libraries and (in the server) start scanning."""
@@ -127,9 +131,14 @@ class AppContext:
             self._sync_libraries()
 
     def _sync_libraries(self) -> list[int]:
-        roots = list(self.settings.media_paths)
-        if roots:
-            return self.library.sync_libraries(roots)
+        """The config file's libraries, the web UI's, and the demo only when there is no
+        other library and none was ever added in the web UI."""
+        ids = self.library.sync_libraries(list(self.settings.media_paths))
+        web = [int(lib["id"]) for lib in self.libraries.all() if lib["source"] == "web"]
+        if ids or web or self.profile.get().demo_retired:
+            self.library.sync_libraries([], source="demo")  # hidden, not lost
+            self.demo = False
+            return ids + web
         from mediaserver.library.demo import ensure_demo_library
 
         self.demo = True
@@ -139,7 +148,14 @@ class AppContext:
             self.startup_state = f"generating demo library ({done}/{total})"
 
         demo = ensure_demo_library(self.settings.data_path, self.ffmpeg_path, on_progress=progress)
-        return self.library.sync_libraries([demo], ["Demo library"])
+        return self.library.sync_libraries([demo], ["Demo library"], source="demo")
+
+    def libraries_changed(self) -> None:
+        """A library was added, re-foldered or removed in the web UI: watch its folders
+        (from any thread)."""
+        self.demo = self.libraries.demo_showing()
+        if self.watcher is not None:
+            self.watcher.folders_changed()
 
     def _prepare_libraries(self) -> None:
         try:
@@ -149,9 +165,9 @@ class AppContext:
             self.startup_state = "failed"
             return
         self.startup_state = "ready"
-        if self.settings.library.watch:
+        if self.watcher is not None:
             # Watch first, then scan: a file landing between the two is seen by one of them.
-            self._watching.wait(timeout=5)
+            self.watcher.watching.wait(timeout=5)
         if self.settings.library.scan_on_startup:
             self.library.request_scan(ids)
 
@@ -257,7 +273,7 @@ class AppContext:
         import socket
 
         host = socket.gethostname().split(".")[0] or "home"
-        return self.settings.discovery.name or f"Hearth on {host}"
+        return self.settings.discovery.name or self.profile.get().name or f"Hearth on {host}"
 
     async def start_discovery(self) -> None:
         """Start the DLNA server, and announce both it and the server on the LAN (unless
@@ -309,45 +325,19 @@ class AppContext:
             self.dlna = None
 
     async def start_watching(self) -> None:
-        """Rescan a library a few seconds after files change in it (watchfiles, debounced)."""
+        """Rescan a library a few seconds after files change in it (see library/watcher.py)."""
         if not self.settings.library.watch:
             return
-        self._stop_watch = asyncio.Event()
-        self._watch_task = asyncio.create_task(self._watch(self._stop_watch))
-
-    async def _watch(self, stop: asyncio.Event) -> None:
-        import watchfiles
-
-        while not stop.is_set() and self.startup_state not in ("ready", "failed"):
-            await asyncio.sleep(0.5)
-        libraries = {Path(lib["path"]): int(lib["id"]) for lib in self.library.libraries()}
-        roots = [p for p in libraries if p.is_dir()]
-        if not roots:
-            self._watching.set()
-            return
-        debounce_ms = int(self.settings.library.watch_debounce_seconds * 1000)
-        try:
-            # awatch registers its watches before its first await, so the startup scan,
-            # released here, cannot miss a change that the watcher would not see.
-            self._watching.set()
-            async for changes in watchfiles.awatch(*roots, stop_event=stop, debounce=debounce_ms):
-                touched = {
-                    lid
-                    for root, lid in libraries.items()
-                    for _, changed in changes
-                    if Path(changed).is_relative_to(root)
-                }
-                log.info("library changed on disk", files=len(changes), libraries=sorted(touched))
-                self.library.request_scan(sorted(touched))
-        except Exception:
-            log.exception("file watching stopped; periodic scans continue")
+        self.watcher = LibraryWatcher(
+            self.library,
+            self.settings.library.watch_debounce_seconds,
+            ready=lambda: self.startup_state in ("ready", "failed"),
+        )
+        await self.watcher.start()
 
     async def stop_watching(self) -> None:
-        if self._stop_watch is not None:
-            self._stop_watch.set()
-        if self._watch_task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._watch_task, timeout=5)
+        if self.watcher is not None:
+            await self.watcher.stop()
 
     def streaming_file(self, file_id: int) -> dict[str, Any]:
         """A file row with its streams as stored (sidecar paths included), for the engine."""
@@ -431,8 +421,11 @@ def build_context(settings: Settings) -> AppContext:
     )
     keyframes = KeyframeIndex(db)
     users = UserService(db)
+    library = LibraryService(db, bus, scanner)
+    folders = FolderBrowser(settings.library.browse_roots)
+    profile = ServerProfileStore(db)
     auth = AuthService(db, users, secret, bus)
-    return AppContext(
+    context = AppContext(
         settings=settings,
         users=users,
         auth=auth,
@@ -461,8 +454,13 @@ def build_context(settings: Settings) -> AppContext:
         db=db,
         bus=bus,
         plugins=PluginManager(),
-        library=LibraryService(db, bus, scanner),
+        library=library,
+        libraries=Libraries(db, library, folders, profile, data_dir=settings.data_path),
+        folders=folders,
+        profile=profile,
         ffmpeg_path=ffmpeg_path,
         ffmpeg_source=source,
         images_dir=images_dir,
     )
+    context.libraries.on_change = context.libraries_changed
+    return context

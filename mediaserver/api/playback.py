@@ -159,7 +159,8 @@ def resolve(
 ) -> tuple[dict[str, Any], ClientProfile, Decision]:
     """The file, client profile and decision for a playback request (400/404 on bad input).
 
-    Tracks the client did not choose follow the user's language preferences."""
+    Tracks the client did not choose follow the user's language preferences, or the
+    household's (set up by the admin) where the user has none."""
     try:
         client = profile_from_query({k: query[k] for k in _CAPABILITIES if k in query})
     except CapabilityError as exc:
@@ -175,10 +176,11 @@ def resolve(
     chosen = files[0]
     if user is not None and (audio is None or "subtitle" not in query):
         prefs = ctx.users.preferences(user.id)
+        household = ctx.profile.get()  # the server's languages, for people who chose none
         preferred_audio, preferred_subtitle = preferred_tracks(
             chosen["streams"],
-            audio_language=prefs.audio_language,
-            subtitle_language=prefs.subtitle_language,
+            audio_language=prefs.audio_language or household.metadata_language,
+            subtitle_language=prefs.subtitle_language or household.subtitle_language,
             subtitle_mode=prefs.subtitle_mode,
         )
         audio = audio if audio is not None else preferred_audio

@@ -454,6 +454,25 @@ def _m016_own_posters(db: sqlite_utils.Database) -> None:
         UPDATE items SET poster = NULL WHERE kind = 'collection' AND poster IN (
             SELECT m.poster FROM collection_items ci JOIN items m ON m.id = ci.item_id
             WHERE ci.collection_id = items.id);
+def _m017_library_setup(db: sqlite_utils.Database) -> None:
+    # Libraries made in the web UI next to those from the config file (and the demo), each
+    # with a kind and any number of folders; ``libraries.path`` stays as the first folder, so
+    # code that reads one path per library keeps working.  ``settings`` holds what the admin
+    # chose in the UI for the whole server (its name, the household's languages).
+    db.executescript(
+        """
+        ALTER TABLE libraries ADD COLUMN kind TEXT NOT NULL DEFAULT 'mixed'
+            CHECK (kind IN ('films', 'shows', 'mixed'));
+        ALTER TABLE libraries ADD COLUMN source TEXT NOT NULL DEFAULT 'config'
+            CHECK (source IN ('config', 'web', 'demo'));
+        CREATE TABLE library_folders (
+            library_id INTEGER NOT NULL REFERENCES libraries(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            path TEXT NOT NULL UNIQUE,
+            PRIMARY KEY (library_id, position)
+        ) WITHOUT ROWID;
+        INSERT INTO library_folders (library_id, position, path) SELECT id, 0, path FROM libraries;
+        CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
         """
     )
 
@@ -476,6 +495,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m014_codec_formats,
     _m015_readable_length,
     _m016_own_posters,
+    _m017_library_setup,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -101,12 +101,30 @@ def _key(*parts: object) -> str:
     return ":".join(sort_title(str(p)) if isinstance(p, str) else str(p) for p in parts)
 
 
-def ensure_library(db: sqlite_utils.Database, name: str, path: Path) -> int:
-    row = db.execute("SELECT id FROM libraries WHERE path = ?", [str(path)]).fetchone()
+def ensure_library(
+    db: sqlite_utils.Database, name: str, path: Path, *, source: str = "config"
+) -> int:
+    """The library whose folder ``path`` is (made if none is), active, named ``name`` and
+    marked as set by ``source`` (``config`` or ``demo``): the config file wins over a
+    library that the web UI made on the same folder."""
+    row = (
+        db.execute("SELECT library_id FROM library_folders WHERE path = ?", [str(path)]).fetchone()
+        or db.execute("SELECT id FROM libraries WHERE path = ?", [str(path)]).fetchone()
+    )
     if row:
-        db.execute("UPDATE libraries SET active = 1, name = ? WHERE id = ?", [name, row[0]])
-        return int(row[0])
-    return _insert(db, "libraries", {"name": name, "path": str(path)})
+        db.execute(
+            "UPDATE libraries SET active = 1, name = ?, source = ? WHERE id = ?",
+            [name, source, row[0]],
+        )
+        library_id = int(row[0])
+    else:
+        library_id = _insert(db, "libraries", {"name": name, "path": str(path), "source": source})
+    db.execute(
+        "INSERT OR IGNORE INTO library_folders (library_id, position, path) VALUES (?, "
+        "(SELECT count(*) FROM library_folders WHERE library_id = ?), ?)",
+        [library_id, library_id, str(path)],
+    )
+    return library_id
 
 
 def _upsert_item(

@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +39,7 @@ from mediaserver.library.images import CACHE_PREFIX, FILE_PREFIX
 from mediaserver.library.metadata import show_folder
 from mediaserver.library.nfo import read_nfo
 from mediaserver.library.sidecars import find_image
-from mediaserver.library.walk import Problem, WalkResult
+from mediaserver.library.walk import Problem, WalkResult, root_of
 from mediaserver.net.fetch import FetchError, FetchFailed, FetchRefused, fetch
 
 __all__ = ["MAX_IMAGE_BYTES", "ArtworkFetcher", "NotAnImage", "WantedArt", "image_suffix"]
@@ -110,13 +110,13 @@ class ArtworkFetcher:
         self,
         db: Database,
         library_id: int,
-        root: Path,
+        roots: Path | Sequence[Path],
         walk: WalkResult,
         progress: Progress = lambda *a: None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> list[Problem]:
         """Download what the library's NFOs name for empty slots, save it; the failures."""
-        wanted = self.wanted(db, library_id, root, walk)
+        wanted = self.wanted(db, library_id, roots, walk)
         if not wanted:
             return []
         stored, failed = self._fetch_all(wanted, progress, should_stop)
@@ -137,13 +137,14 @@ class ArtworkFetcher:
         return [Problem(nfo, "; ".join(dict.fromkeys(r))) for nfo, r in reasons.items()]
 
     def wanted(
-        self, db: Database, library_id: int, root: Path, walk: WalkResult
+        self, db: Database, library_id: int, roots: Path | Sequence[Path], walk: WalkResult
     ) -> list[WantedArt]:
         """Slots without a sidecar image whose NFO names a URL not stored there yet.
 
         Sidecars and NFOs are looked up in what the walk listed, so this opens only NFOs it
         has not read at their current mtime.  A folder the walk did not list is left alone.
         """
+        folders = [roots] if isinstance(roots, Path) else list(roots)
         counts = Counter(f.path.parent for f in walk.videos)
         wanted: list[WantedArt] = []
         for row in db.query(
@@ -174,7 +175,8 @@ class ArtworkFetcher:
         ):
             if row["path"] is None:
                 continue
-            folder = show_folder(Path(row["path"]), root)
+            video = Path(row["path"])
+            folder = show_folder(video, root_of(video, folders))
             names = walk.sidecars.get(folder, {})
             # Ask the sidecar rules: the folder is what counts, not what the row holds.
             sidecar = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +28,7 @@ from mediaserver.library.metadata import build_record
 from mediaserver.library.probe import Prober, ProbeResult
 from mediaserver.library.remote_artwork import ArtworkFetcher
 from mediaserver.library.sidecars import sidecar_signature
-from mediaserver.library.walk import FoundFile, Problem, WalkResult, walk_library
+from mediaserver.library.walk import FoundFile, Problem, WalkResult, root_of, walk_folders
 from mediaserver.words import plural
 
 __all__ = ["Progress", "ScanReport", "Scanner", "fingerprint"]
@@ -101,14 +101,16 @@ class Scanner:
     def scan(
         self,
         library_id: int,
-        root: Path,
+        folders: Path | Sequence[Path],
         progress: Progress = lambda *a: None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> ScanReport:
+        """Scan every folder of a library (one folder, or several)."""
+        roots = [folders] if isinstance(folders, Path) else list(folders)
         started = time.monotonic()
         report = ScanReport(library_id)
         progress("finding files", 0, 0, None)
-        walk = walk_library(root, should_stop)
+        walk = walk_folders(roots, should_stop)
         report.files_seen = len(walk.videos)
         known = {
             r["path"]: r
@@ -119,27 +121,20 @@ class Scanner:
             )
         }
         pending, seen = self._changes(walk, known, report)
+        self._keep_what_an_empty_folder_held(roots, walk, known)
         # A file in a folder the walk could not read (or could not stat) may still be there:
-        # only files the walk vouches for as gone count as missing.
+        # only files the walk vouches for as gone count as missing.  A file in none of the
+        # library's folders (one taken out of the library) is gone.
         unsure = [p.path for p in walk.problems]
         missing = {
             p: r
             for p, r in known.items()
             if p not in seen and not any(Path(p).is_relative_to(u) for u in unsure)
         }
-        complete = walk.root_readable and not should_stop()
-        if complete and known and not walk.videos:
-            # An unmounted disk leaves an empty mount point: that is not "everything deleted".
-            complete = False
-            walk.problems.append(
-                Problem(
-                    root,
-                    f"library folder is empty; keeping its {plural(len(known), 'file')} until it is back",
-                )
-            )
+        complete = not should_stop()
         if complete:
             self._match_moves(pending, missing, report)
-        self._probe_and_save(library_id, root, walk, pending, report, progress, should_stop)
+        self._probe_and_save(library_id, roots, walk, pending, report, progress, should_stop)
         ids = [int(r["id"]) for r in missing.values()] if complete and not should_stop() else []
         report.removed_files = len(ids)
         # Also prunes items whose only file turned bad in this scan.
@@ -147,7 +142,7 @@ class Scanner:
         if self.artwork is not None and not should_stop():
             # After the probes, before frames fill empty posters; failures become problems.
             walk.problems += self.artwork.fill(
-                self.db, library_id, root, walk, progress, should_stop
+                self.db, library_id, roots, walk, progress, should_stop
             )
         self._save_problems(library_id, walk, report)
         if not should_stop():
@@ -155,6 +150,26 @@ class Scanner:
         report.cancelled = should_stop()
         report.duration_s = time.monotonic() - started
         return report
+
+    @staticmethod
+    def _keep_what_an_empty_folder_held(
+        roots: Sequence[Path], walk: WalkResult, known: dict[str, Any]
+    ) -> None:
+        """An unmounted disk leaves an empty mount point: that is not "everything deleted".
+        A readable library folder with no video where the catalog has some becomes a
+        problem, which keeps its files."""
+        unreadable = {p.path for p in walk.problems}
+        for root in roots:
+            if root in unreadable or any(f.path.is_relative_to(root) for f in walk.videos):
+                continue
+            held = sum(1 for p in known if Path(p).is_relative_to(root))
+            if held:
+                walk.problems.append(
+                    Problem(
+                        root,
+                        f"library folder is empty; keeping its {plural(held, 'file')} until it is back",
+                    )
+                )
 
     def _changes(
         self, walk: WalkResult, known: dict[str, Any], report: ScanReport
@@ -208,7 +223,7 @@ class Scanner:
     def _probe_and_save(
         self,
         library_id: int,
-        root: Path,
+        roots: Sequence[Path],
         walk: WalkResult,
         pending: list[_Pending],
         report: ScanReport,
@@ -227,6 +242,7 @@ class Scanner:
                     # The poster frame comes out of the same worker, while the file is open.
                     frame = self.images_dir / f"{item.fingerprint}.jpg"
                     wanted = None if frame.exists() else frame
+                    root = root_of(item.found.path, roots)
                     item.future = prober.submit(item.found.path, root, wanted)
             batch: list[tuple[catalog.MediaRecord, int | None]] = []
             for done, item in enumerate(pending, 1):
@@ -243,7 +259,7 @@ class Scanner:
                     continue
                 record = build_record(
                     item.found,
-                    root,
+                    root_of(item.found.path, roots),
                     walk.sidecars,
                     folder_counts[item.found.path.parent],
                     result,

@@ -1,5 +1,8 @@
-"""The library service: which folders are libraries, and scans run one at a time in the
-background with a live status the UI and the CLI show.
+"""The library service: the libraries the config file names, their folders, and scans that
+run one at a time in the background with a live status the UI and the CLI show.
+
+Libraries added in the web UI are made and changed by :mod:`mediaserver.library.libraries`;
+this module scans them all the same way.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ log = structlog.get_logger(__name__)
 class ScanStatus:
     state: str = "idle"  # idle | running | cancelling
     library: str | None = None
+    library_id: int | None = None
     phase: str | None = None
     done: int = 0
     total: int = 0
@@ -55,8 +59,12 @@ class LibraryService:
         self._thread: threading.Thread | None = None
         self._closing = False
 
-    def sync_libraries(self, roots: Sequence[Path], names: Sequence[str] = ()) -> list[int]:
-        """One library per configured folder; libraries no longer configured are hidden, not lost.
+    def sync_libraries(
+        self, roots: Sequence[Path], names: Sequence[str] = (), *, source: str = "config"
+    ) -> list[int]:
+        """One library per folder that ``source`` (the config file, or the demo) names;
+        its libraries no longer named are hidden, not lost.  Libraries made in the web UI
+        are left alone.
 
         A library is named after its folder unless ``names`` (parallel to ``roots``) says otherwise.
         """
@@ -65,20 +73,37 @@ class LibraryService:
 
         def write(db: Any) -> list[int]:
             ids = [
-                catalog.ensure_library(db, name, r)
+                catalog.ensure_library(db, name, r, source=source)
                 for r, name in zip(resolved, labels, strict=True)
             ]
-            marks = ",".join("?" * len(ids)) or "NULL"
-            db.execute(f"UPDATE libraries SET active = 0 WHERE id NOT IN ({marks})", ids)
+            marks = ",".join("?" * len(ids))  # none named: all of that source go
+            db.execute(
+                f"UPDATE libraries SET active = 0 WHERE source = ? AND id NOT IN ({marks})",
+                [source, *ids],
+            )
             catalog.refresh_rating_ages(db)  # a catalog from before ratings were read as ages
             return ids
 
         return self.db.write(write)
 
     def libraries(self) -> list[dict[str, Any]]:
-        return [
+        """The active libraries by name, each with its ``folders``."""
+        rows = [
             dict(r) for r in self.db.query("SELECT * FROM libraries WHERE active = 1 ORDER BY name")
         ]
+        folders = self.folders()
+        for row in rows:
+            row["folders"] = folders.get(int(row["id"]), [row["path"]])
+        return rows
+
+    def folders(self) -> dict[int, list[str]]:
+        """Every library's folders, in their order."""
+        found: dict[int, list[str]] = {}
+        for r in self.db.query(
+            "SELECT library_id, path FROM library_folders ORDER BY library_id, position"
+        ):
+            found.setdefault(int(r[0]), []).append(r[1])
+        return found
 
     # -- scans --------------------------------------------------------------------------
     def request_scan(self, library_ids: Sequence[int] | None = None) -> ScanStatus:
@@ -102,6 +127,21 @@ class LibraryService:
             if self._status.state == "running":
                 self._status.state = "cancelling"
                 self._cancel.set()
+
+    def forget(self, library_id: int, timeout: float = 30.0) -> None:
+        """Take a library out of the queue and stop its running scan (before it is removed):
+        returns once the scanner has let go of it."""
+        with self._lock:
+            if library_id in self._status.queued:
+                self._status.queued.remove(library_id)
+            if self._status.library_id == library_id and self._status.state == "running":
+                self._status.state = "cancelling"
+                self._cancel.set()
+        deadline = time.monotonic() + timeout
+        while self._status.library_id == library_id and not self._idle.is_set():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the scan of library {library_id} did not stop")
+            self._idle.wait(0.05)
 
     def status(self) -> ScanStatus:
         s = self._status
@@ -152,13 +192,19 @@ class LibraryService:
         s = self._status
         with self._lock:
             s.state, s.library, s.started_at = "running", library["name"], time.time()
+            s.library_id = int(library["id"])
+        try:  # until its scan is recorded, the library is in use (see forget)
+            return self._scan_and_record(library, progress)
+        finally:
+            s.library_id = None
+
+    def _scan_and_record(self, library: dict[str, Any], progress: Progress) -> ScanReport:
         self.bus.publish(Event.SCAN_STARTED, {"library_id": library["id"], "name": library["name"]})
-        log.info("scan started", library=library["name"], path=library["path"])
+        folders = [Path(p) for p in self.folders().get(int(library["id"]), [library["path"]])]
+        log.info("scan started", library=library["name"], folders=[str(f) for f in folders])
         started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         with metrics.SCAN_DURATION.time():
-            report = self.scanner.scan(
-                int(library["id"]), Path(library["path"]), progress, self._cancel.is_set
-            )
+            report = self.scanner.scan(int(library["id"]), folders, progress, self._cancel.is_set)
         metrics.SCAN_FILES.inc(report.files_seen)
         self._record(library, report, started_at)
         for item_id in report.items_added:
@@ -168,7 +214,8 @@ class LibraryService:
         summary = _summary(report)
         self.bus.publish(Event.SCAN_FINISHED, {"library_id": library["id"], **summary})
         log.info("scan finished", library=library["name"], **summary)
-        s.last = {"library": library["name"], **summary}
+        s = self._status
+        s.last = {"library": library["name"], "library_id": library["id"], **summary}
         return report
 
     def _record(self, library: dict[str, Any], report: ScanReport, started_at: str) -> None:
