@@ -1,20 +1,82 @@
-"""``/api/v1/libraries``: the configured folders and what their scans flagged."""
+"""``/api/v1/libraries``: the libraries, what their scans flagged, and (admins) adding,
+changing, removing and rescanning the ones made in the web UI.
+
+Libraries from the config file are listed with ``"source": "config"`` and cannot be changed
+here (403, saying where to change them).  Removing a library removes its catalog rows, never
+a media file.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from litestar import Controller, Request, get
+import msgspec
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
+from litestar.exceptions import (
+    HTTPException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_409_CONFLICT
 
-from mediaserver.api.access import admin_only, viewer_access
+from mediaserver.api.access import admin_only, viewer, viewer_access
 from mediaserver.context import AppContext
 from mediaserver.library import queries
 from mediaserver.library.access import EVERYTHING, Access
+from mediaserver.library.folders import (
+    FolderError,
+    FolderNotFound,
+    FolderUnreadable,
+    OutsideRoots,
+)
+from mediaserver.library.libraries import (
+    LibraryConflict,
+    LibraryError,
+    NoSuchLibrary,
+    ReadOnlyLibrary,
+)
 
-__all__ = ["LibraryController", "require_library"]
+__all__ = ["LibraryChange", "LibraryController", "NewLibrary", "refusal", "require_library"]
+
+Name = Annotated[str, msgspec.Meta(max_length=200)]
+Kind = Literal["films", "shows", "mixed"]
+Folders = Annotated[
+    list[Annotated[str, msgspec.Meta(max_length=8192)]], msgspec.Meta(max_length=50)
+]
+
+
+class NewLibrary(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+    folders: Folders
+    kind: Kind = "mixed"
+
+
+class LibraryChange(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name | None = None
+    kind: Kind | None = None
+    folders: Folders | None = None
+
+
+def refusal(exc: Exception, *, in_body: bool = False) -> HTTPException:
+    """A service's refusal as the HTTP error that says it: 400 bad input, 403 not allowed
+    (outside the roots, unreadable, set in the config file), 404 absent, 409 taken.  In a
+    request body a missing folder is bad input (400), not a missing resource."""
+    text = str(exc)
+    if in_body and isinstance(exc, FolderError):
+        text = f"folders: {text}"
+    if isinstance(exc, NoSuchLibrary) or (isinstance(exc, FolderNotFound) and not in_body):
+        return NotFoundException(detail=text)
+    if isinstance(exc, OutsideRoots | FolderUnreadable | ReadOnlyLibrary):
+        return PermissionDeniedException(detail=text)
+    if isinstance(exc, LibraryConflict):
+        return HTTPException(status_code=HTTP_409_CONFLICT, detail=text)
+    return ValidationException(detail=text)
+
+
+_REFUSED = (LibraryError, FolderError, NoSuchLibrary)
 
 
 def require_library(ctx: AppContext, library_id: int) -> dict[str, Any]:
@@ -22,6 +84,15 @@ def require_library(ctx: AppContext, library_id: int) -> dict[str, Any]:
     if row is None:
         raise NotFoundException(detail=f"no library with id {library_id}")
     return dict(row)
+
+
+def _shown(lib: dict[str, Any], admin: bool) -> dict[str, Any]:
+    """A library as the API shows it: members see no folders (no file paths)."""
+    lib.pop("active", None)
+    if not admin:
+        lib.pop("path", None)
+        lib.pop("folders", None)
+    return lib
 
 
 def _counts(ctx: AppContext, library_id: int, access: Access = EVERYTHING) -> dict[str, int]:
@@ -43,11 +114,12 @@ class LibraryController(Controller):
         self, ctx: NamedDependency[AppContext], request: Request[Any, Any, Any]
     ) -> dict[str, Any]:
         access = viewer_access(request)
+        admin = viewer(request).is_admin
         libs = [lib for lib in ctx.library.libraries() if access.allows_library(lib["id"])]
         for lib in libs:
-            lib.pop("active", None)
+            _shown(lib, admin)
             lib["counts"] = _counts(ctx, lib["id"], access)
-        return {"libraries": libs}
+        return {"libraries": libs, "demo": ctx.libraries.demo_showing()}
 
     @get("/{library_id:int}", sync_to_thread=False, summary="One library")
     def get_library(
@@ -57,10 +129,76 @@ class LibraryController(Controller):
         library_id: FromPath[int],
     ) -> dict[str, Any]:
         access = viewer_access(request)
-        lib = require_library(ctx, library_id)
-        lib.pop("active", None)
+        require_library(ctx, library_id)
+        lib = _shown(ctx.libraries.get(library_id), viewer(request).is_admin)
         lib["counts"] = _counts(ctx, library_id, access)
         return lib
+
+    @post(
+        "/",
+        status_code=HTTP_201_CREATED,
+        sync_to_thread=True,
+        guards=[admin_only],
+        summary="Add a library: name, kind (films, shows, mixed), folders; scanned at once (admins)",
+    )
+    def create(
+        self, ctx: NamedDependency[AppContext], data: JSONBody[NewLibrary]
+    ) -> dict[str, Any]:
+        try:
+            lib = ctx.libraries.create(data.name, data.kind, data.folders)
+        except _REFUSED as exc:
+            raise refusal(exc, in_body=True) from None
+        return _shown(lib, True)
+
+    @patch(
+        "/{library_id:int}",
+        sync_to_thread=True,
+        guards=[admin_only],
+        summary="Rename, change kind or folders (then it is rescanned) (admins)",
+    )
+    def change(
+        self,
+        ctx: NamedDependency[AppContext],
+        library_id: FromPath[int],
+        data: JSONBody[LibraryChange],
+    ) -> dict[str, Any]:
+        try:
+            lib = ctx.libraries.update(
+                library_id, name=data.name, kind=data.kind, folders=data.folders
+            )
+        except _REFUSED as exc:
+            raise refusal(exc, in_body=True) from None
+        return _shown(lib, True)
+
+    @delete(
+        "/{library_id:int}",
+        status_code=200,
+        sync_to_thread=True,
+        guards=[admin_only],
+        summary="Remove a library from the catalog; its media files stay on disk (admins)",
+    )
+    def remove(self, ctx: NamedDependency[AppContext], library_id: FromPath[int]) -> dict[str, Any]:
+        try:
+            removed = ctx.libraries.remove(library_id)
+        except _REFUSED as exc:
+            raise refusal(exc) from None
+        return {
+            "removed": removed,
+            "files_on_disk": "kept: only the catalog's rows were removed",
+        }
+
+    @post(
+        "/{library_id:int}/scan",
+        status_code=HTTP_202_ACCEPTED,
+        sync_to_thread=True,
+        guards=[admin_only],
+        summary="Rescan one library (admins)",
+    )
+    def scan(self, ctx: NamedDependency[AppContext], library_id: FromPath[int]) -> dict[str, Any]:
+        try:
+            return ctx.libraries.rescan(library_id).as_dict()
+        except _REFUSED as exc:
+            raise refusal(exc) from None
 
     @get(
         "/{library_id:int}/problems",

@@ -260,16 +260,18 @@ def run_hearth(
     wrap: Callable[[ASGIApp], ASGIApp] | None = None,
     streaming: Mapping[str, bool | int | float | str] | None = None,
     extra: str = "",
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[str]:
     """A real Hearth (create_app) on uvicorn over ``media_dirs``; no dirs means the demo.
 
     ``wrap`` puts an ASGI wrapper around the app, to see what it sends before uvicorn does;
-    ``streaming`` and ``extra`` are more settings (see ``write_config``).
+    ``streaming`` and ``extra`` are more settings (see ``write_config``), ``env`` more
+    ``MEDIASERVER_*`` variables (``MEDIASERVER_BROWSE_ROOTS``).
     """
     from mediaserver.app import create_app
     from mediaserver.config import load_settings
 
-    environ = {"MEDIASERVER_DATA_DIR": str(data_dir)}
+    environ = {"MEDIASERVER_DATA_DIR": str(data_dir), **(env or {})}
     if media_dirs:
         environ["MEDIASERVER_MEDIA_DIRS"] = ":".join(str(p) for p in media_dirs)
     config = write_config(
@@ -325,7 +327,7 @@ def auth_headers(url: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def hearth_server() -> HearthServer:
     """``run_hearth(data_dir, media_dirs, watch=..., debounce_s=..., log_level=..., wrap=...,
-    streaming=...)``."""
+    streaming=..., extra=..., env=...)``."""
     return run_hearth
 
 

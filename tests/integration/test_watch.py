@@ -1,8 +1,10 @@
-"""Watching: a file copied into a library appears without a manual scan, and goes when deleted."""
+"""Watching: a file copied into a library appears without a manual scan, and goes when deleted;
+a library added in the web UI later is watched too."""
 
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -30,15 +32,25 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def web_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the admin may pick folders for a library made in the web UI (empty at start)."""
+    return tmp_path_factory.mktemp("web-root")
+
+
+@pytest.fixture(scope="module")
 def client(
     hearth_server: Callable[..., AbstractContextManager[str]],
     watched: Path,
+    web_root: Path,
     tmp_path_factory: pytest.TempPathFactory,
     scan_waiter: Callable[..., dict[str, Any]],
 ) -> Iterator[httpx.Client]:
     data = tmp_path_factory.mktemp("watch-data")
+    env = {"MEDIASERVER_BROWSE_ROOTS": str(web_root)}
     with (
-        hearth_server(data, [watched], watch=True, debounce_s=0.5, log_level="info") as url,
+        hearth_server(
+            data, [watched], watch=True, debounce_s=0.5, log_level="info", env=env
+        ) as url,
         httpx.Client(base_url=url, headers=auth_headers(url), timeout=10) as http,
     ):
         first = scan_waiter(http)
@@ -86,3 +98,25 @@ def test_a_deleted_clip_disappears(
     poll(lambda: search(client, "velvet") == [], WITHIN_S, "the deleted clip to disappear")
     assert search(client, "amber") == ["Amber Lighthouse"]
     assert client.get("/api/v1/items", params={"kind": "movie"}).json()["total"] == 1
+
+
+def test_a_library_added_in_the_web_ui_is_watched_too(
+    client: httpx.Client,
+    web_root: Path,
+    hearth_library: Path,
+    poll: Callable[..., Any],
+    scan_waiter: Callable[..., dict[str, Any]],
+) -> None:
+    folder = web_root / "Later"
+    folder.mkdir()
+    shutil.copy(hearth_library / "Movies/Amber Lighthouse.mp4", folder / "Amber Lighthouse.mp4")
+    before = time.time()
+    made = client.post("/api/v1/libraries", json={"name": "Later", "folders": [str(folder)]})
+    assert made.status_code == 201, made.text
+    scan_waiter(client, started_after=before)  # by now the watcher watches the new folder
+    shutil.copy(
+        hearth_library / "Movies/Marble.Orchard.2001.mkv", folder / "Marble.Orchard.2001.mkv"
+    )
+    poll(lambda: search(client, "marble") == ["Marble Orchard"], WITHIN_S, "the clip to appear")
+    (item,) = client.get("/api/v1/items", params={"q": "marble"}).json()["items"]
+    assert item["library_id"] == made.json()["id"]
