@@ -50,9 +50,10 @@ from mediaserver.api.security import RedocPage, add_security_headers
 from mediaserver.config import Settings
 from mediaserver.context import AppContext, build_context
 from mediaserver.logs import logging_config
-from mediaserver.ui import account, admin, filters, pages, signin
+from mediaserver.ui import account, admin, filters, pages, setup, signin
 from mediaserver.ui import activity_log as activity_log_pages
 from mediaserver.ui import analytics as analytics_pages
+from mediaserver.ui import libraries as library_pages
 from mediaserver.ui import recommendations as recommendation_pages
 
 __all__ = ["create_app", "web_root"]
@@ -86,10 +87,22 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
         include_in_schema = False
         guards = [access.admin_only]
 
+    def server_name() -> str:
+        """The name the admin gave the server, for the top bar and page titles; an error
+        page (the catalog unreadable) still renders, as plain "Hearth"."""
+        try:
+            return ctx.profile.get().name
+        except Exception:
+            return ""
+
+    def template_engine(engine: JinjaTemplateEngine) -> None:
+        filters.install(engine)
+        engine.engine.globals["server_name"] = server_name
+
     templates = TemplateConfig(
         directory=web_root() / "templates",
         engine=JinjaTemplateEngine,
-        engine_callback=filters.install,
+        engine_callback=template_engine,
     )
     return Litestar(
         # JSON bodies are small; a bigger one is refused (413) before it is read into memory.
@@ -126,6 +139,8 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             signin.SignInController,
             account.AccountController,
             admin.AdminController,
+            library_pages.LibraryPages,
+            setup.SetupWizard,
             activity_log_pages.ActivityLogPage,
             analytics_pages.AnalyticsPages,
             recommendation_pages.RecommendationPages,

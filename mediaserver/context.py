@@ -268,12 +268,17 @@ class AppContext:
             schedule("trickplay", "interval", minutes=RUN_INTERVAL_MINUTES)
         self._scheduler.start()
 
-    def lan_name(self) -> str:
-        """What TVs, apps and other nodes call this server."""
+    def default_name(self) -> str:
+        """What the server is called when nobody named it: "Hearth on <host name>"."""
         import socket
 
         host = socket.gethostname().split(".")[0] or "home"
-        return self.settings.discovery.name or self.profile.get().name or f"Hearth on {host}"
+        return f"Hearth on {host}"
+
+    def lan_name(self) -> str:
+        """What TVs, apps and other nodes call this server: the config file's name, else
+        the one chosen in the web UI, else the default."""
+        return self.settings.discovery.name or self.profile.get().name or self.default_name()
 
     async def start_discovery(self) -> None:
         """Start the DLNA server, and announce both it and the server on the LAN (unless

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from mediaserver.api.access import admin_only
 from mediaserver.api.libraries import refusal
@@ -20,7 +20,7 @@ from mediaserver.library.folders import FolderError
 
 __all__ = ["FolderController"]
 
-PathParameter = Annotated[str | None, Parameter(max_length=8192)]
+PathParameter = Annotated[str | None, QueryParameter(max_length=8192)]
 
 
 class FolderController(Controller):

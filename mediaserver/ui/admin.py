@@ -6,13 +6,12 @@ All of it is admin-only (a member gets 403) and calls the same services as
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from mediaserver.accounts.passwords import WeakPassword
@@ -21,14 +20,9 @@ from mediaserver.api.access import admin_only
 from mediaserver.backup import list_backups
 from mediaserver.context import AppContext
 from mediaserver.library.ratings import KNOWN_RATINGS
-from mediaserver.ui.signin import Form, sentence
+from mediaserver.ui.signin import Form, FormWithLists, form_value, form_values, sentence
 
 __all__ = ["AdminController"]
-
-# Library checkboxes repeat their field: those arrive as a list, single fields as text.
-FormWithLists = Annotated[
-    dict[str, str | list[str]], Body(media_type=RequestEncodingType.URL_ENCODED)
-]
 
 MESSAGES = {
     "created": "User added.",
@@ -39,36 +33,29 @@ MESSAGES = {
 }
 
 
-def _one(form: dict[str, str | list[str]], key: str) -> str:
-    value = form.get(key, "")
-    return value[-1] if isinstance(value, list) else value
-
-
 def _limits(form: dict[str, str | list[str]]) -> dict[str, Any]:
     """Role and limits from the user form (checkboxes arrive only when ticked)."""
-    chosen = form.get("libraries", [])
-    chosen = [chosen] if isinstance(chosen, str) else list(chosen)
-    all_libraries = _one(form, "all_libraries") == "on"
+    chosen = form_values(form, "libraries")
+    all_libraries = form_value(form, "all_libraries") == "on"
     try:
         libraries = None if all_libraries else [int(x) for x in chosen]
     except ValueError:
         raise UserError("pick libraries from the list") from None
     return {
-        "max_rating": _one(form, "max_rating") or None,
-        "show_unrated": _one(form, "show_unrated") == "on",
+        "max_rating": form_value(form, "max_rating") or None,
+        "show_unrated": form_value(form, "show_unrated") == "on",
         "libraries": libraries,
     }
 
 
 def _draft(form: dict[str, str | list[str]]) -> dict[str, Any]:
     """A refused "add a user" form's choices, shaped like a user for ``_user_limits.html``."""
-    chosen = form.get("libraries", [])
-    chosen = [chosen] if isinstance(chosen, str) else chosen
+    chosen = form_values(form, "libraries")
     return {
-        "is_admin": _one(form, "is_admin") == "on",
-        "max_rating": _one(form, "max_rating") or None,
-        "show_unrated": _one(form, "show_unrated") == "on",
-        "all_libraries": _one(form, "all_libraries") == "on",
+        "is_admin": form_value(form, "is_admin") == "on",
+        "max_rating": form_value(form, "max_rating") or None,
+        "show_unrated": form_value(form, "show_unrated") == "on",
+        "all_libraries": form_value(form, "all_libraries") == "on",
         "libraries": {int(x) for x in chosen if x.isdigit()},
     }
 
@@ -108,7 +95,7 @@ class AdminController(Controller):
     @post("/users", sync_to_thread=True)
     def create(self, ctx: NamedDependency[AppContext], data: FormWithLists) -> Response[Any]:
         form = data
-        name, admin = _one(form, "name")[:64], _one(form, "is_admin") == "on"
+        name, admin = form_value(form, "name")[:64], form_value(form, "is_admin") == "on"
 
         def refused(exc: Exception) -> Template:  # the form comes back as it was filled in
             return self._users_page(
@@ -117,7 +104,7 @@ class AdminController(Controller):
 
         try:
             limits = _limits(form)
-            user = ctx.users.create(name, _one(form, "password")[:256], admin=admin)
+            user = ctx.users.create(name, form_value(form, "password")[:256], admin=admin)
         except (UserError, WeakPassword) as exc:
             return refused(exc)
         if not admin:
@@ -157,7 +144,9 @@ class AdminController(Controller):
         user = _user_or_404(ctx, user_id)
         form = data
         try:
-            ctx.users.update(user.id, is_admin=_one(form, "is_admin") == "on", **_limits(form))
+            ctx.users.update(
+                user.id, is_admin=form_value(form, "is_admin") == "on", **_limits(form)
+            )
         except UserError as exc:
             return self._user_page(ctx, user, status=400, error=sentence(exc))
         return Redirect(f"/admin/users/{user.id}?done=saved", status_code=303)

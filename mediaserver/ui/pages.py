@@ -108,6 +108,8 @@ class PageController(Controller):
                 "picked": _picked(ctx, request) if request.query_params.get("picked") else None,
                 "scan": ctx.library.status().as_dict(),
                 "startup": ctx.startup_state,
+                "demo": ctx.libraries.demo_showing(),
+                "setup_done": ctx.profile.get().setup_done,
             },
         )
 
@@ -148,6 +150,7 @@ class PageController(Controller):
             "year": wanted_year,
             "genres": queries.genres(ctx.db, library_id, access),
             "problem_count": len(queries.problems(ctx.db, library_id)) if admin else 0,
+            "demo": library["source"] == "demo",
         }
         name = "_item_grid.html" if _is_htmx(request) and page > 1 else "library.html"
         return Template(name, context=context)

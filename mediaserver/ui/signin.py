@@ -34,13 +34,37 @@ from mediaserver.api.clients import request_address
 from mediaserver.api.guard import SESSION_COOKIE
 from mediaserver.context import AppContext
 
-__all__ = ["Form", "SignInController", "sentence", "signed_in"]
+__all__ = [
+    "Form",
+    "FormWithLists",
+    "SignInController",
+    "form_value",
+    "form_values",
+    "sentence",
+    "signed_in",
+]
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+# A field that repeats (checkboxes, chosen folders) arrives as a list, a single one as text.
+FormWithLists = Annotated[
+    dict[str, str | list[str]], Body(media_type=RequestEncodingType.URL_ENCODED)
+]
 PUBLIC = {"public": True}
 WRONG_CODE = "That code is wrong or was already used. Try the code your app shows now."
 TOO_MANY_CODES = "Too many wrong codes. Enter your password again."
 EXPIRED = "That sign-in took too long. Enter your password again."
+
+
+def form_value(form: dict[str, str | list[str]], key: str) -> str:
+    """One field's value (the last, should it repeat); empty when absent."""
+    value = form.get(key, "")
+    return value[-1] if isinstance(value, list) else value
+
+
+def form_values(form: dict[str, str | list[str]], key: str) -> list[str]:
+    """Every value of a field that may repeat."""
+    value = form.get(key, [])
+    return [value] if isinstance(value, str) else list(value)
 
 
 def sentence(message: object) -> str:
@@ -187,7 +211,7 @@ class SignInController(Controller):
                 username=name,
             )
         ctx.setup_code = None  # used up
-        return signed_in(ctx, request, user.id, "/")
+        return signed_in(ctx, request, user.id, "/setup/server")  # then the first-run wizard
 
     def _check_code(self, ctx: AppContext, code: str | None) -> None:
         expected = ctx.setup_code

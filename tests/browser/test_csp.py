@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -67,9 +68,14 @@ def item_urls(base_url: str) -> dict[str, str]:
 
 
 @contextmanager
-def strict_page(browser: Browser, base_url: str, *, signed_in: bool = True) -> Iterator[Page]:
-    """A fresh page; on the way out: no CSP violation, console error, dialog or other host."""
-    context = new_context(browser, base_url, signed_in=signed_in, viewport=DESKTOP)
+def strict_page(
+    browser: Browser, base_url: str, *, signed_in: bool = True, **options: Any
+) -> Iterator[Page]:
+    """A fresh page (``DESKTOP`` unless ``options`` say otherwise: viewport, has_touch...);
+    on the way out: no CSP violation, console error, dialog or other host."""
+    context = new_context(
+        browser, base_url, signed_in=signed_in, **{"viewport": DESKTOP, **options}
+    )
     problems: list[str] = []
     context.expose_function("reportViolation", lambda text: problems.append(f"CSP: {text}"))
     context.add_init_script(REPORT_VIOLATIONS)

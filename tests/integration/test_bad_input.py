@@ -371,7 +371,10 @@ def hearth(
         stack.callback(watch.close)
         stack.callback(listener.sock.close)
         with audit.record() as scan_seen:
-            url = stack.enter_context(hearth_server(data, [library]))
+            # The folder browser may look only inside the library: the pages that show
+            # it list their browse roots, and nothing outside allowed_roots may be read.
+            browse = {"MEDIASERVER_BROWSE_ROOTS": str(library)}
+            url = stack.enter_context(hearth_server(data, [library], env=browse))
             client = stack.enter_context(
                 httpx.Client(base_url=url, headers=auth_headers(url), timeout=30)
             )

@@ -288,6 +288,14 @@ def test_a_web_library_replaces_the_demo_and_it_stays_away(
         ]
         demo_id = listed["libraries"][0]["id"]
         assert client.delete(f"/api/v1/libraries/{demo_id}").status_code == 403
+        home = client.get("/").text
+        assert "This is a demo." in home
+        assert '<a href="/admin/libraries">Add your own films →</a>' in home
+        _, member = add_member(client, auth_headers(url), "kid")
+        theirs = client.get("/", headers=member).text
+        assert "This is a demo." in theirs
+        assert "ask the person who runs Hearth to add them" in theirs
+        assert "/admin/libraries" not in theirs
         made = client.post(
             "/api/v1/libraries", json={"name": "Films", "folders": [str(srv / "Films")]}
         )
@@ -295,6 +303,7 @@ def test_a_web_library_replaces_the_demo_and_it_stays_away(
         listed = client.get("/api/v1/libraries").json()
         assert listed["demo"] is False
         assert [lib["name"] for lib in listed["libraries"]] == ["Films"]
+        assert "This is a demo." not in client.get("/").text
         wait_for_scan(client)
 
     # After a restart the web library is still there, scanned, and the demo stays away.
@@ -310,3 +319,7 @@ def test_a_web_library_replaces_the_demo_and_it_stays_away(
         assert client.delete(f"/api/v1/libraries/{films['id']}").status_code == 200
         # The last library gone: an empty server (the pages offer to add one), no demo.
         assert client.get("/api/v1/libraries").json() == {"libraries": [], "demo": False}
+        home = client.get("/").text
+        assert "This is a demo." not in home
+        assert 'No libraries yet. <a href="/admin/libraries">Add your films →</a>' in home
+        assert "How to lay out your files" in home

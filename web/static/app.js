@@ -100,6 +100,71 @@ function moveFocus(direction) {
   if (best) { best.focus(); best.scrollIntoView({ block: "nearest", inline: "nearest" }); }
 }
 
+// The folder browser (admins, _folder_browser.html): ↓/↑ move between folders, → opens
+// one, ← goes up; "Use" adds a folder to the form's chosen folders, "Remove" takes it out.
+function folderKeys(event) {
+  const browser = event.target.closest("[data-folder-browser]");
+  if (!browser) return false;
+  const entries = Array.from(browser.querySelectorAll("[data-folder-entry]"));
+  const at = entries.indexOf(event.target.closest("[data-folder-entry]"));
+  if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    const step = event.key === "ArrowDown" ? 1 : -1;
+    const next = entries[at < 0 ? (step > 0 ? 0 : entries.length - 1) : at + step];
+    if (!next) return false; // past the list's ends: the page's own arrows go on from here
+    next.focus();
+    next.scrollIntoView({ block: "nearest" });
+    return true;
+  }
+  if (event.key === "ArrowRight" && at >= 0) { entries[at].click(); return true; }
+  if (event.key === "ArrowLeft") { browser.querySelector("[data-folder-up]")?.click(); return true; }
+  return false;
+}
+
+function pickFolder(button) {
+  const list = button.closest("form")?.querySelector("[data-chosen-folders]");
+  if (!list) return;
+  const path = button.dataset.pick;
+  const chosen = Array.from(list.querySelectorAll("input[name=folder]")).find((input) => input.value === path);
+  if (chosen) { chosen.closest("li").querySelector("button").focus(); return; }
+  const item = document.createElement("li");
+  const label = Object.assign(document.createElement("span"), { className: "path", textContent: path });
+  const input = Object.assign(document.createElement("input"), { type: "hidden", name: "folder", value: path });
+  const remove = Object.assign(document.createElement("button"), { type: "button", textContent: "Remove" });
+  remove.dataset.unpick = "";
+  remove.setAttribute("aria-label", `Remove ${path}`);
+  item.append(label, input, remove);
+  list.append(item);
+}
+
+document.addEventListener("click", (event) => {
+  const pick = event.target.closest("[data-pick]");
+  if (pick) { pickFolder(pick); return; }
+  const unpick = event.target.closest("[data-unpick]");
+  if (unpick) {
+    const item = unpick.closest("li");
+    const next = item.nextElementSibling || item.previousElementSibling;
+    item.remove();
+    (next?.querySelector("button") || document.querySelector("[data-folder-browser] button"))?.focus();
+  }
+});
+
+// After the browser opens a folder (or goes up), keep the keyboard in it: focus the folder
+// we came from, else the first one.
+let folderFocus = null;
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const browser = event.target.closest?.("[data-folder-browser]");
+  folderFocus = browser ? { from: browser.dataset.path || "" } : null;
+});
+document.addEventListener("htmx:afterSwap", () => {  // the same task as the swap: no key is lost
+  if (!folderFocus) return;
+  const browser = document.querySelector("[data-folder-browser]");
+  const entries = browser ? Array.from(browser.querySelectorAll("[data-folder-entry]")) : [];
+  const target = entries.find((e) => e.dataset.path === folderFocus.from) || entries[0]
+    || browser?.querySelector("[data-pick], [data-folder-up]");
+  folderFocus = null;
+  target?.focus();
+});
+
 document.addEventListener("keydown", (event) => {
   const target = event.target;
   const typing = target.matches("input:not([type=checkbox]):not([type=radio]):not([type=range]), textarea");
@@ -113,6 +178,7 @@ document.addEventListener("keydown", (event) => {
     try { target.showPicker(); } catch (error) { /* not from this event: Space still opens it */ }
     return;
   }
+  if (!typing && folderKeys(event)) { event.preventDefault(); return; }
   if (!["ArrowRight", "ArrowLeft", "ArrowDown", "ArrowUp"].includes(event.key)) return;
   // The player (player.js) has its own arrows: seek and volume; menus and sliders theirs.
   if (event.defaultPrevented || target.closest("[data-player], [role=menu]") || target.matches("input[type=range]")) return;
