@@ -33,12 +33,15 @@ class Site:
 def site(
     hearth_server: Callable[..., AbstractContextManager[str]],
     hearth_library: Path,
+    clip_cache: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Site]:
     srv = tmp_path_factory.mktemp("pages-srv")
     (srv / "Films").mkdir()
     shutil.copyfile(hearth_library / "Movies/Amber Lighthouse.mp4", srv / "Films/Amber (2001).mp4")
     (srv / "Empty").mkdir()
+    (srv / "Tongues").mkdir()  # English (the default) and French audio, English subtitles
+    shutil.copyfile(clip_cache / "two_audio_sub.mkv", srv / "Tongues/Two Tongues (2021).mkv")
     data = tmp_path_factory.mktemp("pages-data")
     env = {"MEDIASERVER_BROWSE_ROOTS": str(srv)}
     with (
@@ -158,3 +161,37 @@ def test_the_wizard_names_the_server_and_sets_the_languages(site: Site) -> None:
     assert "Hearth is not set up yet" not in client.get("/").text
     page = client.get("/setup/languages").text
     assert re.search(r'value="fra"\s+selected', page) and re.search(r'value="eng"\s+selected', page)
+
+
+def test_the_households_languages_choose_tracks_for_people_who_chose_none(site: Site) -> None:
+    client = site.client
+    made = client.post(
+        "/api/v1/libraries", json={"name": "Tongues", "folders": [str(site.srv / "Tongues")]}
+    )
+    assert made.status_code == 201, made.text
+    try:
+        wait_for_scan(client)
+        film = client.get("/api/v1/items", params={"q": "two tongues"}).json()["items"][0]
+        streams = client.get(f"/api/v1/items/{film['id']}").json()["files"][0]["streams"]
+        audio = {s["language"]: s["idx"] for s in streams if s["type"] == "audio"}
+
+        def audio_for(headers: dict[str, str]) -> int:
+            answer = client.get(f"/api/v1/items/{film['id']}/playback", headers=headers)
+            assert answer.status_code == 200, answer.text
+            return int(answer.json()["decision"]["audio_index"])
+
+        client.post("/setup/languages", data={"metadata_language": "", "subtitle_language": ""})
+        assert audio_for(site.member) == audio["eng"]  # the file's default
+        client.post("/setup/languages", data={"metadata_language": "fra", "subtitle_language": ""})
+        assert audio_for(site.member) == audio["fra"]  # the household's language
+        me = client.get("/api/v1/auth/me", headers=site.member).json()["id"]
+        own = client.put(
+            f"/api/v1/users/{me}/preferences",
+            json={"audio_language": "eng"},
+            headers=site.member,
+        )
+        assert own.status_code == 200, own.text
+        assert audio_for(site.member) == audio["eng"]  # a person's own choice wins
+    finally:
+        client.post("/setup/languages", data={"metadata_language": "", "subtitle_language": ""})
+        client.delete(f"/api/v1/libraries/{made.json()['id']}")
