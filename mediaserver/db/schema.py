@@ -454,6 +454,10 @@ def _m016_own_posters(db: sqlite_utils.Database) -> None:
         UPDATE items SET poster = NULL WHERE kind = 'collection' AND poster IN (
             SELECT m.poster FROM collection_items ci JOIN items m ON m.id = ci.item_id
             WHERE ci.collection_id = items.id);
+        """
+    )
+
+
 def _m017_library_setup(db: sqlite_utils.Database) -> None:
     # Libraries made in the web UI next to those from the config file (and the demo), each
     # with a kind and any number of folders; ``libraries.path`` stays as the first folder, so
