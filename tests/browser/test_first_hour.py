@@ -149,7 +149,6 @@ def test_the_picture_fills_the_player_while_it_plays(
         page.goto(f"{base_url}/items/{film}")
         expect(page.locator("video#player")).to_have_attribute("data-engine", "direct")
         page.evaluate(f"{VIDEO}.muted = true")
-        print("DEBUG0", root, size, page.evaluate("document.activeElement.outerHTML.slice(0,150)"))
         press_play(page, size)
         wait_until(page, f"{VIDEO}.currentTime > 2")
         first = boxes(page)

@@ -322,3 +322,46 @@ def test_arrows_reach_every_control_not_only_cards(
         assert (
             page.evaluate("document.querySelector('[data-player]').hearthPlayer.choice.audio") == 1
         )
+
+
+def test_the_settings_panel_changes_speed_and_subtitles_and_tells_the_stream(
+    browser: Browser, base_url: str, ids: dict[str, int]
+) -> None:
+    track = f"[...{VIDEO}.textTracks].find((t) => t.mode === 'showing')"
+    with open_page(browser, base_url, "laptop") as page:
+        page.goto(f"{base_url}/items/{ids[FILM]}")
+        page.get_by_role("combobox", name="Subtitles").select_option(label="English")
+        page.evaluate(f"{VIDEO}.muted = true")
+        page.locator(".actions .primary:visible").click()
+        wait_until(
+            page, f"{VIDEO}.currentTime > 0.6 && !!{track} && {track}.cues.length > 0", 20_000
+        )
+        start = float(page.evaluate(f"{track}.cues[0].startTime"))
+
+        page.locator("[data-player]").hover()
+        page.get_by_role("button", name="Playback settings").click()
+        panel = page.get_by_role("dialog", name="Playback settings")
+        expect(panel).to_be_visible()
+        panel.get_by_label("Speed").select_option("1.5")
+        assert page.evaluate(f"{VIDEO}.playbackRate") == 1.5
+        panel.get_by_label("Subtitle size").select_option("large")
+        expect(page.locator("[data-player]")).to_have_attribute("data-subtitle-size", "large")
+        panel.get_by_label("Subtitle position").select_option("raised")
+        wait_until(page, f"{track}.cues[0].line === -4")
+        panel.get_by_role("button", name="Subtitles later by half a second").click()
+        panel.get_by_role("button", name="Subtitles later by half a second").click()
+        expect(panel.locator("output")).to_have_text("+1.0 s")
+        wait_until(page, f"Math.abs({track}.cues[0].startTime - {start + 1.0}) < 0.01")
+        panel.get_by_role("button", name="Subtitles earlier by half a second").click()
+        wait_until(page, f"Math.abs({track}.cues[0].startTime - {start + 0.5}) < 0.01")
+
+        panel.get_by_role("button", name="Stream info").click()
+        info = page.locator("[data-stream-info]")
+        expect(info).to_contain_text("Direct play: the file as it is")
+        expect(info).to_contain_text("640×360")
+        expect(info).to_contain_text("1.5×")
+        page.keyboard.press("Escape")
+        expect(panel).to_be_hidden()
+        page.evaluate(f"{VIDEO}.pause()")
+        page.locator("[data-player]").scroll_into_view_if_needed()
+        shoot(page, "player-settings-laptop.png")

@@ -889,7 +889,7 @@
       const awake = () => {
         box.removeAttribute("data-idle");
         clearTimeout(idleTimer);
-        idleTimer = setTimeout(() => { if (!video.paused && !box.querySelector("[role=menu]:not([hidden])")) box.setAttribute("data-idle", ""); }, IDLE_MS);
+        idleTimer = setTimeout(() => { if (!video.paused && !box.querySelector("[role=menu]:not([hidden]), [role=dialog]:not([hidden])")) box.setAttribute("data-idle", ""); }, IDLE_MS);
       };
       ["pointermove", "pointerdown", "keydown", "focusin"].forEach((type) => on(box, type, awake));
       on(video, "play", awake);
@@ -916,9 +916,10 @@
       }
       if ((key === " " || key === "Enter") && target.matches("button, a[href]")) return; // the button's own action
       if (target.matches("[data-volume]") && key.startsWith("Arrow")) return; // the slider's own steps
+      if (target.closest("[role=dialog]")) return; // the settings panel's own controls
       if ((key === "ArrowLeft" || key === "ArrowRight") && target.closest(".player-bar")) {
         // On the control bar, left and right go from button to button, as on a TV remote.
-        const buttons = Array.from(this.box.querySelectorAll(".player-bar > button, .player-bar > a.button, [data-menu-button]"))
+        const buttons = Array.from(this.box.querySelectorAll(".player-bar > button, .player-bar > a.button, [data-menu-button], [data-settings-button]"))
           .filter((b) => b.offsetParent !== null);
         const next = buttons[buttons.indexOf(target) + (key === "ArrowRight" ? 1 : -1)];
         if (next) next.focus();
