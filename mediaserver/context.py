@@ -41,7 +41,7 @@ from mediaserver.server_profile import ServerProfileStore
 from mediaserver.streaming.keyframes import KeyframeIndex
 from mediaserver.streaming.segment_cache import SegmentCache
 from mediaserver.streaming.service import StreamingService
-from mediaserver.streaming.subtitles import SubtitleCache
+from mediaserver.streaming.styled import StyledSubtitleCache
 from mediaserver.streaming.tokens import load_secret
 from mediaserver.streaming.transcoder import Transcoder
 from mediaserver.streaming.trickplay import RUN_INTERVAL_MINUTES, TrickplayService
@@ -68,7 +68,7 @@ class AppContext:
     streaming: StreamingService
     transcoder: Transcoder
     keyframes: KeyframeIndex
-    subtitles: SubtitleCache
+    subtitles: StyledSubtitleCache
     users: UserService
     auth: AuthService
     trickplay: TrickplayService
@@ -446,7 +446,7 @@ def build_context(settings: Settings) -> AppContext:
         streaming=StreamingService(settings.streaming, transcoder, keyframes, secret),
         transcoder=transcoder,
         keyframes=keyframes,
-        subtitles=SubtitleCache(ffmpeg_path, settings.cache_path / "subtitles"),
+        subtitles=StyledSubtitleCache(ffmpeg_path, settings.cache_path / "subtitles"),
         trickplay=TrickplayService(
             db,
             ffmpeg_binary=ffmpeg_path,

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ClipError",
     "ManualClock",
+    "add_styled_subtitles",
     "cut_short",
     "make_clip",
     "open_catalog",
@@ -124,11 +125,40 @@ def make_clip(
             splice += ["-map_chapters", str(argv.count("-i"))]
             at = argv.index("-map")
             argv[at:at] = splice
-        done = subprocess.run(argv, capture_output=True, timeout=120, check=False)  # noqa: S603
+        _run(argv, path)
+    return path
+
+
+def add_styled_subtitles(
+    clip: Path,
+    path: Path,
+    ass: str,
+    *,
+    attachments: Sequence[tuple[Path, str]] = (),
+    ffmpeg: str | None = None,
+) -> Path:
+    """Write ``path`` (Matroska): ``clip`` with an ASS track of text ``ass`` and each
+    ``(file, mimetype)`` of ``attachments`` attached, as styled releases carry their fonts
+    (``(font, "font/ttf")``)."""
+    binary = ffmpeg or find_ffmpeg()[0]
+    with tempfile.TemporaryDirectory(prefix="hearth-ass-") as scratch:
+        track = Path(scratch) / "track.ass"
+        track.write_text(ass, encoding="utf-8")
+        argv = [binary, "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
+        argv += ["-i", str(clip), "-i", str(track)]
+        for n, (file, mimetype) in enumerate(attachments):
+            argv += ["-attach", str(file), f"-metadata:s:t:{n}", f"mimetype={mimetype}"]
+        argv += ["-map", "0", "-map", "1", "-c", "copy", "-c:s", "ass", str(path)]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _run(argv, path)
+    return path
+
+
+def _run(argv: list[str], path: Path) -> None:
+    done = subprocess.run(argv, capture_output=True, timeout=120, check=False)  # noqa: S603
     if done.returncode != 0:
         tail = done.stderr.decode("utf-8", "replace").strip()[-1500:]
         raise ClipError(f"ffmpeg exited with status {done.returncode} making {path}: {tail}")
-    return path
 
 
 def cut_short(source: Path, target: Path, at_s: float) -> Path:

@@ -199,7 +199,7 @@ async def respond(send: Any, status: int, body: bytes, headers: list[tuple[bytes
 # Media and static requests come in bursts (segments, Range requests while seeking, a page of
 # posters) and are never limited.
 _RATE_EXEMPT = re.compile(
-    r"^/api/v1/hls/|^/static/|^/api/v1/items/\d+/(file|image/|trickplay|chapters/|subtitles/)"
+    r"^/api/v1/hls/|^/static/|^/api/v1/items/\d+/(file|image/|trickplay|chapters/|subtitles/|fonts/)"
 )
 
 

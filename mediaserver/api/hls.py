@@ -27,16 +27,25 @@ from mediaserver.api.playback import check_parameters, new_session, resolve
 from mediaserver.api.ranges import serve_file
 from mediaserver.context import AppContext
 from mediaserver.streaming.decision import IMAGE_SUBTITLES
+from mediaserver.streaming.styled import ASS_CODECS
 from mediaserver.streaming.subtitles import SubtitleError, subtitle_playlist
 from mediaserver.streaming.tokens import TokenError
 from mediaserver.streaming.transcoder import TS_OFFSET_S, Busy, Stream, StreamError
 
-__all__ = ["HlsController", "MasterPlaylistController", "SubtitleController"]
+__all__ = [
+    "ASS_TYPE",
+    "HlsController",
+    "MasterPlaylistController",
+    "SubtitleController",
+    "item_file",
+]
 
 PLAYLIST = "application/vnd.apple.mpegurl"
+ASS_TYPE = "text/x-ssa; charset=utf-8"  # what libass players and Matroska tools call it
 _KEY = re.compile(r"^[0-9a-f]{24}$")
 _SEGMENT = re.compile(r"^(0|[1-9][0-9]{0,6})\.(m4s|ts)$")
 _SUBTITLE = re.compile(r"^(0|[1-9][0-9]{0,3})\.(m3u8|vtt)$")
+_ITEM_SUBTITLE = re.compile(r"^(0|[1-9][0-9]{0,3})\.(vtt|ass)$")
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _IMMUTABLE = {"cache-control": "public, max-age=31536000, immutable"}
 _NO_CACHE = {"cache-control": "no-cache"}
@@ -249,7 +258,8 @@ class SubtitleController(Controller):
     @get(
         "/{name:str}",
         sync_to_thread=True,
-        summary="A text subtitle track as WebVTT (for direct play's <track>)",
+        summary="A text subtitle track as WebVTT (<index>.vtt), or an ASS/SSA one as it is "
+        "(<index>.ass, for a player that draws it with libass)",
     )
     def webvtt(
         self,
@@ -259,17 +269,34 @@ class SubtitleController(Controller):
         name: FromPath[str],
         file_id: FromQuery[int | None] = None,
     ) -> Response[Any]:
-        match = _SUBTITLE.match(name)
-        if match is None or match[2] != "vtt":
+        match = _ITEM_SUBTITLE.match(name)
+        if match is None:
             raise NotFoundException(detail="no such subtitle track")
-        sql = "SELECT id FROM files WHERE item_id = ?" + (" AND id = ?" if file_id else "")
-        row = ctx.db.query_one(
-            sql + " ORDER BY id LIMIT 1", [item_id, *([file_id] if file_id else [])]
-        )
-        if row is None:
-            raise NotFoundException(detail=f"item {item_id} has no such file")
-        file = ctx.streaming_file(int(row["id"]))
+        file = item_file(ctx, item_id, file_id)
         track = _subtitle_track(file, int(match[1]))
+        if match[2] == "ass":
+            return _ass(request, ctx, file, track)
         if track.get("codec") in IMAGE_SUBTITLES:
             raise NotFoundException(detail="no such text subtitle track")
         return _webvtt(request, ctx, file, track, 0)
+
+
+def item_file(ctx: AppContext, item_id: int, file_id: int | None) -> dict[str, Any]:
+    """The item's file ``file_id`` (its first when None) with its streams; 404 if none."""
+    sql = "SELECT id FROM files WHERE item_id = ?" + (" AND id = ?" if file_id else "")
+    row = ctx.db.query_one(sql + " ORDER BY id LIMIT 1", [item_id, *([file_id] if file_id else [])])
+    if row is None:
+        raise NotFoundException(detail=f"item {item_id} has no such file")
+    return ctx.streaming_file(int(row["id"]))
+
+
+def _ass(
+    request: Request[Any, Any, Any], ctx: AppContext, file: dict[str, Any], track: dict[str, Any]
+) -> Response[Any]:
+    if track.get("codec") not in ASS_CODECS:
+        raise NotFoundException(detail="this subtitle track is not ASS or SSA; ask for .vtt")
+    try:
+        path = ctx.subtitles.ass(file["path"], track)
+    except SubtitleError as exc:
+        raise _Unavailable(detail=str(exc)) from None
+    return serve_file(request, path, content_type=ASS_TYPE, extra_headers=_NO_CACHE)

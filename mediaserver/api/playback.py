@@ -30,6 +30,7 @@ from mediaserver.streaming.profiles import (
     ClientProfile,
     profile_from_query,
 )
+from mediaserver.streaming.styled import ASS_CODECS
 from mediaserver.streaming.tracks import preferred_tracks
 
 __all__ = ["PlaybackController", "check_parameters", "new_session", "resolve"]
@@ -121,6 +122,7 @@ class PlaybackController(Controller):
                 for s in chosen["streams"]
                 if s["type"] == "subtitle"
             ],
+            "fonts_url": _fonts_url(item_id, chosen),
             "chapters": _chapters(chosen),
             "trickplay_url": _trickplay_url(ctx, item_id, chosen["id"]),
         }
@@ -216,15 +218,22 @@ def _track(stream: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _subtitle(item_id: int, file_id: int, stream: Mapping[str, Any]) -> dict[str, Any]:
-    """A subtitle track; text ones carry the WebVTT ``url`` a direct-play <track> loads."""
+    """A subtitle track; text ones carry the WebVTT ``url`` a direct-play <track> loads, and
+    ASS/SSA ones also ``ass_url``, the track as it is, for a player that draws it itself."""
     track = _track(stream)
     track["external"] = bool(stream.get("external"))  # a file beside the video
-    track["url"] = (
-        f"/api/v1/items/{item_id}/subtitles/{stream['idx']}.vtt?file_id={file_id}"
-        if track["kind"] == "text"
-        else None
-    )
+    base = f"/api/v1/items/{item_id}/subtitles/{stream['idx']}"
+    track["url"] = f"{base}.vtt?file_id={file_id}" if track["kind"] == "text" else None
+    styled = stream.get("codec") in ASS_CODECS
+    track["ass_url"] = f"{base}.ass?file_id={file_id}" if styled else None
     return track
+
+
+def _fonts_url(item_id: int, file: Mapping[str, Any]) -> str | None:
+    """Where the fonts attached to the file are listed; None when it has no attachments."""
+    if not any(s["type"] == "attachment" for s in file["streams"]):
+        return None
+    return f"/api/v1/items/{item_id}/fonts?file_id={file['id']}"
 
 
 def _chapters(file: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -134,6 +134,8 @@ def _stream_info(stream: Any) -> dict[str, Any]:
     disposition = int(stream.disposition)
     meta = stream.metadata
     title = meta.get("title") or meta.get("handler_name")  # MP4 keeps track names there
+    if stream.type == "attachment":
+        title = title or meta.get("filename")  # a font is known by its file name
     info: dict[str, Any] = {
         "idx": stream.index,
         "type": stream.type

@@ -20,10 +20,11 @@ import math
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,12 @@ __all__ = [
     "TEXT_SUBTITLES",
     "SubtitleCache",
     "SubtitleError",
+    "decode_text",
+    "guard_args",
     "language_name",
     "language_tag",
     "parse_language",
+    "read_sidecar",
     "rendition_attrs",
     "srt_from_webvtt",
     "subtitle_playlist",
@@ -103,18 +107,35 @@ class SubtitleCache:
         sidecar = Path(external) if external else None
         track = sidecar.absolute() if sidecar else stream["idx"]
         identity = f"{video.absolute()}\0{track}\0{mpegts_offset}"  # one file per offset
-        version = [_FORMAT_VERSION, *_stat(video)]
-        if sidecar:
-            version += _stat(sidecar)
+
+        def convert(target: Path) -> None:
+            self._convert(video, stream, sidecar, target, mpegts_offset)
+
+        return self._cache_entry(identity, video, sidecar, ".vtt", convert, _FORMAT_VERSION)
+
+    def _cache_entry(
+        self,
+        identity: str,
+        video: Path,
+        sidecar: Path | None,
+        suffix: str,
+        make: Callable[[Path], None],
+        format_version: int,
+    ) -> Path:
+        """The cache's file (or folder) for ``identity``, made by ``make(target)`` once per
+        version of its sources, one request at a time; older versions are removed."""
+        version = [format_version, *_stat(video), *(_stat(sidecar) if sidecar else [])]
         stem = _digest(identity)
-        target = self.cache_dir / f"{stem}-{_digest(repr(version))}.vtt"
+        target = self.cache_dir / f"{stem}-{_digest(repr(version))}{suffix}"
         with self._lock_for(stem):
             if target.exists():
                 return target
             self.cache_dir.mkdir(parents=True, exist_ok=True)
-            self._convert(video, stream, sidecar, target, mpegts_offset)
-            for old in self.cache_dir.glob(f"{stem}-*.vtt"):
-                if old != target:
+            make(target)
+            for old in self.cache_dir.glob(f"{stem}-*{suffix}"):
+                if old != target and old.is_dir():
+                    shutil.rmtree(old, ignore_errors=True)
+                elif old != target:
                     old.unlink(missing_ok=True)
         return target
 
@@ -142,19 +163,19 @@ class SubtitleCache:
         try:
             if sidecar is None:
                 name = f"subtitle stream {stream['idx']} of {video.name}"
-                inputs = [*_guard_args(INPUT_GUARD), "-i", input_url(video)]
+                inputs = [*guard_args(INPUT_GUARD), "-i", input_url(video)]
                 mapping = f"0:{int(stream['idx'])}"
             else:
                 name = sidecar.name
-                raw = _read_sidecar(sidecar)
+                raw = read_sidecar(sidecar)
                 if copy or srt:  # decoded here: a copied track never meets -sub_charenc
-                    text = _decode(raw)
+                    text = decode_text(raw)
                     source.write_text(without_style_blocks(text) if copy else text, "utf-8")
                     sidecar = source
                     charset = None
                 else:
                     charset = _sub_charenc(raw)
-                inputs = [*_guard_args(_SIDECAR_GUARD)]
+                inputs = [*guard_args(_SIDECAR_GUARD)]
                 inputs += ["-sub_charenc", charset] if charset else []
                 inputs += ["-i", input_url(sidecar)]
                 mapping = "0:s:0"
@@ -302,11 +323,13 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:20]
 
 
-def _guard_args(guard: Mapping[str, str]) -> list[str]:
+def guard_args(guard: Mapping[str, str]) -> list[str]:
+    """ffmpeg input options from a guard such as ``INPUT_GUARD``."""
     return [arg for key, value in guard.items() for arg in (f"-{key}", value)]
 
 
-def _read_sidecar(path: Path) -> bytes:
+def read_sidecar(path: Path) -> bytes:
+    """A sidecar subtitle's bytes: refused when it links out of its folder or is huge."""
     if not stays_home(path):
         raise SubtitleError(f"{path.name} is a link to a file outside its folder; not read")
     try:
@@ -331,7 +354,8 @@ def _sub_charenc(raw: bytes) -> str | None:
     return "ISO-8859-1"
 
 
-def _decode(raw: bytes) -> str:
+def decode_text(raw: bytes) -> str:
+    """A text file's bytes as text: UTF-16 with a BOM, UTF-8, else Windows-1252 or Latin-1."""
     if raw.startswith(_UTF16_BOMS):
         return raw.decode("utf-16", "replace")
     for codec in ("utf-8-sig", "cp1252"):

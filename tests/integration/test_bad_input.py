@@ -881,6 +881,7 @@ def _fill(h: Hearth, template: str, hostile: RouteParam | None, value: str) -> s
         "path": "openapi.json",
         "file_path": "app.css",
         "chart": "titles",
+        "index": "0",  # a font attachment's stream index
     }
 
     def one(match: re.Match[str]) -> str:

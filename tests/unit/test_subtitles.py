@@ -60,20 +60,6 @@ def cache(tmp_path: Path, ffmpeg_binary: str) -> SubtitleCache:
     return SubtitleCache(ffmpeg_binary, tmp_path / "cache")
 
 
-@pytest.fixture
-def runs(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """Every ffmpeg argv the module runs."""
-    seen: list[list[str]] = []
-    real = subtitles.run_ffmpeg
-
-    def counting(argv, *, timeout_s):
-        seen.append(list(argv))
-        return real(argv, timeout_s=timeout_s)
-
-    monkeypatch.setattr(subtitles, "run_ffmpeg", counting)
-    return seen
-
-
 def _sidecar(clips: Path, folder: Path, name: str, data: bytes, codec: str) -> tuple[Path, dict]:
     path = folder / name
     path.write_bytes(data)
