@@ -107,7 +107,9 @@ def goto(page: Page, url: str) -> None:
     """Open ``url`` and check the page runs under the server's own policy."""
     response = page.goto(url)
     assert response is not None and response.ok, url
-    assert "script-src 'self';" in response.headers["content-security-policy"]
+    # 'wasm-unsafe-eval' (WebAssembly only, for styled subtitles) on pages, not the API docs
+    policy = response.headers["content-security-policy"]
+    assert re.search(r"script-src 'self'( 'wasm-unsafe-eval')?;", policy), policy
 
 
 def test_the_sign_in_page_runs_under_the_policy(browser: Browser, base_url: str) -> None:
@@ -121,7 +123,9 @@ def test_the_sign_in_page_runs_under_the_policy(browser: Browser, base_url: str)
             form.get_by_role("button", name="Sign in").click()
         response = landed.value
         assert response is not None and response.ok
-        assert "script-src 'self';" in response.headers["content-security-policy"]
+        assert (
+            "script-src 'self' 'wasm-unsafe-eval';" in response.headers["content-security-policy"]
+        )
         expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 

@@ -172,7 +172,9 @@ def test_a_remuxed_file_plays_through_hls_js(
     with player_page(browser, base_url) as page:
         response = page.goto(item_url)
         assert response is not None
-        assert "script-src 'self';" in response.headers["content-security-policy"]
+        assert (
+            "script-src 'self' 'wasm-unsafe-eval';" in response.headers["content-security-policy"]
+        )
         player = page.locator("video#player")
         expect(player).to_have_attribute("data-engine", "hls.js")
         expect(player).to_have_attribute("data-decision", re.compile("^(remux|transcode)$"))

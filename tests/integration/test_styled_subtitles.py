@@ -1,5 +1,6 @@
 """Styled subtitles over HTTP: ASS/SSA tracks as they are (``subtitles/<n>.ass``), the fonts a
-film carries (``fonts``), the playback answer that points at both, and who may fetch them."""
+film carries (``fonts``), the playback answer that points at both, who may fetch them, and
+the worker policy that lets the browser's libass compile WebAssembly and nothing more."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mediaserver.api.security import CONTENT_SECURITY_POLICY, WASM_WORKER_POLICY
 from tests.integration.conftest import add_member, auth_headers, wait_for_scan
 from tests.styled_media import FONT, STYLED_ASS, make_styled_film
 
 STYLED, SIDECAR, PLAIN = "Styled Film", "Sidecar Film", "Plain Film"
+VENDOR = "/static/vendor/libass-wasm-4.2.4"
 
 
 @dataclass
@@ -154,3 +157,27 @@ def test_a_film_hidden_from_a_viewer_hides_its_track_and_fonts(films: Films) -> 
         assert "Hearth Blocks" not in hidden.text and "HearthBlocks" not in hidden.text
     sidecar = _subtitle(films.playback(SIDECAR))["ass_url"]
     assert films.client.get(sidecar, headers=child).status_code == 200  # rated G: allowed
+
+
+def test_the_renderer_is_served_with_a_policy_that_allows_webassembly_only(films: Films) -> None:
+    worker = films.client.get("/static/subtitles-ass-worker.js")
+    assert worker.status_code == 200
+    assert worker.headers["content-security-policy"] == WASM_WORKER_POLICY
+    policy = dict(part.split(" ", 1) for part in WASM_WORKER_POLICY.split("; "))
+    assert policy == {
+        "default-src": "'none'",
+        "script-src": "'self' 'wasm-unsafe-eval'",
+        "connect-src": "'self'",
+    }
+    wasm = films.client.get(f"{VENDOR}/subtitles-octopus-worker.wasm")
+    assert wasm.headers["content-type"] == "application/wasm"  # compiled as it streams in
+    assert wasm.content[:4] == b"\0asm"
+    names = ("subtitles-octopus.js", "subtitles-octopus-worker.js", "default.woff2", "LICENSE")
+    for name in (*names, "COPYRIGHT", "FONT-LICENSE"):
+        response = films.client.get(f"{VENDOR}/{name}")
+        assert response.status_code == 200, name
+        assert "content-security-policy" not in response.headers, name
+    page = films.client.get(f"/items/{films.ids[SIDECAR]}", headers={"accept": "text/html"})
+    assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert "script-src 'self' 'wasm-unsafe-eval';" in CONTENT_SECURITY_POLICY
+    assert "'unsafe-eval'" not in CONTENT_SECURITY_POLICY

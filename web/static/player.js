@@ -248,7 +248,7 @@
       } else if (level === "Original" && answer.decision.mode === "direct") {
         line = "Streaming the original, nothing re-encoded: Auto starts from the best this browser plays as it is.";
       }
-      this.decisionLine.textContent = line;
+      this.decisionLine.textContent = this.subtitleNote ? `${line} ${this.subtitleNote}` : line;
     }
 
     setEngine(name) {
@@ -662,10 +662,24 @@
       this.renderMenus();
     }
 
+    // Styled (ASS/SSA) tracks are drawn by subtitles-ass.js, loaded the first time one is
+    // chosen: it hides the WebVTT version while it draws, and sets subtitleNote when it cannot.
+    styleSubtitles(track) {
+      if (!this.styledScript && !(track && track.ass_url)) return;
+      this.styledScript = this.styledScript || new Promise((resolve, reject) => {
+        const script = Object.assign(document.createElement("script"), { src: "/static/subtitles-ass.js" });
+        script.addEventListener("load", resolve);
+        script.addEventListener("error", reject);
+        document.head.append(script);
+      });
+      this.styledScript.then(() => window.HearthStyledSubtitles.follow(this, track), () => {});
+    }
+
     // Shows the chosen text subtitle from the stream; false when the stream does not carry it.
     applySubtitle() {
       const tracks = (this.answer.subtitle_tracks || []).filter((t) => t.kind === "text");
       const wanted = tracks.find((t) => t.index === this.choice.subtitle);
+      this.styleSubtitles(wanted);
       const position = wanted ? tracks.indexOf(wanted) : -1;
       // The stream's renditions follow the API's text tracks in order; names and languages
       // are checked first in case the server left one out.
