@@ -51,13 +51,14 @@ from mediaserver.config import load_settings
 from mediaserver.ffmpeg_tools import INPUT_GUARD, input_url
 from mediaserver.testing import make_clip
 from tests.integration.conftest import auth_headers, wait_for_scan, wait_until
+from tests.styled_media import FONT
 
 pytestmark = [
     pytest.mark.timeout(120),
     pytest.mark.skipif(sys.platform != "linux", reason="inotify and /etc/passwd are Linux's"),
 ]
 
-GOOD = "Good Movie"  # H.264/AAC Matroska with a text subtitle and chapters: plays every way
+GOOD = "Good Movie"  # H.264/AAC Matroska, a text subtitle, chapters, a font: plays every way
 SIDECAR = "Side Car"  # a real MP4 beside a hostile .m3u8, .srt and .nfo
 LEAKY = "Leaky Poster"  # a real 2 s MKV whose poster and subtitle sidecars link to /etc/passwd
 HOSTILE = {  # library path -> what it is; every one must be flagged by the scan
@@ -315,7 +316,8 @@ def _library(root: Path, ffmpeg: str, outside: Path, port: int) -> Path:
     good = root / f"{GOOD} (2001)" / f"{GOOD} (2001).mkv"
     chapters = ((0.0, 6.0, "One"), (6.0, 12.0, "Two"))
     # Longer than the trickplay interval (10 s): see test_a_short_video_gets_trickplay.
-    make_clip(good, seconds=12, subtitle=True, chapters=chapters, ffmpeg=ffmpeg)
+    font = {"attach": str(FONT), "metadata:s:t:0": "mimetype=font/ttf"}  # stream 3
+    make_clip(good, seconds=12, subtitle=True, chapters=chapters, output=font, ffmpeg=ffmpeg)
     (good.parent / f"{GOOD} (2001).nfo").write_text(_good_nfo(port), encoding="utf-8")
     make_clip(root / f"{SIDECAR} (2004).mp4", video="smptebars", ffmpeg=ffmpeg)
     leaky = root / f"{LEAKY} (2007)" / f"{LEAKY} (2007).mkv"  # short Matroska: no trickplay
@@ -881,7 +883,7 @@ def _fill(h: Hearth, template: str, hostile: RouteParam | None, value: str) -> s
         "path": "openapi.json",
         "file_path": "app.css",
         "chart": "titles",
-        "index": "0",  # a font attachment's stream index
+        "index": "3",  # GOOD's font attachment
     }
 
     def one(match: re.Match[str]) -> str:
