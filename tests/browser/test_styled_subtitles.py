@@ -155,6 +155,13 @@ def test_a_sidecar_plays_directly_and_the_drawing_follows_resizes_and_full_scree
         page.wait_for_function(f"() => ({OFF_PICTURE})() < 2")
         page.wait_for_function(RED_AT_THE_TOP)
         page.evaluate("() => document.exitFullscreen()")
+        # The ⚙ panel's timing moves the drawing too: a second later, 3.5 s is still red.
+        page.locator("[data-settings-button]").click()
+        for _ in range(2):
+            page.locator("[data-setting=later]").click()
+        expect(page.locator("[data-setting-value=offset]")).to_have_text("+1.0 s")
+        page.evaluate(f"() => {PLAYER}.seekTo(3.5)")
+        page.wait_for_function(f"() => {VIDEO}.currentTime > 3.4 && ({RED_AT_THE_TOP})()")
 
 
 @contextmanager

@@ -11,7 +11,7 @@ window.HearthStyledSubtitles = (() => {
   const VENDOR = "/static/vendor/libass-wasm-4.2.4/";
   const FONT_BUDGET = 80 * 1024 * 1024; // the worker downloads every font before it draws
   let library = null; // subtitles-octopus.js, loaded once
-  let current = null; // { player, url, renderer, drawing, failed }
+  let current = null; // { player, url, renderer, drawing, failed, listening }
 
   function loadLibrary() {
     library = library || new Promise((resolve, reject) => {
@@ -53,12 +53,27 @@ window.HearthStyledSubtitles = (() => {
 
   function stop() {
     if (current && current.renderer) current.renderer.dispose();
+    if (current) current.listening.abort();
     current = null;
+  }
+
+  // The ⚙ panel's subtitle timing (player-settings.js: seconds later, for every cue) moves
+  // the drawing too; it is read on each time update and after each click on the player.
+  function followTiming(state) {
+    const sync = () => {
+      const settings = state.player.box.hearthSettings;
+      if (state.renderer && settings) state.renderer.timeOffset = -settings.offset;
+    };
+    const { signal } = state.listening;
+    state.player.video.addEventListener("timeupdate", sync, { signal });
+    state.player.box.addEventListener("click", sync, { signal });
+    sync();
   }
 
   function fail(state, reason) {
     if (current !== state || state.failed) return;
     if (state.renderer) state.renderer.dispose();
+    state.listening.abort();
     Object.assign(state, { renderer: null, drawing: false, failed: true });
     delete state.player.box.dataset.styledSubtitles;
     state.player.applySubtitle(); // the WebVTT version again
@@ -93,6 +108,7 @@ window.HearthStyledSubtitles = (() => {
     state.renderer.worker.removeEventListener("error", state.renderer.workerError);
     state.renderer.worker.addEventListener("error", (event) => { event.preventDefault(); fail(state, "the renderer stopped"); });
     state.renderer.onCustomMessage = ({ data }) => { if (data.failed) fail(state, "the renderer stopped"); };
+    followTiming(state);
     await whenDrawing(state.renderer);
     if (current !== state || state.failed) return;
     state.drawing = true;
@@ -111,7 +127,7 @@ window.HearthStyledSubtitles = (() => {
     delete player.box.dataset.styledSubtitles;
     if (player.subtitleNote) say(player, "");
     if (!url) return;
-    const state = current = { player, url, renderer: null, drawing: false, failed: false };
+    const state = current = { player, url, renderer: null, drawing: false, failed: false, listening: new AbortController() };
     start(state, track).catch((error) => fail(state, error.message || "the renderer could not start"));
   }
 
