@@ -106,8 +106,19 @@ def start_with_the_track(page: Page, engine: str) -> None:
     page.wait_for_function(f"() => {VIDEO}.currentTime > 0.2")
     page.locator("[data-menu=subtitles] [data-menu-button]").click()
     page.locator("[data-menu=subtitles] [role=menuitemradio]").nth(1).click()
-    page.evaluate(f"() => {VIDEO}.pause()")
-    page.evaluate(f"() => {PLAYER}.seekTo(1)")
+    # Direct play reloads to add the track's <track> and plays on: wait until it has.
+    page.wait_for_function(
+        f"""() => {PLAYER}.hls ? {PLAYER}.hls.subtitleTrack >= 0
+            : Array.from({VIDEO}.textTracks).some((t) => t.mode !== 'disabled')"""
+    )
+    hold_at(page, 1)
+
+
+def hold_at(page: Page, seconds: float) -> None:
+    page.evaluate(f"() => {{ {VIDEO}.pause(); {PLAYER}.seekTo({seconds}); }}")
+    page.wait_for_function(
+        f"() => {VIDEO}.paused && Math.abs({VIDEO}.currentTime - {seconds}) < 0.05"
+    )
 
 
 def webvtt_showing(page: Page) -> bool:
@@ -132,7 +143,7 @@ def test_the_track_is_drawn_in_its_colour_place_and_font_over_hls(
         assert stats["redFill"] > 0.6, stats  # solid blocks: the font the film carries
         assert not webvtt_showing(page)  # one set of subtitles, not two
         page.screenshot(path=SCREENSHOTS / "styled-hls.png", full_page=True)
-        page.evaluate(f"() => {PLAYER}.seekTo(4)")  # it follows a seek: the blue line
+        hold_at(page, 4)  # it follows a seek: the blue line
         page.wait_for_function(BLUE_AT_THE_BOTTOM)
         expect(page.locator("#player-decision")).not_to_contain_text("styling")
 
@@ -160,8 +171,8 @@ def test_a_sidecar_plays_directly_and_the_drawing_follows_resizes_and_full_scree
         for _ in range(2):
             page.locator("[data-setting=later]").click()
         expect(page.locator("[data-setting-value=offset]")).to_have_text("+1.0 s")
-        page.evaluate(f"() => {PLAYER}.seekTo(3.5)")
-        page.wait_for_function(f"() => {VIDEO}.currentTime > 3.4 && ({RED_AT_THE_TOP})()")
+        hold_at(page, 3.5)
+        page.wait_for_function(RED_AT_THE_TOP)
 
 
 @contextmanager
