@@ -218,7 +218,7 @@ def test_a_show_offers_its_next_episode_and_plays_on_to_it(
         # The credits: the next episode's start is fetched before the end.
         expect(page.locator("[data-player]")).to_have_attribute("data-next-warm", "ready")
         card = page.locator("[data-up-next]")
-        expect(card).to_be_visible(timeout=10_000)
+        expect(card).to_be_visible(timeout=30_000)  # a 4 s episode played out
         expect(card).to_contain_text(re.compile(r"playing in \d+ s"))
         shoot(page, "up-next-laptop.png")
         page.wait_for_url(lambda url: url != episode_one, timeout=15_000)
@@ -245,7 +245,7 @@ def test_the_countdown_can_be_cancelled_and_switched_off(
         page.evaluate(f"{VIDEO}.muted = true")
         page.locator(".actions .primary:visible").click()  # Play, or Start over's neighbour
         card = page.locator("[data-up-next]")
-        expect(card).to_be_visible(timeout=10_000)
+        expect(card).to_be_visible(timeout=30_000)  # a 4 s episode played out
         expect(card).to_contain_text("playing in 10 s")
         card.get_by_role("button", name="Cancel").click()
         expect(card).to_be_hidden()
@@ -259,7 +259,7 @@ def test_the_countdown_can_be_cancelled_and_switched_off(
         assert saved.status_code == 200, saved.text
         try:
             page.goto(f"{episode}?autoplay=1")
-            expect(card).to_be_visible(timeout=10_000)
+            expect(card).to_be_visible(timeout=30_000)  # a 4 s episode played out
             expect(card.get_by_role("link", name="Play now")).to_be_focused()
             page.clock.run_for(15_000)
             assert page.url == episode
