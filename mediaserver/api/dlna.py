@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 import re
 import secrets
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +38,11 @@ from litestar.types import Receive, Scope, Send
 
 from mediaserver.accounts.users import User
 from mediaserver.api.access import NOTHING, admin_only
+from mediaserver.api.clients import forwarded_for, from_home_network
 from mediaserver.api.errors import invalid_parameter
 from mediaserver.api.guard import respond
 from mediaserver.api.ranges import serve_file
 from mediaserver.context import AppContext
-from mediaserver.discovery.ssdp import is_home_address
 from mediaserver.dlna import didl, gena, upnp
 from mediaserver.dlna.content import (
     SEARCH_CAPABILITIES,
@@ -73,34 +73,17 @@ _ORIGINAL = re.compile(r"^original\.([a-z0-9]{1,5})$")
 _SUBTITLE = re.compile(r"^(0|[1-9][0-9]{0,3})\.srt$")
 _NPT = re.compile(r"^\s*npt\s*=\s*([0-9:.]+)\s*-\s*([0-9:.]*)\s*$", re.IGNORECASE)
 _CLOCK = re.compile(r"^(\d{1,5}):([0-5]?\d):([0-5]?\d(?:\.\d{1,6})?)$")
-_FORWARDING = (b"x-forwarded-for", b"x-real-ip", b"forwarded")
 
 
 class _Unavailable(HTTPException):
     status_code = HTTP_503_SERVICE_UNAVAILABLE
 
 
-def _forwarded_for(headers: Iterable[tuple[bytes, bytes]]) -> list[str]:
-    """Every address a proxy says it forwards for (X-Forwarded-For, X-Real-IP, Forwarded)."""
-    found: list[str] = []
-    for name, value in headers:
-        if name not in _FORWARDING:
-            continue
-        for part in value.decode("latin-1").split(","):
-            if name == b"forwarded":
-                fields = dict(f.strip().partition("=")[::2] for f in part.split(";"))
-                part = fields.get("for", "")
-            found.append(part)
-    return found
-
-
 def check_client(ctx: AppContext, scope: Scope) -> None:
     """404 while DLNA is off; 403 for anyone outside the home network."""
     if ctx.dlna is None:
         raise NotFoundException(detail="DLNA is turned off on this server")
-    client = scope.get("client")
-    addresses = [str(client[0]) if client else "", *_forwarded_for(scope.get("headers", []))]
-    if not all(is_home_address(a) for a in addresses):
+    if not from_home_network(scope):
         raise PermissionDeniedException(detail="DLNA answers only devices on the home network")
 
 
@@ -494,7 +477,7 @@ async def events(scope: Scope, receive: Receive, send: Send) -> None:
                 raise gena.GenaError(400, "a renewal carries SID only, not CALLBACK or NT")
             sub, seconds = ctx.dlna.subscriptions.renew(service, sid, headers.get("timeout"))
         elif method == "SUBSCRIBE":
-            if _forwarded_for(scope["headers"]):  # a proxy's address is no TV to call back
+            if forwarded_for(scope["headers"]):  # a proxy's address is no TV to call back
                 raise gena.GenaError(412, "subscribe directly, not through a proxy")
             sub, seconds = ctx.dlna.subscriptions.subscribe(
                 service, headers.get("callback"), headers.get("nt"), headers.get("timeout"), host

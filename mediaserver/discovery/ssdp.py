@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from mediaserver.discovery.mdns import RECHECK_S, lan_addresses
-from mediaserver.net.addresses import host_address
+from mediaserver.net.addresses import is_home_address
 
 __all__ = ["MAX_AGE_S", "SSDP_GROUP", "SSDP_PORT", "Search", "SsdpResponder", "is_home_address",
            "parse_search"]  # fmt: skip
@@ -50,15 +50,6 @@ PER_SENDER_BURST = 20  # searches a sender may make at once, refilled at PER_SEN
 PER_SENDER_RATE = 5.0
 _IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's value; Python does not name it
 _MAX_MX = 5
-
-
-def is_home_address(address: str) -> bool:
-    """Private, link-local or loopback: a device in the household (or this machine).
-    ``address`` may carry a port or brackets, as headers write it."""
-    ip = host_address(address)
-    if ip is None or ip.is_multicast or ip.is_unspecified:
-        return False
-    return ip.is_private or ip.is_link_local or ip.is_loopback
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ __all__ = [
     "IPAddress",
     "embedded_ipv4",
     "host_address",
+    "is_home_address",
     "is_metadata",
     "parse_ip_literal",
     "refusal_reason",
@@ -126,6 +127,15 @@ def host_address(text: str) -> IPAddress | None:
     if isinstance(address, IPv6Address) and address.ipv4_mapped:
         return address.ipv4_mapped
     return address
+
+
+def is_home_address(address: str) -> bool:
+    """Private, link-local or loopback: a device in the household (or this machine).
+    ``address`` may carry a port or brackets, as headers write it."""
+    ip = host_address(address)
+    if ip is None or ip.is_multicast or ip.is_unspecified:
+        return False
+    return ip.is_private or ip.is_link_local or ip.is_loopback
 
 
 def embedded_ipv4(ip: IPv6Address) -> IPv4Address | None:
