@@ -35,6 +35,8 @@ class ServerProfile:
     subtitle_language: str | None = None
     setup_done: bool = False  # the first-run set-up was finished or skipped
     demo_retired: bool = False  # a library of the household's own was added once
+    # The sign-in page shows tiles of the people who opted in, to home-network visitors only.
+    profile_picker: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,7 +94,7 @@ class ServerProfileStore:
         for key in ("metadata_language", "subtitle_language"):
             if key in checked:
                 checked[key] = _checked_language(key, checked[key])
-        for key in ("setup_done", "demo_retired"):
+        for key in ("setup_done", "demo_retired", "profile_picker"):
             if key in checked:
                 checked[key] = bool(checked[key])
         updated = replace(self.get(), **checked)

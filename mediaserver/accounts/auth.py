@@ -13,6 +13,8 @@
 - Two-factor accounts sign in in two steps: the right password earns a short-lived ticket
   (``tickets.py``), and the ticket with a right code earns the tokens.  A wrong code is a
   failed sign-in for the throttle, like a wrong password.
+- The profile picker (``picker.py``) signs a person in by their tile and PIN: a wrong PIN
+  is a failed sign-in for the same throttle keys as a wrong password for that name.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from mediaserver.accounts.picker import PickerStore
 from mediaserver.accounts.tickets import TICKET_TTL_S, Tickets
 from mediaserver.accounts.totp import TwoFactor
 from mediaserver.accounts.users import User, UserService
@@ -156,6 +159,7 @@ class AuthService:
         self.throttle = Throttle()
         self.two_factor = TwoFactor(db, secret)
         self.tickets = Tickets()  # half sign-ins waiting for their two-factor code
+        self.picker = PickerStore(db)
 
     # -- logging in ---------------------------------------------------------------------
 
@@ -214,6 +218,29 @@ class AuthService:
             raise WrongCode(self.tickets.wrong_code(ticket))
         if self.tickets.use(ticket) is None:  # another request used it a moment ago
             raise SignInExpired()
+        return self._signed_in(user, keys, seen)
+
+    def picker_login(
+        self, user_id: int, pin: str, *, address: str, device: str | None = None
+    ) -> Login:
+        """Tokens for a tile of the profile picker and its PIN (none when it has none).
+
+        PermissionError for someone not on the picker, an admin or two-factor account
+        (their tile asks for the password) or a wrong PIN, which the throttle counts for
+        the person's name and the address exactly like a wrong password; LockedOut as for
+        :meth:`login`.  Whether the picker may be used at all is the caller's to check."""
+        person = self.picker.person(user_id)
+        user = self.users.get(user_id) if person is not None else None
+        if person is None or user is None or person.needs_password:
+            raise PermissionError("this person signs in with their password")
+        keys = _keys(user.name, address)
+        seen: dict[str, Any] = {"name": user.name, "user_id": user.id, "device": device,
+                                "address": address}  # fmt: skip
+        self._check_throttle(keys, seen)
+        if person.has_pin and not self.picker.pin_matches(user.id, pin):
+            self.throttle.failed(*keys)
+            self._publish(Event.SIGN_IN_FAILED, seen, reason="wrong PIN")
+            raise PermissionError("wrong PIN")
         return self._signed_in(user, keys, seen)
 
     def _check_throttle(self, keys: tuple[str, str], seen: dict[str, Any]) -> None:

@@ -481,6 +481,17 @@ def _m017_library_setup(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m018_profile_picker(db: sqlite_utils.Database) -> None:
+    # The sign-in page's profile picker: who chose to be on it, and their optional PIN
+    # (an argon2 hash, like the password; never the digits).
+    db.executescript(
+        """
+        ALTER TABLE users ADD COLUMN on_picker INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE users ADD COLUMN pin_hash TEXT;
+        """
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: tuple[Migration, ...] = (
     _m001_catalog,
@@ -500,6 +511,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m015_readable_length,
     _m016_own_posters,
     _m017_library_setup,
+    _m018_profile_picker,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -24,6 +24,7 @@ from litestar.response import Redirect, Template
 from mediaserver.accounts.auth import LockedOut
 from mediaserver.accounts.pairing import PairingError
 from mediaserver.accounts.passwords import WeakPassword
+from mediaserver.accounts.picker import PinError
 from mediaserver.accounts.preferences import PreferenceError, Preferences
 from mediaserver.accounts.users import User, UserError
 from mediaserver.api.access import viewer
@@ -52,6 +53,7 @@ MESSAGES = {
     "picture": "Profile picture updated.",
     "preferences": "Preferences saved.",
     "picture-removed": "Profile picture removed.",
+    "picker": "Profile picker choices saved.",
 }
 
 
@@ -74,6 +76,9 @@ def profile_page(
         "preferences": ctx.users.preferences(user.id),
         "languages": LANGUAGES,
         "two_factor": ctx.auth.two_factor.enabled(user.id),
+        "on_picker": ctx.auth.picker.is_on(user.id),
+        "has_pin": ctx.auth.picker.has_pin(user.id),
+        "picker_enabled": ctx.profile.get().profile_picker,
         "recovery_left": ctx.auth.two_factor.recovery_left(user.id),
         "sessions": [c for c in credentials if c["kind"] != "api_key"],
         "keys": [c for c in credentials if c["kind"] == "api_key"],
@@ -159,6 +164,29 @@ class AccountController(Controller):
     ) -> Response[Any]:
         ctx.users.remove_avatar(viewer(request).id)
         return Redirect("/profile?done=picture-removed", status_code=303)
+
+    @post("/profile/picker", sync_to_thread=True)
+    def save_picker(
+        self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext], data: Form
+    ) -> Response[Any]:
+        """On the picker or not, and the PIN.  Anything that makes signing in easier (being
+        on it, a new PIN, no PIN) needs the password; leaving the picker does not."""
+        user = viewer(request)
+        show, pin = data.get("show") == "on", data.get("pin", "").strip()[:20]
+        remove_pin = data.get("remove_pin") == "on"
+        if (show or pin or remove_pin) and ctx.users.authenticate(
+            user.name, data.get("password", "")[:256]
+        ) is None:
+            return profile_page(ctx, request, status=400, error="The password is wrong.")
+        try:
+            if pin:
+                ctx.auth.picker.set_pin(user.id, pin)
+            elif remove_pin:
+                ctx.auth.picker.set_pin(user.id, None)
+        except PinError as exc:
+            return profile_page(ctx, request, status=400, error=sentence(exc))
+        ctx.auth.picker.show(user.id, show)
+        return Redirect("/profile?done=picker", status_code=303)
 
     @post("/profile/totp", sync_to_thread=True)
     def start_two_factor(

@@ -17,6 +17,7 @@ from litestar.response import Redirect, Template
 from mediaserver.accounts.passwords import WeakPassword
 from mediaserver.accounts.users import User, UserError
 from mediaserver.api.access import admin_only
+from mediaserver.api.clients import outside_address
 from mediaserver.backup import list_backups
 from mediaserver.context import AppContext
 from mediaserver.library.ratings import KNOWN_RATINGS
@@ -30,6 +31,8 @@ MESSAGES = {
     "password": "Password set. The user has been signed out everywhere.",
     "removed": "User removed.",
     "revoked": "Signed out.",
+    "picker-on": "The profile picker is on for devices on your home network.",
+    "picker-off": "The profile picker is off: everyone signs in with name and password.",
 }
 
 
@@ -72,13 +75,25 @@ class AdminController(Controller):
     include_in_schema = False
     guards = [admin_only]
 
-    def _users_page(self, ctx: AppContext, *, status: int = 200, **extra: Any) -> Template:
+    def _users_page(
+        self,
+        ctx: AppContext,
+        request: Request[Any, Any, Any],
+        *,
+        status: int = 200,
+        **extra: Any,
+    ) -> Template:
+        picker = {p.id: p for p in ctx.auth.picker.people()}
         users = [
-            {**u.as_dict(), "two_factor": ctx.auth.two_factor.enabled(u.id)}
+            {**u.as_dict(), "two_factor": ctx.auth.two_factor.enabled(u.id),
+             "picker": picker.get(u.id)}
             for u in ctx.users.all()
-        ]
+        ]  # fmt: skip
         context = {
             "users": users,
+            "picker_on": ctx.profile.get().profile_picker,
+            # Seen from outside: the admin is, right now, the proof that Hearth is reachable.
+            "outside_from": outside_address(request.scope),
             "libraries": ctx.library.libraries(),
             "ratings": KNOWN_RATINGS,
             "dlna": ctx.dlna.status() if ctx.dlna is not None else None,
@@ -88,18 +103,33 @@ class AdminController(Controller):
 
     @get("/users", sync_to_thread=True)
     def users(
-        self, ctx: NamedDependency[AppContext], done: FromQuery[str | None] = None
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        done: FromQuery[str | None] = None,
     ) -> Template:
-        return self._users_page(ctx, message=MESSAGES.get(done or ""))
+        return self._users_page(ctx, request, message=MESSAGES.get(done or ""))
+
+    @post("/users/picker", sync_to_thread=True)
+    def set_picker(self, ctx: NamedDependency[AppContext], data: Form) -> Response[Any]:
+        """The server setting: show the profile picker (to the home network) or not."""
+        on = data.get("profile_picker") == "on"
+        ctx.profile.update(profile_picker=on)
+        return Redirect(f"/admin/users?done=picker-{'on' if on else 'off'}", status_code=303)
 
     @post("/users", sync_to_thread=True)
-    def create(self, ctx: NamedDependency[AppContext], data: FormWithLists) -> Response[Any]:
+    def create(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        data: FormWithLists,
+    ) -> Response[Any]:
         form = data
         name, admin = form_value(form, "name")[:64], form_value(form, "is_admin") == "on"
 
         def refused(exc: Exception) -> Template:  # the form comes back as it was filled in
             return self._users_page(
-                ctx, status=400, error=sentence(exc), name=name, draft=_draft(form)
+                ctx, request, status=400, error=sentence(exc), name=name, draft=_draft(form)
             )
 
         try:
@@ -133,6 +163,7 @@ class AdminController(Controller):
             "ratings": KNOWN_RATINGS,
             "credentials": ctx.auth.credentials(user.id),
             "two_factor": ctx.auth.two_factor.enabled(user.id),
+            "on_picker": ctx.auth.picker.is_on(user.id),
             **extra,
         }
         return Template("admin_user.html", context=context, status_code=status)
@@ -149,6 +180,15 @@ class AdminController(Controller):
             )
         except UserError as exc:
             return self._user_page(ctx, user, status=400, error=sentence(exc))
+        return Redirect(f"/admin/users/{user.id}?done=saved", status_code=303)
+
+    @post("/users/{user_id:int}/picker", sync_to_thread=True)
+    def show_on_picker(
+        self, ctx: NamedDependency[AppContext], user_id: FromPath[int], data: Form
+    ) -> Response[Any]:
+        """Put a person on the profile picker or take them off (their PIN is their own)."""
+        user = _user_or_404(ctx, user_id)
+        ctx.auth.picker.show(user.id, data.get("show") == "on")
         return Redirect(f"/admin/users/{user.id}?done=saved", status_code=303)
 
     @post("/users/{user_id:int}/password", sync_to_thread=True)

@@ -29,8 +29,9 @@ from mediaserver.accounts.auth import (
     WrongCode,
 )
 from mediaserver.accounts.passwords import WeakPassword
+from mediaserver.accounts.picker import PickerPerson
 from mediaserver.accounts.users import UserError
-from mediaserver.api.clients import request_address
+from mediaserver.api.clients import from_home_network, request_address
 from mediaserver.api.guard import SESSION_COOKIE
 from mediaserver.context import AppContext
 
@@ -40,6 +41,9 @@ __all__ = [
     "SignInController",
     "form_value",
     "form_values",
+    "password_page",
+    "picker_usable",
+    "safe_next",
     "sentence",
     "signed_in",
 ]
@@ -75,7 +79,7 @@ def sentence(message: object) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def _safe_next(value: str | None) -> str:
+def safe_next(value: str | None) -> str:
     """Only a path on this server: never ``//evil.example`` or ``https://...``."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
         return "/"
@@ -90,7 +94,7 @@ def _page(heading: str, action: str, button: str, status: int = 200, **context: 
     )
 
 
-def _password_page(status: int, message: str | None, next_url: str, name: str) -> Template:
+def password_page(status: int, message: str | None, next_url: str, name: str) -> Template:
     return _page("Sign in", "/login", "Sign in", status, message=message, next=next_url,
                  username=name)  # fmt: skip
 
@@ -101,13 +105,24 @@ def _code_page(status: int, message: str | None, next_url: str, name: str, ticke
                  next=next_url, username=name, ticket=ticket, step="code")  # fmt: skip
 
 
+def picker_usable(ctx: AppContext, request: Request[Any, Any, Any]) -> bool:
+    """The admin turned the profile picker on and this request comes from the home network
+    (``ui/picker.py``)."""
+    return ctx.profile.get().profile_picker and from_home_network(request.scope)
+
+
+def _picker_people(ctx: AppContext, request: Request[Any, Any, Any]) -> list[PickerPerson]:
+    """The tiles to show this request: nobody unless the picker may be used here."""
+    return ctx.auth.picker.people() if picker_usable(ctx, request) else []
+
+
 def signed_in(
     ctx: AppContext, request: Request[Any, Any, Any], user_id: int, next_url: str
 ) -> Response[Any]:
     address = request_address(request, ctx.settings.server.trusted_proxies)
     device = (request.headers.get("user-agent") or "browser")[:100]
     session = ctx.auth.issue(user_id, "session", device=device, address=address)
-    response = Redirect(_safe_next(next_url), status_code=303)
+    response = Redirect(safe_next(next_url), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         session,
@@ -123,16 +138,27 @@ def signed_in(
 class SignInController(Controller):
     include_in_schema = False
 
-    @get("/login", opt=PUBLIC, sync_to_thread=False)
-    def login_page(self, next: FromQuery[str | None] = None) -> Template:
-        return _page("Sign in", "/login", "Sign in", next=_safe_next(next))
+    @get("/login", opt=PUBLIC, sync_to_thread=True)
+    def login_page(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        next: FromQuery[str | None] = None,
+        password: FromQuery[bool] = False,
+    ) -> Template:
+        """The profile picker when it may be used here (``?password=true``: the form)."""
+        people = _picker_people(ctx, request)
+        if people and not password:
+            return _page("Who is watching?", "/login/picker", "Sign in", next=safe_next(next),
+                         step="picker", people=people)  # fmt: skip
+        return _page("Sign in", "/login", "Sign in", next=safe_next(next), picker=bool(people))
 
     @post("/login", opt=PUBLIC, sync_to_thread=True)
     def login(
         self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext], data: Form
     ) -> Response[Any]:
         """The password step; a two-factor account goes on to the code step."""
-        name, next_url = data.get("username", ""), _safe_next(data.get("next"))
+        name, next_url = data.get("username", ""), safe_next(data.get("next"))
         try:
             login = ctx.auth.login(
                 name[:64],
@@ -141,11 +167,11 @@ class SignInController(Controller):
                 device=request.headers.get("user-agent", "")[:200] or None,  # for the activity log
             )
         except LockedOut as exc:
-            return _password_page(429, sentence(exc), next_url, name)
+            return password_page(429, sentence(exc), next_url, name)
         except TwoFactorRequired as exc:
             return _code_page(200, None, next_url, name, exc.ticket)
         except PermissionError:
-            return _password_page(401, "Wrong user name or password.", next_url, name)
+            return password_page(401, "Wrong user name or password.", next_url, name)
         ctx.auth.revoke_secret(login.refresh_token)  # the browser uses a session, not tokens
         return signed_in(ctx, request, login.user.id, next_url)
 
@@ -154,7 +180,7 @@ class SignInController(Controller):
         self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext], data: Form
     ) -> Response[Any]:
         """The code step: the ticket from the password step and a code; never a password."""
-        ticket, next_url = data.get("ticket", "")[:100], _safe_next(data.get("next"))
+        ticket, next_url = data.get("ticket", "")[:100], safe_next(data.get("next"))
         name = data.get("username", "")[:64]  # only shown back ("Signing in as ...")
         try:
             login = ctx.auth.finish_login(
@@ -167,9 +193,9 @@ class SignInController(Controller):
         except WrongCode as exc:
             if exc.tries_left:
                 return _code_page(401, WRONG_CODE, next_url, name, ticket)
-            return _password_page(401, TOO_MANY_CODES, next_url, name)
+            return password_page(401, TOO_MANY_CODES, next_url, name)
         except SignInExpired:
-            return _password_page(401, EXPIRED, next_url, name)
+            return password_page(401, EXPIRED, next_url, name)
         ctx.auth.revoke_secret(login.refresh_token)
         return signed_in(ctx, request, login.user.id, next_url)
 

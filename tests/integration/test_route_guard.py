@@ -29,6 +29,7 @@ ALLOWED_PUBLIC = {
     "/api/v1/auth/pair/poll",  # only the device's own 256-bit poll token gets tokens
     "/login",
     "/login/code",  # the two-factor step: only with the ticket a right password earned
+    "/login/picker",  # the profile picker: only when on, from the home network, opted-in people
     "/setup",  # only with the printed one-time code, only before the first admin
     "/static/{file_path:path}",  # the UI's own files
     "/api/v1/hls/{key:str}/{name:str}",  # signed, expiring, path-scoped token
