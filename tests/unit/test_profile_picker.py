@@ -44,7 +44,9 @@ def test_a_pin_is_four_to_eight_digits(pin: str) -> None:
     assert check_pin(pin) == pin
 
 
-@pytest.mark.parametrize("pin", ["", "123", "123456789", "12a4", "\uff11\uff12\uff13\uff14", " 1234", "12.4"])
+@pytest.mark.parametrize(
+    "pin", ["", "123", "123456789", "12a4", "\uff11\uff12\uff13\uff14", " 1234", "12.4"]
+)
 def test_anything_else_is_refused_in_words(pin: str) -> None:
     with pytest.raises(PinError, match="4 to 8 digits"):
         check_pin(pin)
