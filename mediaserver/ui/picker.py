@@ -18,9 +18,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from litestar import Controller, Request, Response, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import PermissionDeniedException
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.params import FromPath
 from litestar.response import Template
 
 from mediaserver.accounts.auth import LockedOut
@@ -61,6 +62,22 @@ def _same_site(request: Request[Any, Any, Any]) -> bool:
 
 class PickerController(Controller):
     include_in_schema = False
+
+    @get("/login/picker/{user_id:int}/picture", opt=PUBLIC, sync_to_thread=True)
+    def picture(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        user_id: FromPath[int],
+    ) -> Response[bytes]:
+        """A tile's picture, for a signed-out page: only while the picker may be used here
+        and the person is on it (the API's picture route needs a signed-in viewer)."""
+        person = ctx.auth.picker.person(user_id) if picker_usable(ctx, request) else None
+        found = ctx.users.avatar(user_id) if person is not None else None
+        if found is None:
+            raise NotFoundException(detail="no such picture")
+        data, content_type, _ = found
+        return Response(data, media_type=content_type, headers={"Cache-Control": "no-store"})
 
     @post("/login/picker", opt=PUBLIC, sync_to_thread=True)
     def pick(

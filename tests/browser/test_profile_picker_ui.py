@@ -5,10 +5,12 @@ Enter picks it, the PIN is typed and Enter lands on the home page."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from mediaserver.config import LibrarySettings, LoggingSettings, Settings
@@ -50,6 +52,12 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             for name in ("Maja", "Olle", "Sven"):  # Sven never opts in
                 made = api.post("/api/v1/users", json={"name": name, "password": PASSWORD})
                 assert made.status_code == 201, made.text
+                if name == "Maja":  # a picture on her tile, Olle's shows his initial
+                    picture = io.BytesIO()
+                    Image.new("RGB", (64, 64), "darkorange").save(picture, "PNG")
+                    files = {"data": ("maja.png", picture.getvalue(), "image/png")}
+                    sent = api.put(f"/api/v1/users/{made.json()['id']}/avatar", files=files)
+                    assert sent.status_code == 200, sent.text
         yield url
 
 
@@ -105,6 +113,9 @@ def test_keyboard_only_pick_a_tile_type_the_pin_and_land_home(
         tiles = page.locator(".picker-tile")
         expect(tiles).to_have_count(2)  # Maja and Olle; never Sven, never the admin
         expect(page.locator(".picker-tiles")).not_to_contain_text("Sven")
+        picture = tiles.nth(0).locator("img.avatar")  # loaded while signed out
+        expect(picture).to_have_js_property("complete", True)
+        assert picture.evaluate("img => img.naturalWidth") > 0
         for tile in tiles.all():
             box = tile.bounding_box()
             assert box is not None and box["height"] >= 44 and box["width"] >= 44

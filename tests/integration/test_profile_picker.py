@@ -5,6 +5,7 @@ account with 429 exactly like wrong passwords."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from mediaserver.api.guard import SESSION_COOKIE
 from tests.integration.conftest import (
@@ -130,6 +132,32 @@ def test_a_forwarded_public_address_gets_the_ordinary_form_and_no_names(
     assert "picker-tile" not in page and "Annika" not in page and 'name="password"' in page
     answer, cookie = pick(url, ids["Annika"], headers)
     assert answer.status_code == 403 and cookie is None
+
+
+def test_a_tiles_picture_is_shown_to_the_home_network_only(
+    server: tuple[str, dict[str, int]],
+) -> None:
+    """The signed-out page cannot use the API's picture route; the picker's own follows the
+    picker's rule: on, at home, opted in."""
+    url, ids = server
+    picture = io.BytesIO()
+    Image.new("RGB", (64, 64), "teal").save(picture, "PNG")
+    for name in ("Annika", "Cecilia"):
+        with signed_in(url, name, MEMBER_PASSWORD) as person:
+            token = _csrf(person.get("/profile").text)
+            sent = person.post(
+                "/profile/picture",
+                files={"data": ("me.png", picture.getvalue(), "image/png")},
+                headers={"X-CSRF-Token": token},
+            )
+            assert sent.status_code == 303, sent.text
+    page = httpx.get(url + "/login").text
+    path = f"/login/picker/{ids['Annika']}/picture"
+    assert f'src="{path}"' in page
+    shown = httpx.get(url + path)
+    assert shown.status_code == 200 and shown.headers["content-type"].startswith("image/")
+    assert httpx.get(url + path, headers=PUBLIC).status_code == 404
+    assert httpx.get(url + f"/login/picker/{ids['Cecilia']}/picture").status_code == 404
 
 
 def test_a_tile_without_a_pin_signs_in_at_once(server: tuple[str, dict[str, int]]) -> None:

@@ -30,6 +30,7 @@ ALLOWED_PUBLIC = {
     "/login",
     "/login/code",  # the two-factor step: only with the ticket a right password earned
     "/login/picker",  # the profile picker: only when on, from the home network, opted-in people
+    "/login/picker/{user_id:int}/picture",  # a tile's picture: the picker's own rule
     "/setup",  # only with the printed one-time code, only before the first admin
     "/static/{file_path:path}",  # the UI's own files
     "/api/v1/hls/{key:str}/{name:str}",  # signed, expiring, path-scoped token
