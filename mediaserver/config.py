@@ -72,7 +72,7 @@ class LibrarySettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only
     probe_workers: Annotated[int, msgspec.Meta(ge=1, le=32)] = 2
     probe_timeout_seconds: PositiveFloat = 30.0
     poster_workers: Annotated[int, msgspec.Meta(ge=1, le=32)] = 2
-    # Download the poster and fanart URLs an NFO names (through the [network] rules).
+    # Download the poster, fanart and actor photo URLs an NFO names ([network] rules).
     fetch_artwork: bool = True
     # Where the admin's folder browser may look (and where web-added library folders must
     # be); empty: those of /srv, /mnt, /media, /home and the service user's home that exist.

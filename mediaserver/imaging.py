@@ -33,11 +33,13 @@ __all__ = [
     "ImageRejected",
     "normalise_avatar",
     "resized_image",
+    "shrunk_jpeg",
 ]
 
 MAX_AVATAR_BYTES = 5 * 1024 * 1024
 MAX_AVATAR_PIXELS = 16_000_000
 MAX_POSTER_PIXELS = 50_000_000
+MAX_DOWNLOAD_BYTES = 10 * 1024 * 1024  # as remote_artwork.MAX_IMAGE_BYTES
 MAX_RESIZE_WIDTH = 4096
 JPEG_QUALITY = 85
 
@@ -168,10 +170,7 @@ def resized_image(
     :class:`ImageRejected` for a bad picture and OSError (FileNotFoundError) for a missing
     one.  Concurrent callers are safe: each writes a temporary file and renames it.
     """
-    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_RESIZE_WIDTH:
-        raise ValueError(
-            f"width must be a whole number from 1 to {MAX_RESIZE_WIDTH}, not {width!r}"
-        )
+    _check_width(width)
     st = source.stat()
     key = f"{source.resolve()}\0{st.st_mtime_ns}\0{st.st_size}\0{width}"
     digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:32]
@@ -179,14 +178,60 @@ def resized_image(
     if target.is_file():
         return target
     with source.open("rb") as fh, _open(fh, max_pixels) as im:
-        try:
-            orientation = im.getexif().get(0x0112, 1)  # 5..8 swap width and height
-        except Exception:
-            orientation = 1  # unreadable EXIF: _decode reports it if it matters
-        shown_width = im.height if orientation in (5, 6, 7, 8) else im.width
-        if shown_width <= width:
+        if _shown_width(im) <= width:
             return source
-        picture = _decode(im, width / shown_width)
+        encoded = _jpeg(im, width)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=cache_dir, prefix=".resize-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(encoded)
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def shrunk_jpeg(
+    data: bytes,
+    width: int,
+    *,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
+    max_pixels: int = MAX_POSTER_PIXELS,
+) -> bytes:
+    """Downloaded picture bytes as a JPEG at most ``width`` pixels wide (never upscaled),
+    upright and without metadata.  Raises :class:`ImageRejected`."""
+    _check_width(width)
+    if not data:
+        raise ImageRejected("the file is empty")
+    if len(data) > max_bytes:
+        raise ImageRejected(
+            f"the file is {_megabytes(len(data))}; the limit is {_megabytes(max_bytes)}"
+        )
+    with _open(io.BytesIO(data), max_pixels) as im:
+        return _jpeg(im, width)
+
+
+def _check_width(width: int) -> None:
+    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_RESIZE_WIDTH:
+        raise ValueError(
+            f"width must be a whole number from 1 to {MAX_RESIZE_WIDTH}, not {width!r}"
+        )
+
+
+def _shown_width(im: ImageFile.ImageFile) -> int:
+    """The width once EXIF orientation is applied (5..8 swap width and height)."""
+    try:
+        orientation = im.getexif().get(0x0112, 1)
+    except Exception:
+        orientation = 1  # unreadable EXIF: _decode reports it if it matters
+    return im.height if orientation in (5, 6, 7, 8) else im.width
+
+
+def _jpeg(im: ImageFile.ImageFile, width: int) -> bytes:
+    """The picture, upright, at most ``width`` wide, as JPEG bytes without metadata."""
+    picture = _decode(im, min(1.0, width / _shown_width(im)))
     try:
         if picture.width > width:
             height = max(1, round(picture.height * width / picture.width))
@@ -200,13 +245,4 @@ def resized_image(
         rgb.save(encoded, "JPEG", quality=JPEG_QUALITY, optimize=True)
     except Exception as exc:
         raise ImageRejected("the picture could not be converted") from exc
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=cache_dir, prefix=".resize-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(encoded.getbuffer())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return target
+    return encoded.getvalue()

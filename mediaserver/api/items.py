@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,6 +18,7 @@ from mediaserver.context import AppContext
 from mediaserver.imaging import MAX_RESIZE_WIDTH, ImageRejected, resized_image
 from mediaserver.library import queries
 from mediaserver.library.access import EVERYTHING, Access
+from mediaserver.library.cast_photos import PHOTO_WIDTH
 from mediaserver.library.images import resolve_image
 from mediaserver.streaming.direct import IMAGE_TYPES, mime_for_container
 
@@ -150,20 +150,33 @@ class ItemController(Controller):
         if image not in ("poster", "backdrop"):
             raise NotFoundException(detail=f"no image called {image!r}; use poster or backdrop")
         reference, cache = _picture(ctx, item_id, image, viewer_access(request))
-        path = resolve_image(reference, ctx.images_dir)
-        if path is None:
-            raise NotFoundException(detail=f"item {item_id} has no {image}")
-        if width is not None:
-            # Too big or damaged to scale: the file as it is.
-            with contextlib.suppress(ImageRejected, OSError):
-                path = resized_image(path, width, ctx.settings.cache_path / "images")
-        content_type = IMAGE_TYPES.get(path.suffix.lower(), "application/octet-stream")
-        return serve_file(
-            request,
-            path,
-            content_type=content_type,
-            extra_headers={"Cache-Control": cache},
+        return _send_picture(
+            request, ctx, reference, width, f"item {item_id} has no {image}", cache=cache
         )
+
+    @route(
+        "/{item_id:int}/cast/{position:int}/photo",
+        http_method=["GET", "HEAD"],
+        sync_to_thread=True,
+        summary="A photo of an actor in the cast",
+    )
+    def cast_photo(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: NamedDependency[AppContext],
+        item_id: FromPath[int],
+        position: FromPath[int],
+        width: Annotated[
+            int | None,
+            QueryParameter(ge=1, le=PHOTO_WIDTH, description="Scale down to this width."),
+        ] = None,
+    ) -> Response[Any]:
+        """``position`` is the actor's place in the cast (0 first).  A photo is never sent
+        wider than ``PHOTO_WIDTH`` pixels (an ``.actors`` picture may be a camera's full
+        size), and one that cannot be scaled is not sent at all."""
+        reference = queries.cast_photo(ctx.db, item_id, position)
+        missing = f"item {item_id} has no photo of the actor at place {position} in its cast"
+        return _send_picture(request, ctx, reference, width or PHOTO_WIDTH, missing, strict=True)
 
     # One handler for GET and HEAD: Litestar's @head refuses handlers returning a Response.
     @route(
@@ -198,6 +211,40 @@ def _picture(ctx: AppContext, item_id: int, image: str, access: Access) -> tuple
 
 
 _KEEP = "public, max-age=3600"
+
+
+def _send_picture(
+    request: Request[Any, Any, Any],
+    ctx: AppContext,
+    reference: str | None,
+    width: int | None,
+    missing: str,
+    *,
+    cache: str = _KEEP,
+    strict: bool = False,
+) -> Response[Any]:
+    """An image of the catalog (``reference`` as items.poster holds it), scaled down to
+    ``width`` if asked, kept by browsers as ``cache`` says.  One too big or damaged to
+    scale is sent as it is, or with ``strict`` not at all."""
+    path = resolve_image(reference, ctx.images_dir)
+    if path is None:
+        raise NotFoundException(detail=missing)
+    if width is not None:
+        try:
+            path = resized_image(path, width, ctx.settings.cache_path / "images")
+        except ImageRejected as exc:
+            if strict:
+                raise NotFoundException(detail=f"{missing} that can be shown: {exc}") from None
+        except OSError:  # gone since the scan (its path is no business of the viewer's)
+            if strict:
+                raise NotFoundException(detail=missing) from None
+    content_type = IMAGE_TYPES.get(path.suffix.lower(), "application/octet-stream")
+    return serve_file(
+        request,
+        path,
+        content_type=content_type,
+        extra_headers={"Cache-Control": cache},
+    )
 
 
 def _direct(

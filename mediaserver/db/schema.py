@@ -492,6 +492,19 @@ def _m018_profile_picker(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m019_cast(db: sqlite_utils.Database) -> None:
+    # The cast as Kodi's NFOs give it: who each actor plays, the photo the NFO names (an
+    # http(s) URL or ``file:`` a picture in the library) and the photo found for them
+    # (an image reference as items.poster holds; library/cast_photos.py fills it).
+    db.executescript(
+        """
+        ALTER TABLE item_people ADD COLUMN character TEXT;
+        ALTER TABLE item_people ADD COLUMN thumb TEXT;
+        ALTER TABLE item_people ADD COLUMN photo TEXT;
+        """
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: tuple[Migration, ...] = (
     _m001_catalog,
@@ -512,6 +525,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m016_own_posters,
     _m017_library_setup,
     _m018_profile_picker,
+    _m019_cast,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -18,6 +18,8 @@ from typing import Any, Literal
 import sqlite_utils
 
 from mediaserver.db import stamp
+from mediaserver.library.images import FILE_PREFIX
+from mediaserver.library.nfo import Actor
 from mediaserver.library.probe import ProbeResult
 from mediaserver.library.ratings import rating_age
 from mediaserver.library.sidecars import SidecarSubtitle
@@ -70,7 +72,7 @@ class ItemMeta:
     premiered: str | None = None
     genres: Sequence[str] = ()
     studios: Sequence[str] = ()
-    actors: Sequence[str] = ()
+    actors: Sequence[Actor] = ()
     directors: Sequence[str] = ()
     poster: str | None = None
     backdrop: str | None = None
@@ -159,7 +161,7 @@ def _upsert_item(
         "premiered": meta.premiered,
         "genres": json.dumps(list(meta.genres)),
         "studios": json.dumps(list(meta.studios)),
-        "people": " ".join([*meta.directors, *meta.actors]),
+        "people": " ".join([*meta.directors, *(a.name for a in meta.actors)]),
     }
     for image in ("poster", "backdrop"):
         if getattr(meta, image):
@@ -214,17 +216,39 @@ def refresh_rating_ages(db: sqlite_utils.Database) -> None:
 
 def _replace_links(db: sqlite_utils.Database, item_id: int, meta: ItemMeta) -> None:
     db.execute("DELETE FROM item_genres WHERE item_id = ?", [item_id])
+    # An actor keeps the photo found for them until the cast photo pass looks again
+    # (cast_photos.py): a rescan of the film does not blank the cast row in between.
+    photos = dict(
+        db.execute(
+            "SELECT name, photo FROM item_people WHERE item_id = ? AND photo IS NOT NULL",
+            [item_id],
+        ).fetchall()
+    )
     db.execute("DELETE FROM item_people WHERE item_id = ?", [item_id])
     genres = {g.strip(): None for g in meta.genres if g.strip()}
     db.conn.executemany(
         "INSERT OR IGNORE INTO item_genres (item_id, genre) VALUES (?, ?)",
         [(item_id, g) for g in genres],
     )
-    people = [(item_id, i, n, "director") for i, n in enumerate(meta.directors)]
-    people += [(item_id, i, n, "actor") for i, n in enumerate(meta.actors)]
+    people: list[tuple[int, int, str, str, str | None, str | None, str | None]] = [
+        (item_id, i, n, "director", None, None, None) for i, n in enumerate(meta.directors)
+    ]
+    people += [
+        (item_id, i, a.name, "actor", a.character, _thumb(a), photos.get(a.name))
+        for i, a in enumerate(meta.actors)
+    ]
     db.conn.executemany(
-        "INSERT INTO item_people (item_id, ord, name, role) VALUES (?, ?, ?, ?)", people
+        """INSERT INTO item_people (item_id, ord, name, role, character, thumb, photo)
+           VALUES (?, ?, ?, ?, ?, ?, ?)""",
+        people,
     )
+
+
+def _thumb(actor: Actor) -> str | None:
+    """The photo an NFO names: a picture on disk wins over a URL (no fetch needed)."""
+    if actor.photo_path is not None:
+        return FILE_PREFIX + str(actor.photo_path)
+    return actor.photo_url
 
 
 def save_media(

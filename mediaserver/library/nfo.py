@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Literal, get_args
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from xml.etree.ElementTree import Element, ParseError, TreeBuilder
 
 from defusedxml import DefusedXmlException
@@ -25,7 +25,7 @@ from defusedxml.ElementTree import DefusedXMLParser
 
 from mediaserver.library.links import stays_home
 
-__all__ = ["MAX_NFO_BYTES", "NfoData", "find_nfo", "find_show_nfo", "read_nfo"]
+__all__ = ["MAX_NFO_BYTES", "Actor", "NfoData", "find_nfo", "find_show_nfo", "read_nfo"]
 
 MAX_NFO_BYTES = 1024 * 1024
 """Real NFOs are a few KiB; anything past this is not worth holding in memory."""
@@ -37,6 +37,19 @@ _IMDB_ID = re.compile(r"tt\d+")
 # Pre-<uniqueid> NFOs put ids in their own elements.
 _LEGACY_ID_TAGS = {"imdbid": "imdb", "tmdbid": "tmdb", "tvdbid": "tvdb"}
 _MAX_URL_CHARS = 2048
+_MAX_PATH_CHARS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """One ``<actor>``: ``<name>``, the character (``<role>``) and a photo (``<thumb>``)."""
+
+    name: str
+    character: str | None = None
+    photo_url: str | None = None  # an http(s) URL, fetched only through the [network] rules
+    # A picture on this machine, absolute (a relative <thumb> is taken from the NFO's folder);
+    # used only when it lies inside the library (library/cast_photos.py checks).
+    photo_path: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +70,7 @@ class NfoData:
     studios: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     directors: tuple[str, ...] = ()
-    actors: tuple[str, ...] = ()
+    actors: tuple[Actor, ...] = ()  # in billing order (<order>, else as written)
     season: int | None = None
     episode: int | None = None
     premiered: str | None = None
@@ -118,7 +131,7 @@ def read_nfo(path: Path) -> NfoData | None:
         studios=_texts(e.text for e in root.iterfind("studio")),
         tags=_texts(e.text for e in root.iterfind("tag")),
         directors=_texts(e.text for e in root.iterfind("director")),
-        actors=_texts(e.findtext("name") for e in root.iterfind("actor")),
+        actors=_actors(root, path.parent),
         season=_at_least(0, _int(root.findtext("season"))),  # tvshow.nfo has -1 for unset
         episode=_at_least(0, _int(root.findtext("episode"))),
         premiered=premiered,
@@ -127,6 +140,43 @@ def read_nfo(path: Path) -> NfoData | None:
         poster_url=_poster_url(root),
         backdrop_url=_backdrop_url(root),
     )
+
+
+def _actors(root: Element, folder: Path) -> tuple[Actor, ...]:
+    """The cast, by ``<order>`` where the NFO gives one (Kodi, Jellyfin, tinyMediaManager
+    write 0, 1, 2, ...), else as written; a name listed twice counts once."""
+    found: dict[str, tuple[float, int, Actor]] = {}
+    for n, element in enumerate(root.iterfind("actor")):
+        name = _text(element.findtext("name"))
+        if not name or name in found:
+            continue
+        thumb = element.findtext("thumb")
+        order = _int(element.findtext("order"))
+        actor = Actor(
+            name=name,
+            character=_text(element.findtext("role")),
+            photo_url=_web_url(thumb),
+            photo_path=_local_path(thumb, folder),
+        )
+        found[name] = (float(order) if order is not None else math.inf, n, actor)
+    return tuple(entry[2] for entry in sorted(found.values(), key=lambda e: e[:2]))
+
+
+def _local_path(value: str | None, folder: Path) -> Path | None:
+    """A ``<thumb>`` naming a file here: an absolute or relative path, or a ``file://``
+    URL; None for web addresses, other schemes (``smb://``, ``special://``) and Windows
+    paths, which mean nothing on this machine."""
+    text = _text(value)
+    if not text or len(text) > _MAX_PATH_CHARS or any(ord(c) < 32 for c in text):
+        return None
+    if text.lower().startswith("file://"):
+        parts = urlsplit(text)
+        if parts.netloc not in ("", "localhost"):
+            return None
+        text = unquote(parts.path)
+    elif "://" in text or re.match(r"^[a-zA-Z]:[\\/]|^\\\\", text):
+        return None
+    return Path(os.path.normpath(folder / text))
 
 
 def _collection(root: Element) -> str | None:

@@ -23,6 +23,7 @@ __all__ = [
     "SORTS",
     "ItemQuery",
     "Poster",
+    "cast_photo",
     "children",
     "fts_query",
     "genres",
@@ -30,6 +31,7 @@ __all__ = [
     "is_visible",
     "items_by_id",
     "list_items",
+    "photo_url",
     "poster_of",
     "problems",
     "recently_added",
@@ -289,9 +291,15 @@ def get_item(db: Database, item_id: int, access: Access = EVERYTHING) -> dict[st
         return None
     item = _item(row)
     item["people"] = [
-        {"name": r["name"], "role": r["role"]}
+        {
+            "name": r["name"],
+            "role": r["role"],
+            "character": r["character"],
+            "photo_url": photo_url(item_id, r["ord"]) if r["photo"] else None,
+        }
         for r in db.query(
-            "SELECT name, role FROM item_people WHERE item_id = ? ORDER BY role DESC, ord",
+            """SELECT ip.name, ip.role, ip.ord, ip.character, ip.photo FROM item_people ip
+               WHERE ip.item_id = ? ORDER BY ip.role DESC, ip.ord""",
             [item_id],
         )
     ]
@@ -318,6 +326,20 @@ def poster_of(db: Database, item_id: int, access: Access = EVERYTHING) -> Poster
         [item_id],
     )
     return Poster(row[0], borrowed=int(row[1]) != item_id) if row else None
+
+
+def photo_url(item_id: int, ord_: int) -> str:
+    """Where an actor's photo is served (``ord_``: their place in the cast)."""
+    return f"/api/v1/items/{item_id}/cast/{ord_}/photo"
+
+
+def cast_photo(db: Database, item_id: int, ord_: int) -> str | None:
+    """The image reference of an actor's photo, if one was found."""
+    row = db.query_one(
+        "SELECT photo FROM item_people WHERE item_id = ? AND role = 'actor' AND ord = ?",
+        [item_id, ord_],
+    )
+    return row[0] if row else None
 
 
 def _file(db: Database, row: sqlite3.Row) -> dict[str, Any]:

@@ -12,6 +12,11 @@ ever becomes part of a path, and a file that exists is a URL already downloaded.
 A failed download never fails the scan: it is logged, listed with the scan's problems, and
 remembered so that the next scans do not ask again at once (a refusal: not until restart,
 since the rules come from the settings; anything else: not for a quarter of an hour).
+
+The cast's photos (``cast_photos.py``) come through :meth:`ArtworkFetcher.fetch_all` too,
+asked for ``width``: such a picture is decoded within the Pillow limits of
+:mod:`mediaserver.imaging` and kept as a JPEG at most that wide
+(``remote-<sha256>-w<width>.jpg``), since a cast is many pictures shown small.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import structlog
 
 from mediaserver.config import NetworkSettings
 from mediaserver.db import Database
+from mediaserver.imaging import ImageRejected, shrunk_jpeg
 from mediaserver.library.images import CACHE_PREFIX, FILE_PREFIX
 from mediaserver.library.metadata import show_folder
 from mediaserver.library.nfo import read_nfo
@@ -55,7 +61,7 @@ _WORKERS = 4
 _RETRY_AFTER_S = 15 * 60.0
 _HOST_FAILURES = 3  # a host that cannot be reached this often is skipped for the rest of a scan
 
-Slot = Literal["poster", "backdrop"]
+Slot = Literal["poster", "backdrop", "photo"]
 Progress = Callable[[str, int, int, str | None], None]
 
 
@@ -69,6 +75,7 @@ class WantedArt:
     slot: Slot
     url: str
     nfo: Path  # where the URL is written: the problems list names it
+    ord: int = 0  # slot "photo": the actor's place in the cast
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +96,9 @@ def image_suffix(data: bytes) -> str | None:
     return None
 
 
-def _stem(url: str) -> str:
-    return REMOTE_PREFIX + hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
+def _stem(url: str, width: int | None = None) -> str:
+    digest = hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
+    return REMOTE_PREFIX + digest + (f"-w{width}" if width else "")
 
 
 class ArtworkFetcher:
@@ -119,7 +127,7 @@ class ArtworkFetcher:
         wanted = self.wanted(db, library_id, roots, walk)
         if not wanted:
             return []
-        stored, failed = self._fetch_all(wanted, progress, should_stop)
+        stored, failed = self.fetch_all(wanted, progress, should_stop)
 
         def write(conn: sqlite_utils.Database) -> None:
             for slot in ("poster", "backdrop"):  # column names from this list only
@@ -214,9 +222,17 @@ class ArtworkFetcher:
             cached = self._nfo_urls[nfo] = (mtime_ns, *urls)
         return cached[1], cached[2]
 
-    def _fetch_all(
-        self, wanted: list[WantedArt], progress: Progress, should_stop: Callable[[], bool]
+    def fetch_all(
+        self,
+        wanted: list[WantedArt],
+        progress: Progress,
+        should_stop: Callable[[], bool],
+        *,
+        phase: str = "fetching artwork",
+        width: int | None = None,
     ) -> tuple[list[tuple[WantedArt, str]], list[tuple[WantedArt, str]]]:
+        """Each URL downloaded once (``width``: shrunk, see the module's docstring), what
+        failed lately not asked again: (wanted, ``cache:`` reference) and (wanted, reason)."""
         by_url: dict[str, list[WantedArt]] = {}
         for w in wanted:
             by_url.setdefault(w.url, []).append(w)
@@ -228,7 +244,7 @@ class ArtworkFetcher:
             earlier = self._failures.get(url)
             if earlier and (earlier.final or now - earlier.at < _RETRY_AFTER_S):
                 failed += [(w, earlier.reason) for w in ws]  # still listed, not asked again
-            elif ref := self.stored(url):
+            elif ref := self.stored(url, width):
                 stored += [(w, ref) for w in ws]
             else:
                 todo.append(url)
@@ -241,7 +257,7 @@ class ArtworkFetcher:
                 if host_failures[host] >= _HOST_FAILURES:
                     raise FetchFailed(f"{host} could not be reached {_HOST_FAILURES} times")
             try:
-                return self.download(url)
+                return self.download(url, width=width)
             except FetchFailed:
                 with lock:
                     host_failures[host] += 1
@@ -251,7 +267,7 @@ class ArtworkFetcher:
             futures = {pool.submit(one, url): url for url in todo}
             for done, future in enumerate(as_completed(futures), 1):
                 url = futures[future]
-                progress("fetching artwork", done, len(todo), None)
+                progress(phase, done, len(todo), None)
                 try:
                     ref = future.result()
                 except Exception as exc:  # nothing about one picture may end the scan
@@ -279,21 +295,22 @@ class ArtworkFetcher:
         self._failures[url] = _Failure(time.monotonic(), reason, final)
         return reason
 
-    def stored(self, url: str) -> str | None:
+    def stored(self, url: str, width: int | None = None) -> str | None:
         """The ``cache:`` reference of ``url`` if an earlier download stored it."""
-        stem = _stem(url)
-        for suffix in _SUFFIXES:
+        stem = _stem(url, width)
+        for suffix in _SUFFIXES[:1] if width else _SUFFIXES:
             if (self.images_dir / (stem + suffix)).is_file():
                 return CACHE_PREFIX + stem + suffix
         return None
 
-    def download(self, url: str) -> str:
+    def download(self, url: str, *, width: int | None = None) -> str:
         """``url`` stored in the images dir (unless it is already): its ``cache:`` reference.
+        With ``width``, the picture is kept as a JPEG at most ``width`` pixels wide.
 
         Raises :class:`~mediaserver.net.fetch.FetchRefused` (:class:`NotAnImage` among them)
         or :class:`~mediaserver.net.fetch.FetchFailed`.
         """
-        if ref := self.stored(url):
+        if ref := self.stored(url, width):
             return ref
         result = fetch(url, settings=self.network, max_bytes=self.max_bytes, accept=_ACCEPT)
         if result.status != 200:
@@ -302,8 +319,14 @@ class ArtworkFetcher:
         if suffix is None:
             what = result.content_type or "no content type"
             raise NotAnImage(f"{url} is not a JPEG, PNG or WebP image ({what})")
-        name = _stem(url) + suffix
-        _write_atomically(self.images_dir / name, result.content)
+        content = result.content
+        if width:
+            try:
+                content, suffix = shrunk_jpeg(content, width), ".jpg"
+            except ImageRejected as exc:
+                raise NotAnImage(f"{url}: {exc}") from None
+        name = _stem(url, width) + suffix
+        _write_atomically(self.images_dir / name, content)
         return CACHE_PREFIX + name
 
 

@@ -23,6 +23,7 @@ from mediaserver.config import NetworkSettings
 from mediaserver.db import Database
 from mediaserver.events import EventBus
 from mediaserver.library import catalog
+from mediaserver.library.cast_photos import CastPhotos
 from mediaserver.library.images import CACHE_PREFIX, extract_frame
 from mediaserver.library.metadata import build_record
 from mediaserver.library.probe import Prober, ProbeResult
@@ -97,6 +98,7 @@ class Scanner:
         self.image_workers = image_workers
         # None: NFO artwork URLs are not downloaded ([library] fetch_artwork = false).
         self.artwork = ArtworkFetcher(network, images_dir) if network is not None else None
+        self.cast_photos = CastPhotos(self.artwork)
 
     def scan(
         self,
@@ -144,6 +146,8 @@ class Scanner:
             walk.problems += self.artwork.fill(
                 self.db, library_id, roots, walk, progress, should_stop
             )
+        if not should_stop():
+            self.cast_photos.fill(self.db, library_id, roots, walk, progress, should_stop)
         self._save_problems(library_id, walk, report)
         if not should_stop():
             report.images = self._make_images(library_id, progress, should_stop)

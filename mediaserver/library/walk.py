@@ -16,6 +16,7 @@ from pathlib import Path
 from mediaserver.library.links import stays_home
 
 __all__ = [
+    "ACTORS_FOLDER",
     "IMAGE_EXTENSIONS",
     "SKIPPED_FOLDERS",
     "SUBTITLE_EXTENSIONS",
@@ -51,6 +52,7 @@ VIDEO_EXTENSIONS = frozenset(
 SUBTITLE_EXTENSIONS = frozenset([".srt", ".ass", ".ssa", ".vtt"])
 IMAGE_EXTENSIONS = frozenset([".jpg", ".jpeg", ".png", ".webp"])
 _SIDECAR_EXTENSIONS = SUBTITLE_EXTENSIONS | IMAGE_EXTENSIONS | {".nfo"}
+ACTORS_FOLDER = ".actors"  # Kodi's actor photos beside a film or in a show's folder
 # Folders that NAS software and desktops litter libraries with.
 SKIPPED_FOLDERS = frozenset(
     {"@eaDir", "#recycle", "$RECYCLE.BIN", "lost+found", "System Volume Information"}
@@ -75,6 +77,8 @@ class WalkResult:
     videos: list[FoundFile] = field(default_factory=list)
     # folder -> sidecar files in it (name -> mtime_ns); lets the scanner match cheaply.
     sidecars: dict[Path, dict[str, int]] = field(default_factory=dict)
+    # folder -> the pictures in its ``.actors`` folder (name -> mtime_ns)
+    actor_photos: dict[Path, dict[str, int]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     root_readable: bool = True
 
@@ -140,6 +144,8 @@ def walk_folders(
         result.videos += part.videos
         for folder, names in part.sidecars.items():
             result.sidecars.setdefault(folder, {}).update(names)
+        for folder, names in part.actor_photos.items():
+            result.actor_photos.setdefault(folder, {}).update(names)
         result.problems += part.problems
         result.root_readable = result.root_readable and part.root_readable
     return result
@@ -158,6 +164,9 @@ def _visit(
     visited: set[tuple[int, int]],
     pending: list[Path],
 ) -> None:
+    if entry.name == ACTORS_FOLDER:
+        _visit_actors(path, result)
+        return
     if entry.name.startswith(".") or entry.name in SKIPPED_FOLDERS:
         return
     try:
@@ -185,3 +194,26 @@ def _visit(
             result.problems.append(Problem(path, "a link to a file outside its folder; not used"))
             return
         result.sidecars.setdefault(path.parent, {})[entry.name] = st.st_mtime_ns
+
+
+def _visit_actors(folder: Path, result: WalkResult) -> None:
+    """The pictures in a ``.actors`` folder; never walked further (no videos live there)."""
+    photos: dict[str, int] = {}
+    try:
+        with os.scandir(folder) as it:
+            for entry in it:
+                if os.path.splitext(entry.name)[1].lower() not in IMAGE_EXTENSIONS:
+                    continue
+                path = Path(entry.path)
+                try:
+                    st = entry.stat()
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode) and (not entry.is_symlink() or stays_home(path)):
+                    photos[entry.name] = st.st_mtime_ns
+    except OSError as exc:
+        if exc.errno != errno.ENOTDIR:
+            result.problems.append(Problem(folder, f"cannot read folder: {describe_os_error(exc)}"))
+        return
+    if photos:
+        result.actor_photos[folder.parent] = photos

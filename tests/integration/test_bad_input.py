@@ -44,6 +44,7 @@ from urllib.parse import parse_qs, quote, urljoin, urlsplit
 import av
 import httpx
 import pytest
+from PIL import Image
 
 import mediaserver
 from mediaserver.app import create_app, web_root
@@ -250,13 +251,26 @@ def write_hostile(root: Path, outside: Path, inside: Path, port: int) -> None:
     )
 
 
-def _good_nfo(port: int) -> str:
-    """Artwork URLs a scan may fetch: the metadata service, loopback, a file URL."""
+def _good_nfo(port: int, outside: Path) -> str:
+    """Artwork URLs a scan may fetch: the metadata service, loopback, a file URL; and a cast
+    whose photos name the same, or files outside the library (only the first has a photo,
+    in ``.actors``; the second's there is a link to ``/etc/passwd``)."""
+    cast = {
+        "Good Actor": "",
+        "Passwd Actor": "",
+        "File Actor": "file:///etc/passwd",
+        "Outside Actor": str(outside),
+        "Portrait Actor": str(outside.with_name("portrait.jpg")),  # a picture, but not ours
+        "Climbing Actor": "../../outside/lure.ts",
+        "Loopback Actor": f"http://127.0.0.1:{port}/actor.jpg",
+        "Metadata Actor": METADATA_URL,
+    }
+    actors = "".join(f"<actor><name>{n}</name><thumb>{t}</thumb></actor>" for n, t in cast.items())
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n<movie><title>Good Movie</title>'
         f'<thumb aspect="poster">{METADATA_URL}</thumb>'
         f"<fanart><thumb>http://127.0.0.1:{port}/fanart.jpg</thumb></fanart>"
-        '<thumb aspect="landscape">file:///etc/passwd</thumb></movie>\n'
+        f'<thumb aspect="landscape">file:///etc/passwd</thumb>{actors}</movie>\n'
     )
 
 
@@ -318,7 +332,11 @@ def _library(root: Path, ffmpeg: str, outside: Path, port: int) -> Path:
     # Longer than the trickplay interval (10 s): see test_a_short_video_gets_trickplay.
     font = {"attach": str(FONT), "metadata:s:t:0": "mimetype=font/ttf"}  # stream 3
     make_clip(good, seconds=12, subtitle=True, chapters=chapters, output=font, ffmpeg=ffmpeg)
-    (good.parent / f"{GOOD} (2001).nfo").write_text(_good_nfo(port), encoding="utf-8")
+    (good.parent / f"{GOOD} (2001).nfo").write_text(_good_nfo(port, outside), encoding="utf-8")
+    (good.parent / ".actors").mkdir()
+    Image.new("RGB", (60, 90), "teal").save(good.parent / ".actors/Good_Actor.jpg", "JPEG")
+    Image.new("RGB", (60, 90), "red").save(outside.with_name("portrait.jpg"), "JPEG")
+    (good.parent / ".actors/Passwd_Actor.jpg").symlink_to(PASSWD)
     make_clip(root / f"{SIDECAR} (2004).mp4", video="smptebars", ffmpeg=ffmpeg)
     leaky = root / f"{LEAKY} (2007)" / f"{LEAKY} (2007).mkv"  # short Matroska: no trickplay
     make_clip(leaky, video="rgbtestsrc", ffmpeg=ffmpeg)
@@ -537,6 +555,19 @@ def test_the_scan_opened_and_fetched_nothing_the_hostile_files_name(hearth: Hear
     assert hearth.lures.watch.opened() == []  # by any process: the probe workers too
     assert hearth.lures.listener.accepted() == 0
     assert unguarded(seen.popens) == []
+
+
+def test_a_cast_photo_comes_only_from_the_library(hearth: Hearth) -> None:
+    item = hearth.item(GOOD)
+    cast = [p for p in hearth.client.get(f"/api/v1/items/{item}").json()["people"]]
+    assert [p["name"] for p in cast if p["photo_url"]] == ["Good Actor"]
+    first = hearth.client.get(f"/api/v1/items/{item}/cast/0/photo")
+    assert first.status_code == 200, first.text
+    with hearth.record() as seen:
+        for position in range(1, len(cast)):
+            answer = hearth.client.get(f"/api/v1/items/{item}/cast/{position}/photo")
+            assert answer.status_code == 404, (position, answer.text)
+    assert_clean(hearth, seen)
 
 
 def _outputs(h: Hearth, title: str, session: str) -> dict[str, bytes]:
@@ -884,6 +915,7 @@ def _fill(h: Hearth, template: str, hostile: RouteParam | None, value: str) -> s
         "file_path": "app.css",
         "chart": "titles",
         "index": "3",  # GOOD's font attachment
+        "position": "0",  # an actor's place in a cast
     }
 
     def one(match: re.Match[str]) -> str:

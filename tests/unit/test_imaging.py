@@ -23,6 +23,7 @@ from mediaserver.imaging import (
     ImageRejected,
     normalise_avatar,
     resized_image,
+    shrunk_jpeg,
 )
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
@@ -418,3 +419,34 @@ def test_resize_concurrent_callers_agree(tmp_path: Path) -> None:
     assert errors == [] and len(set(results)) == 1 and len(results) == 8
     assert reopen(results[0].read_bytes()).size == (240, 360)
     assert [p.name for p in cache.iterdir()] == [results[0].name]
+
+
+# --- downloads kept small (the cast's photos) ------------------------------------------------
+
+
+def test_a_download_is_kept_upright_small_and_without_metadata() -> None:
+    out = shrunk_jpeg(phone_photo(), 100)
+    im = reopen(out)
+    assert im.format == "JPEG" and im.size == (100, 50)
+    assert near(px(im, (10, 25)), BLUE) and near(px(im, (90, 25)), RED)
+    assert_no_phone_metadata(out)
+
+
+def test_a_narrow_download_keeps_its_size_as_a_plain_jpeg() -> None:
+    im = reopen(shrunk_jpeg(encode(Image.new("RGBA", (40, 60), (255, 0, 0, 255)), "PNG"), 400))
+    assert im.format == "JPEG" and im.size == (40, 60) and near(px(im, (20, 30)), RED)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b'<svg xmlns="http://www.w3.org/2000/svg"/>', "not a JPEG, PNG, WebP or GIF"),
+        (png_claiming(65535, 65535), "the limit is 50 megapixels"),
+        (b"", "empty"),
+        (b"\xff\xd8\xff" + bytes(11 * 1024 * 1024), "the limit is 10 MB"),
+    ],
+    ids=["svg", "bomb", "empty", "oversized"],
+)
+def test_a_download_that_is_no_usable_picture_is_refused(data: bytes, reason: str) -> None:
+    with pytest.raises(ImageRejected, match=reason):
+        shrunk_jpeg(data, 400)

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from mediaserver.library.nfo import MAX_NFO_BYTES, NfoData, find_nfo, find_show_nfo, read_nfo
+from mediaserver.library.nfo import (
+    MAX_NFO_BYTES,
+    Actor,
+    NfoData,
+    find_nfo,
+    find_show_nfo,
+    read_nfo,
+)
 
 MOVIE_NFO = """<?xml version="1.0" encoding="UTF-8" standalone="yes" ?>
 <movie>
@@ -67,7 +74,7 @@ def test_full_movie_nfo_with_trailing_url(tmp_path: Path) -> None:
         studios=("Warner Bros.",),
         tags=("cyberpunk",),
         directors=("Lana Wachowski", "Lilly Wachowski"),
-        actors=("Keanu Reeves", "Carrie-Anne Moss"),
+        actors=(Actor("Keanu Reeves", "Neo"), Actor("Carrie-Anne Moss", "Trinity")),
         premiered="1999-03-31",
         uniqueids={"imdb": "tt0133093", "tmdb": "603"},
     )
@@ -295,7 +302,9 @@ def test_artwork_urls_take_the_first_poster_and_the_first_fanart(tmp_path: Path)
     assert parsed is not None
     assert parsed.poster_url == "https://image.tmdb.org/t/p/original/p1.jpg"
     assert parsed.backdrop_url == "https://image.tmdb.org/t/p/original/f1.jpg"
-    assert parsed.actors == ("Amy Adams",)
+    assert parsed.actors == (
+        Actor("Amy Adams", photo_url="https://image.tmdb.org/t/p/h632/amy.jpg"),
+    )
 
 
 @pytest.mark.parametrize(
@@ -372,3 +381,63 @@ def test_an_ignored_url_does_not_hide_a_later_good_one(tmp_path: Path) -> None:
     parsed = read_nfo(_write(tmp_path, f"<movie>{body}</movie>"))
     assert parsed is not None
     assert (parsed.poster_url, parsed.backdrop_url) == ("https://e.com/p.jpg", "http://e.com/f.jpg")
+
+
+# --- the cast: characters, order, photos --------------------------------------------------
+
+CAST_NFO = """<movie><title>Arrival</title>
+  <actor><name>Jeremy Renner</name><role>Ian Donnelly</role><order>1</order>
+    <thumb>https://image.tmdb.org/t/p/original/renner.jpg</thumb></actor>
+  <actor><name>Amy Adams</name><role>Louise Banks</role><order>0</order>
+    <thumb>.actors/Amy_Adams.jpg</thumb></actor>
+  <actor><name>Forest Whitaker</name><role> Colonel Weber </role>
+    <thumb>/srv/films/Arrival/Forest Whitaker.png</thumb></actor>
+  <actor><name>Michael Stuhlbarg</name><order>2</order><thumb>file:///srv/films/Stuhlbarg%20M.jpg</thumb></actor>
+  <actor><name>Amy Adams</name><role>Twice listed</role></actor>
+  <actor><name>Mark O'Brien</name><role></role><order>3</order></actor>
+</movie>"""
+
+
+def test_actors_carry_their_character_photo_and_billing_order(tmp_path: Path) -> None:
+    folder = tmp_path / "Arrival (2016)"
+    folder.mkdir()
+    parsed = read_nfo(_write(folder, CAST_NFO))
+    assert parsed is not None
+    assert parsed.actors == (
+        Actor("Amy Adams", "Louise Banks", photo_path=folder / ".actors/Amy_Adams.jpg"),
+        Actor("Jeremy Renner", "Ian Donnelly", "https://image.tmdb.org/t/p/original/renner.jpg"),
+        Actor("Michael Stuhlbarg", photo_path=Path("/srv/films/Stuhlbarg M.jpg")),
+        Actor("Mark O'Brien"),
+        # No <order>: after those that have one, in the order written.
+        Actor(
+            "Forest Whitaker",
+            "Colonel Weber",
+            photo_path=Path("/srv/films/Arrival/Forest Whitaker.png"),
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    "thumb",
+    [
+        "smb://nas/share/actor.jpg",
+        "special://profile/Thumbnails/a.jpg",
+        "C:\\Users\\kodi\\actor.jpg",
+        "\\\\nas\\actors\\actor.jpg",
+        "file://nas/share/actor.jpg",
+        "ftp://example.com/actor.jpg",
+        "   ",
+    ],
+)
+def test_actor_thumbs_that_name_nothing_here_are_ignored(tmp_path: Path, thumb: str) -> None:
+    body = f"<movie><actor><name>Ada</name><thumb>{thumb}</thumb></actor></movie>"
+    parsed = read_nfo(_write(tmp_path, body))
+    assert parsed is not None and parsed.actors == (Actor("Ada"),)
+
+
+def test_a_relative_actor_thumb_cannot_climb_out_unnoticed(tmp_path: Path) -> None:
+    """``..`` is resolved here, so the library check later sees where it really points."""
+    body = "<movie><actor><name>Ada</name><thumb>../../etc/ada.jpg</thumb></actor></movie>"
+    parsed = read_nfo(_write(tmp_path, body))
+    assert parsed is not None
+    assert parsed.actors[0].photo_path == tmp_path.parent.parent / "etc/ada.jpg"
