@@ -20,6 +20,7 @@ from mediaserver.library import queries
 from mediaserver.library.access import EVERYTHING, Access
 from mediaserver.library.cast_photos import PHOTO_WIDTH
 from mediaserver.library.images import resolve_image
+from mediaserver.recommend.similar import SHOWN, STORED, similar_items
 from mediaserver.streaming.direct import IMAGE_TYPES, mime_for_container
 
 __all__ = ["GenreController", "ItemController", "parse_kinds", "require_item"]
@@ -128,6 +129,24 @@ class ItemController(Controller):
         children = queries.children(ctx.db, item_id, limit, offset, access)
         with_user_data(ctx, viewer(request), children)
         return {"items": children}
+
+    @get("/{item_id:int}/similar", sync_to_thread=True, summary="More like this")
+    def similar(
+        self,
+        ctx: NamedDependency[AppContext],
+        request: Request[Any, Any, Any],
+        item_id: FromPath[int],
+        limit: Annotated[
+            int, QueryParameter(ge=1, le=STORED, description="At most this many.")
+        ] = SHOWN,
+    ) -> dict[str, Any]:
+        """Films like a film, shows like a show, best first, among what you may see (from the
+        recommendation job, else titles sharing genres and people); other kinds: none.
+        On a thread: the catalog fallback reads the cast lists, some milliseconds."""
+        require_item(ctx, item_id)  # the guard has already checked the viewer's access
+        items = similar_items(ctx.db, item_id, viewer_access(request), limit)
+        with_user_data(ctx, viewer(request), items)
+        return {"items": items}
 
     # GET and HEAD in one handler (like /file below): Litestar's @head refuses a Response.
     @route(

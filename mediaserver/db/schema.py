@@ -495,12 +495,24 @@ def _m018_profile_picker(db: sqlite_utils.Database) -> None:
 def _m019_cast(db: sqlite_utils.Database) -> None:
     # The cast as Kodi's NFOs give it: who each actor plays, the photo the NFO names (an
     # http(s) URL or ``file:`` a picture in the library) and the photo found for them
-    # (an image reference as items.poster holds; library/cast_photos.py fills it).
+    # (an image reference as items.poster holds; library/cast_photos.py fills it).  And
+    # "More like this": each title's most similar titles in order, rewritten by the
+    # recommendation job where a run finds them changed (recommend/similar.py).  The
+    # indexes: the cascade when an item goes, and titles sharing people with another (the
+    # search's people pages want the same index under the same name: IF NOT EXISTS).
     db.executescript(
         """
         ALTER TABLE item_people ADD COLUMN character TEXT;
         ALTER TABLE item_people ADD COLUMN thumb TEXT;
         ALTER TABLE item_people ADD COLUMN photo TEXT;
+        CREATE TABLE similar_titles (
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            similar_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            PRIMARY KEY (item_id, position)
+        ) WITHOUT ROWID;
+        CREATE INDEX similar_titles_similar ON similar_titles(similar_id);
+        CREATE INDEX IF NOT EXISTS item_people_name ON item_people(name COLLATE NOCASE);
         """
     )
 

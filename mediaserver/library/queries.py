@@ -36,6 +36,7 @@ __all__ = [
     "problems",
     "recently_added",
     "titles_containing",
+    "visible_condition",
 ]
 
 ITEM_KINDS = ("movie", "show", "season", "episode", "collection")
@@ -266,6 +267,11 @@ def _visible(db: Database, access: Access, alias: str = "i") -> str | None:
 def _select(db: Database, access: Access) -> str:
     """The item rows' SELECT for this viewer (counts and pictures of what they may see)."""
     return _base(lambda alias: _visible(db, access, alias))
+
+
+def visible_condition(db: Database, access: Access = EVERYTHING) -> str | None:
+    """The SQL condition on ``items i`` for what this viewer may see (None: everything)."""
+    return _visible(db, access)
 
 
 def _and(condition: str | None) -> str:

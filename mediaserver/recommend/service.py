@@ -10,6 +10,8 @@ person, a few rows with a reason on every title:
 - **More like X**: titles like X by genre, people, studio, decade and words;
 - **Trending in your household**: time-decayed plays.
 
+Each run also writes every title's "More like this" (:mod:`~mediaserver.recommend.similar`).
+
 What a person has already started or seen is never offered (Continue watching and Next up
 show those), nor what they said they are not interested in (its neighbours also count
 against it), nor anything their limits hide.  Someone with no viewing gets trending plus
@@ -35,7 +37,7 @@ import structlog
 from mediaserver.accounts.users import User, UserService
 from mediaserver.db import Database
 from mediaserver.library.access import Access
-from mediaserver.recommend import engine
+from mediaserver.recommend import engine, similar
 from mediaserver.recommend.data import Titles, Viewing, features, load_titles, load_viewing
 
 __all__ = ["ROW_SIZE", "Recommender", "RunResult"]
@@ -104,6 +106,7 @@ class Recommender:
         began = time.monotonic()
         with self._lock:  # one run at a time
             state = self._learn(now or datetime.now(UTC))
+            similar.store(self.db, similar.similar_lists(state.model, state.titles))
             learned = time.monotonic() - began
             users = state.viewing.users
             self.progress = (0, len(users))

@@ -22,6 +22,7 @@ from mediaserver.api.progress import with_user_data
 from mediaserver.api.recommendations import recommendation_rows
 from mediaserver.context import AppContext
 from mediaserver.library import queries
+from mediaserver.recommend.similar import similar_items
 from mediaserver.streaming.direct import playable_type
 
 __all__ = ["PAGE_SIZE", "PageController"]
@@ -190,6 +191,9 @@ class PageController(Controller):
         if item["kind"] == "episode":
             context["previous"], context["next"] = neighbours(ctx.db, item_id, access)
             context["autoplay_next"] = ctx.users.preferences(user.id).autoplay_next
+        if item["kind"] in ("movie", "show"):  # "More like this", below the player
+            context["similar"] = similar_items(ctx.db, item_id, access)
+            with_user_data(ctx, user, context["similar"])
         for file in item.get("files", []):
             file["playable_type"] = playable_type(file["container"], file["streams"])
         return Template(_TEMPLATES.get(item["kind"], "item.html"), context=context)

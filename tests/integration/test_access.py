@@ -107,6 +107,7 @@ def test_a_hidden_item_is_a_404_on_every_route_like_a_missing_one(home: Househol
         "/api/v1/items/{}/children",
         "/api/v1/items/{}/image/poster",
         "/api/v1/items/{}/cast/0/photo",
+        "/api/v1/items/{}/similar",
         "/api/v1/items/{}/file",
         "/api/v1/items/{}/playback",
         "/api/v1/items/{}/hls/master.m3u8",
