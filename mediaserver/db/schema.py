@@ -517,6 +517,18 @@ def _m019_cast(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m020_colour_transfer(db: sqlite_utils.Database) -> None:
+    # A video stream's transfer characteristic (smpte2084 is HDR10's PQ, arib-std-b67 is
+    # HLG), for the HDR filter.  Files probed before it have none: probe_version tells the
+    # next scan to probe them again (library/probe.py PROBE_VERSION).
+    db.executescript(
+        """
+        ALTER TABLE streams ADD COLUMN color_transfer TEXT;
+        ALTER TABLE files ADD COLUMN probe_version INTEGER NOT NULL DEFAULT 0;
+        """
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: tuple[Migration, ...] = (
     _m001_catalog,
@@ -538,6 +550,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m017_library_setup,
     _m018_profile_picker,
     _m019_cast,
+    _m020_colour_transfer,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

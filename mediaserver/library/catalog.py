@@ -20,7 +20,7 @@ import sqlite_utils
 from mediaserver.db import stamp
 from mediaserver.library.images import FILE_PREFIX
 from mediaserver.library.nfo import Actor
-from mediaserver.library.probe import ProbeResult
+from mediaserver.library.probe import PROBE_VERSION, ProbeResult
 from mediaserver.library.ratings import rating_age
 from mediaserver.library.sidecars import SidecarSubtitle
 from mediaserver.library.walk import FoundFile
@@ -55,6 +55,7 @@ _STREAM_COLUMNS = [
     "is_default",
     "is_forced",
     "field_order",
+    "color_transfer",
 ]
 
 
@@ -342,6 +343,7 @@ def _save_file(
         "bit_rate": probe.bit_rate,
         "chapters": json.dumps(probe.chapters),
         "probe_error": probe.error,
+        "probe_version": PROBE_VERSION,
         "keyframes": None,  # new content: the old index no longer applies
     }
     row = db.execute("SELECT id FROM files WHERE path = ?", [values["path"]]).fetchone()

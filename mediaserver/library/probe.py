@@ -28,6 +28,8 @@ from mediaserver.library.damage import damage_note, readable_length
 from mediaserver.library.naming import ParsedName, parse_media_path
 
 __all__ = [
+    "HDR_TRANSFERS",
+    "PROBE_VERSION",
     "ProbeResult",
     "Prober",
     "grab_frame",
@@ -35,6 +37,10 @@ __all__ = [
     "probe_file",
     "rebase_chapters",
 ]
+
+# What a probe reads, as a number: a file probed by an older Hearth (a smaller number in
+# ``files.probe_version``) is probed again at the next scan.  1: the colour transfer.
+PROBE_VERSION = 1
 
 _FORCED = 0x40  # AV_DISPOSITION_FORCED
 # AVFieldOrder: anything but "progressive" is interlaced and needs deinterlacing to transcode.
@@ -84,6 +90,27 @@ def normalise_language(code: str | None) -> str | None:
 
 
 _DEFAULT = 0x1  # AV_DISPOSITION_DEFAULT
+# AVColorTransferCharacteristic, by ffmpeg's names (2, "unspecified", is left out).
+_TRANSFERS = {
+    1: "bt709",
+    4: "gamma22",
+    5: "gamma28",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "linear",
+    9: "log100",
+    10: "log316",
+    11: "iec61966-2-4",
+    12: "bt1361e",
+    13: "iec61966-2-1",
+    14: "bt2020-10",
+    15: "bt2020-12",
+    16: "smpte2084",
+    17: "smpte428",
+    18: "arib-std-b67",
+}
+# PQ (HDR10, HDR10+, most Dolby Vision files) and HLG: the transfers that make a video HDR.
+HDR_TRANSFERS = ("smpte2084", "arib-std-b67")
 
 
 @dataclass(slots=True)
@@ -161,6 +188,7 @@ def _stream_info(stream: Any) -> dict[str, Any]:
             bit_depth=fmt.components[0].bits if fmt and fmt.components else None,
             frame_rate=round(float(rate), 3) if rate else None,
             field_order=_FIELD_ORDERS.get(int(getattr(cc, "field_order", 0) or 0)),
+            color_transfer=_TRANSFERS.get(int(getattr(cc, "color_trc", 0) or 0)),
         )
     elif stream.type == "audio":
         info.update(

@@ -1,6 +1,7 @@
 """One scan of one library: walk, compare, probe what is new, save, prune, make posters.
 
-Incremental by size + mtime: an unchanged file is never opened.  A file that disappears
+Incremental by size + mtime: an unchanged file is never opened again, unless an older
+Hearth probed it (``files.probe_version``: a newer probe reads more).  A file that disappears
 while a file of the same size and fingerprint appears is a move, so its row, item and user
 data survive.  A library folder that cannot be read (an unplugged disk) removes nothing.
 """
@@ -26,7 +27,7 @@ from mediaserver.library import catalog
 from mediaserver.library.cast_photos import CastPhotos
 from mediaserver.library.images import CACHE_PREFIX, extract_frame
 from mediaserver.library.metadata import build_record
-from mediaserver.library.probe import Prober, ProbeResult
+from mediaserver.library.probe import PROBE_VERSION, Prober, ProbeResult
 from mediaserver.library.remote_artwork import ArtworkFetcher
 from mediaserver.library.sidecars import sidecar_signature
 from mediaserver.library.walk import FoundFile, Problem, WalkResult, root_of, walk_folders
@@ -118,7 +119,7 @@ class Scanner:
             r["path"]: r
             for r in self.db.query(
                 "SELECT id, path, size, mtime_ns, fingerprint, sidecar_signature, item_id, "
-                "start_offset_s FROM files WHERE library_id = ?",
+                "start_offset_s, probe_version FROM files WHERE library_id = ?",
                 [library_id],
             )
         }
@@ -191,6 +192,7 @@ class Scanner:
                 and row["mtime_ns"] == found.mtime_ns
                 and row["sidecar_signature"] == sidecar_signature(found.path, names)
                 and row["start_offset_s"] is not None  # else probed before timelines (m013)
+                and row["probe_version"] >= PROBE_VERSION  # else an older probe missed things
             ):
                 report.unchanged += 1
                 continue

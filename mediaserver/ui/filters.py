@@ -68,6 +68,9 @@ def bitrate(bps: int | None) -> str:
     return f"{bps / 1_000_000:.1f} Mb/s" if bps >= 1_000_000 else f"{bps / 1000:.0f} kb/s"
 
 
+_HDR = {"smpte2084": "HDR (PQ)", "arib-std-b67": "HDR (HLG)"}
+
+
 def stream_details(stream: Mapping[str, Any]) -> str:
     """``1920×1080, 23.976 fps, 10-bit, yuv420p10le, 8.1 Mb/s`` or ``5.1(side), 48000 Hz``."""
     parts: list[str] = []
@@ -82,6 +85,8 @@ def stream_details(stream: Mapping[str, Any]) -> str:
             parts.append(str(stream["pix_fmt"]))
         if stream.get("field_order") not in (None, "progressive"):
             parts.append(f"interlaced ({stream['field_order']})")
+        if stream.get("color_transfer") in _HDR:
+            parts.append(_HDR[stream["color_transfer"]])
     elif stream.get("type") == "audio":
         channels = stream.get("channels")
         parts.append(stream.get("channel_layout") or (f"{channels} ch" if channels else "?"))

@@ -67,6 +67,11 @@ def test_timestamp_before_the_start_is_the_start() -> None:
         ),
         ({"type": "video", "width": 720, "height": 576, "field_order": "progressive"}, "720×576"),
         ({"type": "video", "width": 640, "height": 360, "bit_rate": 12}, "640×360"),
+        (
+            {"type": "video", "width": 3840, "height": 2160, "color_transfer": "smpte2084"},
+            "3840×2160, HDR (PQ)",
+        ),
+        ({"type": "video", "width": 1920, "height": 1080, "color_transfer": "bt709"}, "1920×1080"),
     ],
 )
 def test_stream_details(stream: dict[str, object], shown: str) -> None:

@@ -14,9 +14,10 @@ from mediaserver.db import Database
 from mediaserver.events import Event, EventBus
 from mediaserver.library import queries
 from mediaserver.library.images import CACHE_PREFIX, FILE_PREFIX, resolve_image
+from mediaserver.library.probe import PROBE_VERSION
 from mediaserver.library.scanner import Scanner, ScanReport
 from mediaserver.library.service import LibraryService
-from mediaserver.testing import open_catalog, scan_folder
+from mediaserver.testing import make_clip, open_catalog, scan_folder
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -460,3 +461,46 @@ def test_ratings_become_ages_and_episodes_take_their_shows(
     assert ages["Plain Film"] == ("R", 17)  # from the NFO
     assert ages["Dark Show"] == ("TV-MA", 17)
     assert ages["Season 1"] == (None, 17) and ages["Episode 1"][1] == 17  # inherited
+
+
+def test_hdr_transfer_is_stored_and_an_older_probe_is_redone(
+    db: Database, library: Any, scan: Any, ffmpeg_binary: str
+) -> None:
+    """The HDR filter reads the colour transfer; catalogs probed before it was stored get
+    it at their next scan, without anyone touching the files."""
+    hdr = {"color_trc": "smpte2084", "color_primaries": "bt2020", "colorspace": "bt2020nc"}
+    make_clip(
+        library.root / "Movies/Bright (2020)/Bright.2020.mkv",
+        ffmpeg=ffmpeg_binary,
+        seconds=1,
+        output=hdr,
+    )
+    make_clip(
+        library.root / "Movies/Hybrid (2021)/Hybrid.2021.mp4",
+        ffmpeg=ffmpeg_binary,
+        seconds=1,
+        output={**hdr, "color_trc": "arib-std-b67"},
+    )
+    library.add("Movies/Plain (2001)/Plain.2001.mp4")
+    assert scan().probed == 3
+
+    def transfers() -> dict[str, str | None]:
+        rows = db.query(
+            """SELECT i.title, s.color_transfer FROM streams s JOIN files f ON f.id = s.file_id
+               JOIN items i ON i.id = f.item_id WHERE s.type = 'video'"""
+        )
+        return {r[0]: r[1] for r in rows}
+
+    found = transfers()
+    assert (found["Bright"], found["Hybrid"]) == ("smpte2084", "arib-std-b67")
+    assert found["Plain"] in (None, "bt709")
+    assert {r[0] for r in db.query("SELECT probe_version FROM files")} == {PROBE_VERSION}
+
+    # A catalog from before: nothing stored, version 0 (what the migration leaves).
+    db.write(lambda d: d.execute("UPDATE streams SET color_transfer = NULL"))
+    db.write(lambda d: d.execute("UPDATE files SET probe_version = 0"))
+    again = scan()
+    assert (again.unchanged, again.probed) == (0, 3)
+    assert transfers() == found
+    third = scan()
+    assert (third.unchanged, third.probed) == (3, 0)  # and only once
