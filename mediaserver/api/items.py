@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, route
 from litestar.di import NamedDependency
@@ -11,21 +14,22 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from mediaserver.api.access import viewer, viewer_access
+from mediaserver.api.browsing import DOCS, read_filters
 from mediaserver.api.errors import invalid_parameter
-from mediaserver.api.progress import with_user_data
+from mediaserver.api.progress import user_data, with_user_data
 from mediaserver.api.ranges import serve_file
 from mediaserver.context import AppContext
 from mediaserver.imaging import MAX_RESIZE_WIDTH, ImageRejected, resized_image
-from mediaserver.library import queries
+from mediaserver.library import facets, queries
 from mediaserver.library.access import EVERYTHING, Access
+from mediaserver.library.browse import Sort
 from mediaserver.library.cast_photos import PHOTO_WIDTH
 from mediaserver.library.images import resolve_image
 from mediaserver.recommend.similar import SHOWN, STORED, similar_items
 from mediaserver.streaming.direct import IMAGE_TYPES, mime_for_container
 
-__all__ = ["GenreController", "ItemController", "parse_kinds", "require_item"]
+__all__ = ["GenreController", "ItemController", "Sort", "parse_kinds", "require_item"]
 
-Sort = Literal["title", "-title", "year", "-year", "added", "-added"]
 Limit = Annotated[int, QueryParameter(ge=1, le=500, description="Page size (1-500).")]
 Offset = Annotated[int, QueryParameter(ge=0, description="Rows to skip.")]
 
@@ -58,8 +62,8 @@ class ItemController(Controller):
     path = "/api/v1/items"
     tags = ["items"]
 
-    @get("/", sync_to_thread=False, summary="List or search items")
-    def list_items(
+    @get("/", summary="List or search items")
+    async def list_items(
         self,
         ctx: NamedDependency[AppContext],
         request: Request[Any, Any, Any],
@@ -73,26 +77,47 @@ class ItemController(Controller):
         library_id: FromQuery[int | None] = None,
         parent_id: FromQuery[int | None] = None,
         genre: FromQuery[str | None] = None,
-        year: FromQuery[int | None] = None,
+        year: Annotated[str | None, QueryParameter(description="A year: 1999.")] = None,
+        decade: Annotated[str | None, DOCS["decade"]] = None,
+        content_rating: Annotated[str | None, DOCS["content_rating"]] = None,
+        resolution: Annotated[str | None, DOCS["resolution"]] = None,
+        hdr: Annotated[str | None, DOCS["hdr"]] = None,
+        status: Annotated[str | None, DOCS["status"]] = None,
+        favourite: Annotated[str | None, DOCS["favourite"]] = None,
+        starts: Annotated[str | None, DOCS["starts"]] = None,
         sort: FromQuery[Sort] = "title",
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> dict[str, Any]:
-        access = viewer_access(request)
-        query = queries.ItemQuery(
+        access, user = viewer_access(request), viewer(request)
+        # The filters declared above (for the API's documentation) are read here together,
+        # as the library page reads them.
+        chosen = read_filters(request.query_params, sort)
+        if chosen.starts and q:
+            raise invalid_parameter("starts", "jumping to a letter does not go with a search (q).")
+        query = chosen.query(
             kind=parse_kinds(kind),
             library_id=library_id,
             parent_id=parent_id,
             q=q,
             genre=genre,
-            year=year,
+            user_id=user.id,
             sort=sort,
             limit=limit,
             offset=offset,
         )
-        rows, total = queries.list_items(ctx.db, query, access)
-        with_user_data(ctx, viewer(request), rows)
-        return {"items": rows, "total": total, "limit": limit, "offset": offset}
+
+        def listing() -> dict[str, Any]:
+            start = offset
+            if chosen.starts:
+                start += facets.jump_to(ctx.db, query, chosen.starts, access)
+            rows, total = queries.list_items(ctx.db, replace(query, offset=start), access)
+            with_user_data(ctx, user, rows)
+            return {"items": rows, "total": total, "limit": limit, "offset": start}
+
+        if query.personal:  # the viewer's own state: not remembered, some ms on a big library
+            return await asyncio.to_thread(listing)
+        return listing()
 
     @get("/{item_id:int}", sync_to_thread=False, summary="One item with its files and streams")
     def get_item(
@@ -104,7 +129,7 @@ class ItemController(Controller):
         user = viewer(request)
         item = require_item(ctx, item_id, user.access)  # counts and poster: what they may see
         admin = user.is_admin
-        item["user_data"] = ctx.progress.user_data(user.id, item_id).as_dict()
+        item["user_data"] = user_data(ctx, user.id, item_id)
         for file in item["files"]:
             file["url"] = f"/api/v1/items/{item_id}/file?file_id={file['id']}"
             if not admin:  # where the files live on the server is the admin's business

@@ -20,12 +20,13 @@ from litestar.params import FromPath
 from mediaserver import metrics
 from mediaserver.accounts.users import User
 from mediaserver.activity import rows
+from mediaserver.activity.favourites import favourite_ids, favourite_items
 from mediaserver.activity.progress import NOTHING_YET, ProgressError
 from mediaserver.api.access import viewer, viewer_access
 from mediaserver.context import AppContext
 from mediaserver.library import queries
 
-__all__ = ["HomeController", "ProgressController", "with_user_data"]
+__all__ = ["HomeController", "ProgressController", "user_data", "with_user_data"]
 
 
 class Report(msgspec.Struct, forbid_unknown_fields=True):
@@ -48,13 +49,23 @@ def _report(content_type: str, body: bytes) -> Report:
 
 def with_user_data(ctx: AppContext, user: User, items: list[dict[str, Any]]) -> None:
     """Add the viewer's ``user_data`` to each item (one query for the lot)."""
-    found = ctx.progress.user_data_many(user.id, [int(i["id"]) for i in items])
+    ids = [int(i["id"]) for i in items]
+    found = ctx.progress.user_data_many(user.id, ids)
     containers = [int(i["id"]) for i in items if i["kind"] in ("show", "season", "collection")]
     finished = ctx.progress.watched_containers(user.id, containers, user.access)
+    favourites = favourite_ids(ctx.db, user.id, ids)
     for item in items:
         item["user_data"] = found.get(int(item["id"]), NOTHING_YET).as_dict()
         if int(item["id"]) in finished:  # watched when every episode or film they may see is
             item["user_data"]["watched"] = True
+        item["user_data"]["favourite"] = int(item["id"]) in favourites
+
+
+def user_data(ctx: AppContext, user_id: int, item_id: int) -> dict[str, Any]:
+    """One item's ``user_data`` for the viewer: progress, watched and favourite."""
+    data = ctx.progress.user_data(user_id, item_id).as_dict()
+    data["favourite"] = bool(favourite_ids(ctx.db, user_id, [item_id]))
+    return data
 
 
 class ProgressController(Controller):
@@ -114,7 +125,7 @@ class HomeController(Controller):
     path = "/api/v1/home"
     tags = ["progress"]
 
-    @get("/", sync_to_thread=True, summary="Continue watching, Next up and Recently added")
+    @get("/", sync_to_thread=True, summary="Continue watching, Next up, favourites, recent")
     def home(
         self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext]
     ) -> dict[str, Any]:
@@ -122,6 +133,7 @@ class HomeController(Controller):
         answer = {
             "continue_watching": rows.continue_watching(ctx.db, user.id, access),
             "next_up": rows.next_up(ctx.db, user.id, access),
+            "favourites": favourite_items(ctx.db, user.id, access),
             "recently_added": queries.recently_added(ctx.db, 24, access),
         }
         for items in answer.values():

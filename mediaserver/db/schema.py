@@ -529,6 +529,27 @@ def _m020_colour_transfer(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m021_favourites(db: sqlite_utils.Database) -> None:
+    # Each person's favourites.  Taking one back keeps the row (favourite = 0) with the time
+    # of the change: per-person state is a last-writer-wins register per (person, item), and
+    # a peer merging ours must tell "taken back at 20:15" from "never set".  Its own table,
+    # not a column of progress: progress.updated_at times the resume point and the watched
+    # mark, and a favourite changed on one device must not win or lose against those.
+    db.executescript(
+        """
+        CREATE TABLE favourites (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            favourite INTEGER NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (user_id, item_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX favourites_recent ON favourites(user_id, favourite, updated_at);
+        CREATE INDEX favourites_item ON favourites(item_id);
+        """
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: tuple[Migration, ...] = (
     _m001_catalog,
@@ -551,6 +572,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m018_profile_picker,
     _m019_cast,
     _m020_colour_transfer,
+    _m021_favourites,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -15,7 +15,9 @@ from typing import Any, Literal
 import msgspec
 
 from mediaserver.db import Database
+from mediaserver.library import browse
 from mediaserver.library.access import EVERYTHING, Access
+from mediaserver.library.browse import SORTS, ItemQuery
 from mediaserver.library.damage import damage_note
 
 __all__ = [
@@ -40,14 +42,6 @@ __all__ = [
 ]
 
 ITEM_KINDS = ("movie", "show", "season", "episode", "collection")
-SORTS: dict[str, str] = {
-    "title": "i.sort_title, i.year",
-    "-title": "i.sort_title DESC",
-    "year": "i.year, i.sort_title",
-    "-year": "i.year DESC, i.sort_title",
-    "added": "i.added_at, i.id",
-    "-added": "i.added_at DESC, i.id DESC",
-}
 # Parent and show come from scalar subqueries, not LEFT JOINs: SQLite runs joins for every
 # row an OFFSET skips, but evaluates result columns only for the rows it returns.
 _COLUMNS = [
@@ -130,19 +124,6 @@ class Poster:
     borrowed: bool  # a film's or an episode's, standing for its container
 
 
-@dataclass(frozen=True, slots=True)
-class ItemQuery:
-    kind: tuple[str, ...] = ()
-    library_id: int | None = None
-    parent_id: int | None = None
-    q: str | None = None
-    genre: str | None = None
-    year: int | None = None
-    sort: str = "title"
-    limit: int = 50
-    offset: int = 0
-
-
 def fts_query(text: str) -> str | None:
     """Search-as-you-type: every word must match, the last one as a prefix."""
     words = re.findall(r"\w+", text)
@@ -184,32 +165,16 @@ def list_items(
         match = fts_query(query.q)
         if match is None:
             return [], 0
-    where: list[str] = []
-    params: list[Any] = []
-    if query.kind:
-        where.append(f"i.kind IN ({','.join('?' * len(query.kind))})")
-        params += query.kind
-    for column, value in (
-        ("library_id", query.library_id),
-        ("parent_id", query.parent_id),
-        ("year", query.year),
-    ):
-        if value is not None:
-            where.append(f"i.{column} = ?")
-            params.append(value)
-    if query.genre:
-        where.append(
-            "EXISTS (SELECT 1 FROM item_genres ig WHERE ig.item_id = i.id AND ig.genre = ?)"
-        )
-        params.append(query.genre)
-    visible = _visible(db, access)
-    where += [visible] if visible else []
+    visible = visible_condition(db, access)
+    where, params = browse.conditions(query, visible)
+    where += [c] if (c := visible("i")) else []
     if match is not None and not where and query.sort == "title":
         # The search box: rank inside the FTS index alone, no join needed.
         sql = f"SELECT rowid FROM items_fts WHERE items_fts MATCH ? ORDER BY {_RANK}"
         params = [match]
     else:
-        join, order = "", SORTS[query.sort]
+        join = ""
+        order, order_params = browse.order(query, visible)
         if match is not None:
             join = "JOIN items_fts ON items_fts.rowid = i.id"
             where.insert(0, "items_fts MATCH ?")
@@ -217,19 +182,24 @@ def list_items(
             order = _RANK if query.sort == "title" else order
         clause = ("WHERE " + " AND ".join(where)) if where else ""
         sql = f"SELECT i.id FROM items i {join} {clause} ORDER BY {order}"
-    ids = _ordered_ids(db, sql, params)
+        params += order_params
+    ids = _ordered_ids(db, sql, params, remember=not query.personal)
     return _rows_by_id(db, ids[query.offset : query.offset + query.limit], access), len(ids)
 
 
-def _ordered_ids(db: Database, sql: str, params: list[Any]) -> array[int]:
-    """Every matching id in order, remembered until the catalog changes.
+def _ordered_ids(db: Database, sql: str, params: list[Any], *, remember: bool) -> array[int]:
+    """Every matching id in order, remembered until the catalog changes (``remember``).
 
     Paging then costs a slice and one lookup of the page's rows, wherever the page is: an
-    ``OFFSET`` would step through every row before it on each request.
+    ``OFFSET`` would step through every row before it on each request.  A personal list
+    (watched, favourites) is not remembered: the viewer's state changes without a write
+    to the catalog.
     """
-    return db.memo(
-        ("ids", sql, tuple(params)), lambda: array("q", (r[0] for r in db.query(sql, params)))
-    )
+
+    def compute() -> array[int]:
+        return array("q", (r[0] for r in db.query(sql, params)))
+
+    return db.memo(("ids", sql, tuple(params)), compute) if remember else compute()
 
 
 def _rows_by_id(db: Database, ids: Sequence[int], access: Access) -> list[dict[str, Any]]:
@@ -262,6 +232,12 @@ def _visible(db: Database, access: Access, alias: str = "i") -> str | None:
     configured = f"{alias}.library_id IN ({ids})" if ids is not None else None
     parts = [c for c in (configured, access.condition(alias)) if c]
     return " AND ".join(parts) if parts else None
+
+
+def visible_condition(db: Database, access: Access) -> Callable[[str], str | None]:
+    """The viewer's SQL condition on an alias of ``items`` (``visible("e")``), for queries
+    built elsewhere (library/facets.py, library/browse.py); None where nothing is hidden."""
+    return lambda alias: _visible(db, access, alias)
 
 
 def _select(db: Database, access: Access) -> str:

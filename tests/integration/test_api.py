@@ -191,10 +191,20 @@ def test_openapi_schema_describes_methods_parameters_and_bodies(client: httpx.Cl
         "parent_id",
         "genre",
         "year",
+        "decade",
+        "content_rating",
+        "resolution",
+        "hdr",
+        "status",
+        "favourite",
+        "starts",
         "sort",
         "limit",
         "offset",
     }
+    for documented in ("decade", "content_rating", "resolution", "hdr", "status", "starts"):
+        assert listing[documented]["description"], documented
+    assert "played" in listing["sort"]["schema"]["enum"]
     assert {p["in"] for p in listing.values()} == {"query"}
     assert not any(p["required"] for p in listing.values())
     limit, offset = listing["limit"], listing["offset"]
@@ -402,9 +412,13 @@ def test_search_with_only_punctuation_or_fts_syntax_is_safe(client: httpx.Client
         ("offset=-1", "offset: must be at least 0"),
         ("kind=bogus", "kind: 'bogus' is not one of movie, show, season, episode, collection"),
         ("kind=movie,bogus", "kind: 'bogus' is not one of"),
-        ("sort=bogus", "sort: 'bogus' is not one of title, -title, year, -year, added, -added"),
-        ("year=x", "year: must be a whole number"),
-        ("year=abc", "year: must be a whole number"),
+        (
+            "sort=bogus",
+            "sort: 'bogus' is not one of title, -title, year, -year, added, -added, rating, "
+            "-rating, runtime, -runtime, played, -played",
+        ),
+        ("year=x", "year: “x” is not a year; type one like 1999."),
+        ("year=abc", "year: “abc” is not a year; type one like 1999."),
         ("library_id=one", "library_id: must be a whole number"),
     ],
 )
