@@ -52,7 +52,7 @@ from mediaserver.api.security import RedocPage, add_security_headers
 from mediaserver.config import Settings
 from mediaserver.context import AppContext, build_context
 from mediaserver.logs import logging_config
-from mediaserver.ui import account, admin, filters, pages, picker, setup, signin
+from mediaserver.ui import account, admin, browse, filters, pages, picker, setup, signin
 from mediaserver.ui import activity_log as activity_log_pages
 from mediaserver.ui import analytics as analytics_pages
 from mediaserver.ui import libraries as library_pages
@@ -140,6 +140,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             scan.ScanController,
             trickplay.TrickplayController,
             pages.PageController,
+            browse.BrowsePages,
             signin.SignInController,
             picker.PickerController,
             account.AccountController,

@@ -5,18 +5,19 @@ htmx requests (``HX-Request: true``) get the ``_fragment`` of a page instead of 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from mediaserver.activity.episodes import neighbours, pick_episode
+from mediaserver.activity.favourites import favourite_items
 from mediaserver.activity.rows import continue_watching, next_up
 from mediaserver.api.access import admin_only, viewer, viewer_access
-from mediaserver.api.items import Sort, require_item
+from mediaserver.api.items import require_item
 from mediaserver.api.libraries import require_library
 from mediaserver.api.progress import with_user_data
 from mediaserver.api.recommendations import recommendation_rows
@@ -25,9 +26,8 @@ from mediaserver.library import queries
 from mediaserver.recommend.similar import similar_items
 from mediaserver.streaming.direct import playable_type
 
-__all__ = ["PAGE_SIZE", "PageController"]
+__all__ = ["PageController"]
 
-PAGE_SIZE = 48
 _TEMPLATES = {
     "movie": "item.html",
     "episode": "item.html",
@@ -35,16 +35,6 @@ _TEMPLATES = {
     "season": "season.html",
     "collection": "collection.html",
 }
-
-
-def _optional_year(value: str | None) -> int | None:
-    """The filter form's Year box: empty means any year (a form sends ``year=``)."""
-    text = (value or "").strip()
-    if not text:
-        return None
-    if not text.isdigit() or not 1800 <= int(text) <= 2200:
-        raise ValidationException(detail=f"year: “{text[:20]}” is not a year; type one like 1999.")
-    return int(text)
 
 
 def _is_htmx(request: Request[Any, Any, Any]) -> bool:
@@ -80,6 +70,7 @@ class PageController(Controller):
         rows = {
             "continue_watching": continue_watching(ctx.db, user.id, access),
             "next_up": next_up(ctx.db, user.id, access),
+            "favourites": favourite_items(ctx.db, user.id, access),
             "recent": queries.recently_added(ctx.db, 24, access),
             **{
                 f"recent-{lib['id']}": queries.recently_added(ctx.db, 24, access, lib["id"])
@@ -113,48 +104,6 @@ class PageController(Controller):
                 "setup_done": ctx.profile.get().setup_done,
             },
         )
-
-    @get("/libraries/{library_id:int}", sync_to_thread=True)
-    def library(
-        self,
-        request: Request[Any, Any, Any],
-        ctx: NamedDependency[AppContext],
-        library_id: FromPath[int],
-        sort: FromQuery[Sort] = "title",
-        genre: FromQuery[str | None] = None,
-        year: Annotated[str | None, QueryParameter(description="A year; empty for any.")] = None,
-        page: Annotated[int, QueryParameter(ge=1)] = 1,
-    ) -> Template:
-        access = viewer_access(request)
-        library = require_library(ctx, library_id)
-        wanted_year = _optional_year(year)
-        query = queries.ItemQuery(
-            kind=("movie", "show"),
-            library_id=library_id,
-            genre=genre or None,
-            year=wanted_year,
-            sort=sort,
-            limit=PAGE_SIZE,
-            offset=(page - 1) * PAGE_SIZE,
-        )
-        items, total = queries.list_items(ctx.db, query, access)
-        with_user_data(ctx, viewer(request), items)
-        admin = viewer(request).is_admin
-        context = {
-            "library": library,
-            "items": items,
-            "total": total,
-            "page": page,
-            "next_page": page + 1 if page * PAGE_SIZE < total else None,
-            "sort": sort,
-            "genre": genre or "",
-            "year": wanted_year,
-            "genres": queries.genres(ctx.db, library_id, access),
-            "problem_count": len(queries.problems(ctx.db, library_id)) if admin else 0,
-            "demo": library["source"] == "demo",
-        }
-        name = "_item_grid.html" if _is_htmx(request) and page > 1 else "library.html"
-        return Template(name, context=context)
 
     @get("/libraries/{library_id:int}/problems", sync_to_thread=True, guards=[admin_only])
     def problems(self, ctx: NamedDependency[AppContext], library_id: FromPath[int]) -> Template:

@@ -178,6 +178,8 @@ document.addEventListener("keydown", (event) => {
     try { target.showPicker(); } catch (error) { /* not from this event: Space still opens it */ }
     return;
   }
+  // OK on a tick box (a filter) ticks it, as Space does.
+  if (event.key === "Enter" && target.matches("input[type=checkbox]")) { event.preventDefault(); target.click(); return; }
   if (!typing && folderKeys(event)) { event.preventDefault(); return; }
   if (!["ArrowRight", "ArrowLeft", "ArrowDown", "ArrowUp"].includes(event.key)) return;
   // The player (player.js) has its own arrows: seek and volume; menus and sliders theirs.
@@ -218,9 +220,11 @@ function wireRow(row) {
 }
 
 // Filter forms apply themselves: menus on change, typed boxes once typing pauses.  Empty
-// fields mean "no filter" and stay out of the address, so it reads (and shares) cleanly.
+// fields mean "no filter" and, like a menu left at its data-default, stay out of the
+// address, so it reads (and shares) cleanly.
 function submitFilters(form) {
-  const fields = Array.from(form.elements).filter((el) => el.name && !el.disabled && el.value === "");
+  const idle = (el) => el.value === "" || el.value === el.dataset.default;
+  const fields = Array.from(form.elements).filter((el) => el.name && !el.disabled && idle(el));
   fields.forEach((el) => { el.disabled = true; });
   form.submit();
   fields.forEach((el) => { el.disabled = false; }); // for a page restored from the back/forward cache
@@ -242,5 +246,14 @@ document.addEventListener("htmx:configRequest", (event) => {
   if (event.detail.verb !== "get") event.detail.headers["X-CSRF-Token"] = csrfToken();
 });
 
-document.addEventListener("DOMContentLoaded", () => init(document));
+// Panels folded on phones (the library's filters) stand open on wider screens.
+function openWhenWide(root) {
+  const wide = window.matchMedia("(min-width: 641px)");
+  const panels = root.querySelectorAll("details[data-open-wide]");
+  const apply = () => panels.forEach((panel) => { panel.open = wide.matches; });
+  apply();
+  wide.addEventListener("change", apply);
+}
+
+document.addEventListener("DOMContentLoaded", () => { init(document); openWhenWide(document); });
 document.addEventListener("htmx:afterSwap", (event) => init(event.target));
