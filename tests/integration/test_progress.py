@@ -75,7 +75,7 @@ def test_a_report_is_stored_and_shown_with_the_item(home: Home) -> None:
     viewer = home.member("Ada")
     assert home.user_data(viewer, "Slow River") == {
         "position_s": 0.0, "watched": False, "rewatching": False, "play_count": 0,
-        "last_played_at": None,
+        "last_played_at": None, "favourite": False,
     }  # fmt: skip
     answer = home.report(viewer, "Slow River", 123.4, "paused")
     assert answer.status_code == 200, answer.text
