@@ -245,11 +245,6 @@ def _select(db: Database, access: Access) -> str:
     return _base(lambda alias: _visible(db, access, alias))
 
 
-def visible_condition(db: Database, access: Access = EVERYTHING) -> str | None:
-    """The SQL condition on ``items i`` for what this viewer may see (None: everything)."""
-    return _visible(db, access)
-
-
 def _and(condition: str | None) -> str:
     return f"AND {condition}" if condition else ""
 

@@ -130,7 +130,7 @@ def similar_items(
     row = db.query_one("SELECT kind FROM items WHERE id = ?", [item_id])
     if row is None or row[0] not in _KINDS:
         return []
-    visible = queries.visible_condition(db, access)
+    visible = queries.visible_condition(db, access)("i")
     ids = [
         int(r[0])
         for r in db.query(
@@ -151,7 +151,7 @@ def alike(
 ) -> tuple[int, ...]:
     """Titles of the same kind sharing the most genres, then the most people, with this
     item, that the viewer may see; from the catalog alone (remembered until it changes)."""
-    visible = queries.visible_condition(db, access)
+    visible = queries.visible_condition(db, access)("i")
     sql = f"""
         WITH g AS (SELECT ig.item_id, count(*) AS n FROM item_genres ig
                    WHERE ig.genre IN (SELECT genre FROM item_genres WHERE item_id = :id)
