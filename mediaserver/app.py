@@ -41,6 +41,7 @@ from mediaserver.api import (
     progress,
     recommendations,
     scan,
+    search,
     system,
     tasks,
     trickplay,
@@ -52,7 +53,7 @@ from mediaserver.api.security import RedocPage, add_security_headers
 from mediaserver.config import Settings
 from mediaserver.context import AppContext, build_context
 from mediaserver.logs import logging_config
-from mediaserver.ui import account, admin, browse, filters, pages, picker, setup, signin
+from mediaserver.ui import account, admin, browse, filters, lookup, pages, picker, setup, signin
 from mediaserver.ui import activity_log as activity_log_pages
 from mediaserver.ui import analytics as analytics_pages
 from mediaserver.ui import libraries as library_pages
@@ -119,6 +120,8 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             folders.FolderController,
             items.ItemController,
             items.GenreController,
+            search.SearchController,
+            search.PersonController,
             playback.PlaybackController,
             progress.ProgressController,
             progress.HomeController,
@@ -141,6 +144,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             trickplay.TrickplayController,
             pages.PageController,
             browse.BrowsePages,
+            lookup.LookupPages,
             signin.SignInController,
             picker.PickerController,
             account.AccountController,

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from mediaserver.db import schema
+from mediaserver.db.search_index import register_functions
 
 __all__ = ["Database", "DatabaseError"]
 
@@ -98,6 +99,7 @@ class Database:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        register_functions(conn)  # the search triggers fold titles with it
         if readonly:
             conn.execute("PRAGMA query_only = ON")
         return conn

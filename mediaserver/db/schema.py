@@ -13,6 +13,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from mediaserver.db.search_index import migrate_search
+
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "check_version", "migrate"]
 
 
@@ -550,6 +552,11 @@ def _m021_favourites(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m022_search(db: sqlite_utils.Database) -> None:
+    # Typo-tolerant titles, people with ids, and their indexes (db/search_index.py).
+    migrate_search(db)
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: tuple[Migration, ...] = (
     _m001_catalog,
@@ -573,6 +580,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m019_cast,
     _m020_colour_transfer,
     _m021_favourites,
+    _m022_search,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

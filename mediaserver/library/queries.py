@@ -15,7 +15,7 @@ from typing import Any, Literal
 import msgspec
 
 from mediaserver.db import Database
-from mediaserver.library import browse
+from mediaserver.library import browse, search
 from mediaserver.library.access import EVERYTHING, Access
 from mediaserver.library.browse import SORTS, ItemQuery
 from mediaserver.library.damage import damage_note
@@ -27,7 +27,6 @@ __all__ = [
     "Poster",
     "cast_photo",
     "children",
-    "fts_query",
     "genres",
     "get_item",
     "is_visible",
@@ -124,14 +123,6 @@ class Poster:
     borrowed: bool  # a film's or an episode's, standing for its container
 
 
-def fts_query(text: str) -> str | None:
-    """Search-as-you-type: every word must match, the last one as a prefix."""
-    words = re.findall(r"\w+", text)
-    if not words:
-        return None
-    return " ".join(f'"{w}"*' for w in words)
-
-
 _decode_list = msgspec.json.Decoder(list[str]).decode
 
 
@@ -152,39 +143,37 @@ def _item(row: Sequence[Any]) -> dict[str, Any]:
     return out
 
 
-# Title matches count most, then the original title and people; the overview least.
-_RANK = "bm25(items_fts, 10.0, 6.0, 1.0, 3.0)"
-
-
 def list_items(
     db: Database, query: ItemQuery, access: Access = EVERYTHING
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page of items for a filter (and a search), plus how many match in all."""
-    match = None
-    if query.q is not None:
-        match = fts_query(query.q)
-        if match is None:
-            return [], 0
+    """One page of items for a filter (and a search, best matches first unless sorted
+    otherwise), plus how many match in all."""
     visible = visible_condition(db, access)
     where, params = browse.conditions(query, visible)
     where += [c] if (c := visible("i")) else []
-    if match is not None and not where and query.sort == "title":
-        # The search box: rank inside the FTS index alone, no join needed.
-        sql = f"SELECT rowid FROM items_fts WHERE items_fts MATCH ? ORDER BY {_RANK}"
-        params = [match]
+    ids: Sequence[int]
+    if query.q is not None:
+        ids = search.title_ids(db, query.q, where, params)
+        if query.sort != "title":
+            ids = _sorted(db, ids, query, visible)
     else:
-        join = ""
         order, order_params = browse.order(query, visible)
-        if match is not None:
-            join = "JOIN items_fts ON items_fts.rowid = i.id"
-            where.insert(0, "items_fts MATCH ?")
-            params.insert(0, match)
-            order = _RANK if query.sort == "title" else order
         clause = ("WHERE " + " AND ".join(where)) if where else ""
-        sql = f"SELECT i.id FROM items i {join} {clause} ORDER BY {order}"
-        params += order_params
-    ids = _ordered_ids(db, sql, params, remember=not query.personal)
+        sql = f"SELECT i.id FROM items i {clause} ORDER BY {order}"
+        ids = _ordered_ids(db, sql, params + order_params, remember=not query.personal)
     return _rows_by_id(db, ids[query.offset : query.offset + query.limit], access), len(ids)
+
+
+def _sorted(
+    db: Database, ids: Sequence[int], query: ItemQuery, visible: browse.Visible
+) -> array[int]:
+    """Found ids in another order than the best match first."""
+    order, order_params = browse.order(query, visible)
+    sql = (
+        f"SELECT i.id FROM items i WHERE i.id IN (SELECT value FROM json_each(?)) ORDER BY {order}"
+    )
+    params = [msgspec.json.encode(list(ids)).decode(), *order_params]
+    return _ordered_ids(db, sql, params, remember=not query.personal)
 
 
 def _ordered_ids(db: Database, sql: str, params: list[Any], *, remember: bool) -> array[int]:
@@ -269,13 +258,15 @@ def get_item(db: Database, item_id: int, access: Access = EVERYTHING) -> dict[st
     item = _item(row)
     item["people"] = [
         {
+            "id": r["id"],
             "name": r["name"],
             "role": r["role"],
             "character": r["character"],
             "photo_url": photo_url(item_id, r["ord"]) if r["photo"] else None,
         }
         for r in db.query(
-            """SELECT ip.name, ip.role, ip.ord, ip.character, ip.photo FROM item_people ip
+            """SELECT p.id, ip.name, ip.role, ip.ord, ip.character, ip.photo FROM item_people ip
+               LEFT JOIN people p ON p.name = ip.name COLLATE NOCASE
                WHERE ip.item_id = ? ORDER BY ip.role DESC, ip.ord""",
             [item_id],
         )

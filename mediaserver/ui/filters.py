@@ -11,6 +11,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from markupsafe import Markup
 
 from mediaserver.devices import describe_device
+from mediaserver.library.lookup import genre_url
 from mediaserver.streaming.decision import describe_video
 from mediaserver.words import full_moment, local_iso, moment, parse_moment, plural
 
@@ -139,6 +140,7 @@ def install(engine: JinjaTemplateEngine) -> None:
         "duration": duration,
         "timestamp": timestamp,
         "filesize": filesize,
+        "genre_url": genre_url,
         "bitrate": bitrate,
         "device": device,
         "moment": when,

@@ -10,7 +10,7 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath
 from litestar.response import Template
 
 from mediaserver.activity.episodes import neighbours, pick_episode
@@ -146,22 +146,6 @@ class PageController(Controller):
         for file in item.get("files", []):
             file["playable_type"] = playable_type(file["container"], file["streams"])
         return Template(_TEMPLATES.get(item["kind"], "item.html"), context=context)
-
-    @get("/search", sync_to_thread=True)
-    def search(
-        self,
-        request: Request[Any, Any, Any],
-        ctx: NamedDependency[AppContext],
-        q: FromQuery[str] = "",
-    ) -> Template:
-        access = viewer_access(request)
-        results: list[dict[str, Any]] = []
-        total = 0
-        if q.strip():
-            results, total = queries.list_items(ctx.db, queries.ItemQuery(q=q, limit=60), access)
-            with_user_data(ctx, viewer(request), results)
-        name = "_search_results.html" if _is_htmx(request) else "search.html"
-        return Template(name, context={"q": q, "results": results, "total": total})
 
     @get("/scan/status", sync_to_thread=False, guards=[admin_only])
     def scan_status(self, ctx: NamedDependency[AppContext]) -> Template:

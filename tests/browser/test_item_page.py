@@ -312,11 +312,11 @@ def test_arrows_reach_every_control_not_only_cards(
                 )
             )
         # Right to the next button, down to the choices (a closed menu is passed over like a
-        # button, without changing it), down again past the player, and back up to the
-        # choices and the buttons, and on into the header.
+        # button, without changing it), down again to the director (a link to their page),
+        # and back up to the choices and the buttons, and on into the header.
         assert seen[0] in ("Start over", "Mark watched", "Watched ✓"), seen
         assert seen[1] in ("Audio", "Subtitles"), seen
-        assert seen[2] == "Most watched moments", seen
+        assert seen[2] == "Ada Lind", seen
         assert seen[3] in ("Audio", "Subtitles"), seen
         assert page.evaluate("!!document.activeElement.closest('header')"), seen
         assert (

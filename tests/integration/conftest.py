@@ -116,6 +116,9 @@ _AMBER_NFO = """<?xml version="1.0" encoding="UTF-8"?>
   <year>2010</year>
   <plot>A lighthouse keeper counts the waves.</plot>
   <genre>Comedy</genre>
+  <director>Ada Lumen</director>
+  <actor><name>Iris Keeper</name></actor>
+  <actor><name>Tom Waves</name></actor>
 </movie>
 """
 
@@ -131,7 +134,7 @@ class _ClipSpec:
 
 
 # The shared library: three movies (one with "(2019)" in its name, one mkv, one with an
-# NFO giving a genre), a show with two seasons and a two-episode file, and a broken file.
+# NFO giving a genre, a director and two actors), a show with two seasons and a two-episode file, and a broken file.
 _LIBRARY_CLIPS = [
     _ClipSpec(
         "Movies/Zephyr Quokka (2019)/Zephyr Quokka (2019).mp4", "testsrc2", 440, "eng", 2, True

@@ -24,13 +24,19 @@ MOVIES = {  # title -> content rating ("" = none)
 }
 
 
+# title -> its one actor: someone in a hidden film only, someone in a film for everyone
+ACTORS = {"Night Harbour": "Harriet Vane", "Bunny Picnic": "Harriet Bunter"}
+
+
 def _movie(root: Path, clip: Path, title: str, rating: str, genre: str) -> None:
     folder = root / f"{title} (2020)"
     folder.mkdir(parents=True)
     shutil.copyfile(clip, folder / f"{title} (2020).mp4")
     mpaa = f"<mpaa>{rating}</mpaa>" if rating else ""
+    actor = f"<actor><name>{ACTORS[title]}</name></actor>" if title in ACTORS else ""
     (folder / f"{title} (2020).nfo").write_text(
-        f"<movie><title>{title}</title><year>2020</year>{mpaa}<genre>{genre}</genre></movie>",
+        f"<movie><title>{title}</title><year>2020</year>{mpaa}<genre>{genre}</genre>"
+        f"{actor}</movie>",
         encoding="utf-8",
     )
 
@@ -97,6 +103,38 @@ def test_a_child_sees_only_what_their_rating_allows(home: Household) -> None:
     assert genres == ["Family"]  # "Horror" belongs to the hidden film only
     recent = home.client.get("/", headers={**child, "accept": "text/html"})
     assert "Dragon School" in recent.text and "Night Harbour" not in recent.text
+
+
+def test_a_child_never_finds_a_hidden_title_person_or_genre(home: Household) -> None:
+    child = home.user("Ivy", max_rating="PG")
+
+    def search(q: str, headers: dict[str, str]) -> dict[str, Any]:
+        answer = home.client.get("/api/v1/search", params={"q": q}, headers=headers)
+        assert answer.status_code == 200, answer.text
+        found: dict[str, Any] = answer.json()
+        return found
+
+    for q in ("night harbour", "nigt harbor", "harriet vane", "hariet vane", "horror", "horor"):
+        found = search(q, child)
+        assert (found["items"], found["people"], found["genres"]) == ([], [], []), q
+        assert _titles(home, child, f"&q={q}") == set()
+    everything = search("hariet vane", home.admin)
+    assert [p["name"] for p in everything["people"]] == ["Harriet Vane"]
+    assert [g["name"] for g in search("horor", home.admin)["genres"]] == ["Horror"]
+    # Harriet Bunter is in a film the child may see: found, with only what they may see.
+    (bunter,) = search("harriet", child)["people"]
+    assert (bunter["name"], bunter["title_count"]) == ("Harriet Bunter", 1)
+    # The pages of a hidden person and a hidden genre are 404s, like a hidden title's.
+    vane = everything["people"][0]["id"]
+    html = {"accept": "text/html"}
+    assert home.client.get(f"/people/{vane}", headers={**child, **html}).status_code == 404
+    assert home.client.get(f"/api/v1/people/{vane}", headers=child).status_code == 404
+    assert home.client.get(f"/people/{vane}", headers={**home.admin, **html}).status_code == 200
+    assert home.client.get("/genres/Horror", headers={**child, **html}).status_code == 404
+    family = home.client.get("/genres/Family", headers={**child, **html})
+    assert family.status_code == 200 and "Night Harbour" not in family.text
+    fragment = home.client.get("/search?q=nigt", headers={**child, **html, "HX-Request": "true"})
+    assert "Night Harbour" not in fragment.text and "Harriet Vane" not in fragment.text
 
 
 def test_a_hidden_item_is_a_404_on_every_route_like_a_missing_one(home: Household) -> None:

@@ -170,6 +170,8 @@ def test_openapi_schema_is_valid_and_lists_public_paths(client: httpx.Client) ->
         "/api/v1/items/{item_id}/file",
         "/api/v1/libraries",
         "/api/v1/scan",
+        "/api/v1/search",
+        "/api/v1/people/{person_id}",
     ):
         assert path in spec["paths"], path
     assert not any(p.startswith(("/static", "/metrics", "/items")) for p in spec["paths"])
@@ -218,6 +220,12 @@ def test_openapi_schema_describes_methods_parameters_and_bodies(client: httpx.Cl
         ("image", "path", True),
         ("width", "query", False),
     }
+    search = paths["/api/v1/search"]["get"]
+    assert {p["name"]: p["required"] for p in search["parameters"]} == {"q": False, "limit": False}
+    answer = search["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer == {"$ref": "#/components/schemas/SearchAnswer"}
+    shape = client.get("/schema/openapi.json").json()["components"]["schemas"]["SearchAnswer"]
+    assert set(shape["required"]) == {"q", "items", "total", "people", "genres"}
     # data: ScanRequest | None = None: no body at all is fine, so the body is optional.
     body = paths["/api/v1/scan"]["post"]["requestBody"]
     assert body.get("required", False) is False
@@ -380,6 +388,10 @@ def test_genres(client: httpx.Client, library_id: int) -> None:
         ("marble", "Marble Orchard"),
         ("light", "Amber Lighthouse"),
         ("laun", "Launch"),  # episodes are searchable too
+        ("quokkas", "Zephyr Quokka"),  # a typo (a letter too many) is forgiven
+        ("zephir quoka", "Zephyr Quokka"),
+        ("amber lighthuose", "Amber Lighthouse"),
+        ("lumen", "Amber Lighthouse"),  # its director
     ],
 )
 def test_search_as_you_type(client: httpx.Client, q: str, expected: str) -> None:
@@ -388,7 +400,7 @@ def test_search_as_you_type(client: httpx.Client, q: str, expected: str) -> None
     assert response.json()["total"] == len(response.json()["items"])
 
 
-@pytest.mark.parametrize("q", ["xyzzyplugh", "zephyr xyzzy", "quokkas"])
+@pytest.mark.parametrize("q", ["xyzzyplugh", "zephyr xyzzy", "quokkasaurus"])
 def test_search_for_nonsense_finds_nothing(client: httpx.Client, q: str) -> None:
     response = client.get("/api/v1/items", params={"q": q})
     assert titles(response) == []
@@ -401,6 +413,62 @@ def test_search_with_only_punctuation_or_fts_syntax_is_safe(client: httpx.Client
     assert response.status_code == 200
     if not re.search(r"\w", q):
         assert response.json() == {"items": [], "total": 0, "limit": 50, "offset": 0}
+
+
+def test_search_answers_titles_people_and_genres(client: httpx.Client) -> None:
+    answer = client.get("/api/v1/search", params={"q": "lumen"}).json()
+    assert [i["title"] for i in answer["items"]] == ["Amber Lighthouse"]
+    assert answer["total"] == 1 and answer["q"] == "lumen"
+    (lumen,) = answer["people"]
+    assert lumen == {
+        "id": lumen["id"],
+        "name": "Ada Lumen",
+        "title_count": 1,
+        "url": f"/people/{lumen['id']}",
+    }
+    assert answer["genres"] == []
+    typo = client.get("/api/v1/search", params={"q": "iris keepr"}).json()
+    assert [p["name"] for p in typo["people"]] == ["Iris Keeper"]
+    comedy = client.get("/api/v1/search", params={"q": "comdy"}).json()
+    assert comedy["genres"] == [{"name": "Comedy", "title_count": 1, "url": "/genres/Comedy"}]
+    item = answer["items"][0]
+    assert item["user_data"]["watched"] is False  # the same items as /api/v1/items
+    assert client.get("/api/v1/search", params={"q": ""}).json() == {
+        "q": "",
+        "items": [],
+        "total": 0,
+        "people": [],
+        "genres": [],
+    }
+
+
+def test_search_limits_titles_and_refuses_bad_limits(client: httpx.Client) -> None:
+    one = client.get("/api/v1/search", params={"q": "o", "limit": 1}).json()
+    assert len(one["items"]) == 1 and one["total"] > 1
+    for limit in ("0", "101", "abc"):
+        bad = client.get("/api/v1/search", params={"q": "o", "limit": limit})
+        assert assert_json_error(bad, 400).startswith("limit")
+
+
+@pytest.mark.parametrize("q", ['"', "*", "NEAR(", "-", "AND", "()", "' OR 1=1 --", "x" * 500])
+def test_search_with_fts_syntax_is_safe(client: httpx.Client, q: str) -> None:
+    response = client.get("/api/v1/search", params={"q": q})
+    assert response.status_code == 200, response.text
+    assert set(response.json()) == {"q", "items", "total", "people", "genres"}
+
+
+def test_a_person_lists_their_titles_by_role(client: httpx.Client) -> None:
+    (keeper,) = client.get("/api/v1/search", params={"q": "iris"}).json()["people"]
+    person = client.get(f"/api/v1/people/{keeper['id']}").json()
+    assert person["name"] == "Iris Keeper"
+    assert [(r["role"], [i["title"] for i in r["items"]]) for r in person["roles"]] == [
+        ("actor", ["Amber Lighthouse"])
+    ]
+    missing = client.get("/api/v1/people/987654")
+    assert assert_json_error(missing, 404) == "no person with id 987654"
+    item = client.get(f"/api/v1/items/{person['roles'][0]['items'][0]['id']}").json()
+    cast = [{k: p[k] for k in ("id", "name", "role")} for p in item["people"]]
+    assert {"id": keeper["id"], "name": "Iris Keeper", "role": "actor"} in cast
 
 
 @pytest.mark.parametrize(

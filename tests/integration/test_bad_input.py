@@ -268,6 +268,7 @@ def _good_nfo(port: int, outside: Path) -> str:
     actors = "".join(f"<actor><name>{n}</name><thumb>{t}</thumb></actor>" for n, t in cast.items())
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n<movie><title>Good Movie</title>'
+        "<genre>Drama</genre>"
         f'<thumb aspect="poster">{METADATA_URL}</thumb>'
         f"<fanart><thumb>http://127.0.0.1:{port}/fanart.jpg</thumb></fanart>"
         f'<thumb aspect="landscape">file:///etc/passwd</thumb>{actors}</movie>\n'
@@ -916,6 +917,7 @@ def _fill(h: Hearth, template: str, hostile: RouteParam | None, value: str) -> s
         "chart": "titles",
         "index": "3",  # GOOD's font attachment
         "position": "0",  # an actor's place in a cast
+        "genre_name": "Drama",  # Good Movie's
     }
 
     def one(match: re.Match[str]) -> str:

@@ -93,6 +93,7 @@ def test_the_item_answer_names_characters_and_links_only_photos_that_exist(
 ) -> None:
     film = ids["North Light"]
     people = hearth.get(f"/api/v1/items/{film}").json()["people"]
+    assert all(isinstance(p.pop("id"), int) for p in people)  # the person page's id
     assert people == [
         {"name": "Maren Holt", "role": "actor", "character": "Ingrid",
          "photo_url": f"/api/v1/items/{film}/cast/0/photo"},

@@ -248,6 +248,49 @@ def test_only_signed_in_people_get_a_search_box(client: httpx.Client) -> None:
     assert Page(page(client, "/")).find("input", id="search-box")
 
 
+def test_search_shows_titles_people_and_genres_in_sections(
+    client: httpx.Client, ids: dict[str, int]
+) -> None:
+    people = client.get("/api/v1/search", params={"q": "keeper"}).json()["people"]
+    fragment = page(client, "/search?q=comdy+keepr", headers=HTMX)  # two typos
+    assert card_titles(fragment) == []  # no title is both
+    fragment = page(client, "/search?q=keepr", headers=HTMX)
+    assert '<h3 id="found-people">People</h3>' in fragment
+    assert f'href="/people/{people[0]["id"]}"' in fragment and "Iris Keeper" in fragment
+    assert ">IK<" in fragment  # initials stand in for a photo
+    comedy = page(client, "/search?q=comed", headers=HTMX)
+    assert '<h3 id="found-genres">Genres</h3>' in comedy
+    assert 'href="/genres/Comedy"' in comedy
+    titles = page(client, "/search?q=lighthuose")  # the whole page, a typo
+    assert '<h3 id="found-titles">Titles' in titles
+    assert card_titles(titles) == ["Amber Lighthouse"]
+    assert f'href="/items/{ids["Amber Lighthouse"]}"' in titles
+
+
+def test_a_person_page_lists_what_they_are_in(client: httpx.Client, ids: dict[str, int]) -> None:
+    item = page(client, f"/items/{ids['Amber Lighthouse']}")
+    (lumen,) = re.findall(r'<a href="(/people/\d+)">Ada Lumen</a>', item)
+    cast = re.findall(
+        r'<a class="person" href="/people/\d+"[^>]*>.*?"person-name">([^<]+)', item, re.S
+    )
+    assert cast == ["Iris Keeper", "Tom Waves"]  # the cast, linked to their pages
+    assert '<a href="/genres/Comedy">Comedy</a>' in item
+    html = page(client, lumen)
+    assert "<h1>Ada Lumen</h1>" in html and "Directed" in html
+    assert card_titles(html) == ["Amber Lighthouse"]
+    assert "Not found" in page(client, "/people/987654", status=404)
+
+
+def test_a_genre_page_lists_its_titles_across_libraries(
+    client: httpx.Client, ids: dict[str, int]
+) -> None:
+    html = page(client, "/genres/comedy")  # any case
+    assert "<h1>Comedy</h1>" in html and "1 title" in html
+    assert card_titles(html) == ["Amber Lighthouse"]
+    assert "Not found" in page(client, "/genres/Western", status=404)
+    assert "Not found" in page(client, "/genres/..%2F..%2Fetc%2Fpasswd", status=404)
+
+
 def test_search_escapes_the_query(client: httpx.Client) -> None:
     html = page(client, "/search?q=%3Cscript%3Ealert(1)%3C/script%3E")
     assert "<script>alert" not in html

@@ -61,14 +61,15 @@ function focusables() {
     el.offsetParent !== null && !el.closest("[data-player], [role=menu], .skip") && el.getClientRects().length);
 }
 
-function moveFocus(direction) {
+// Returns whether the focus moved.  ``within``: only to things inside that element.
+function moveFocus(direction, within = null) {
   const current = document.activeElement;
-  const all = focusables();
+  const all = focusables().filter((el) => !within || within.contains(el));
   if (!all.includes(current)) {
     // Nothing chosen yet: start in the page's content, not in the header.
     const start = document.querySelector("[autofocus]") || all.find((el) => el.closest("main")) || all[0];
     if (start) start.focus();
-    return;
+    return !!start;
   }
   const from = current.getBoundingClientRect();
   const horizontal = direction === "ArrowLeft" || direction === "ArrowRight";
@@ -98,6 +99,7 @@ function moveFocus(direction) {
   const inHeader = (el) => !!el.closest("header");
   const best = inHeader(current) ? nearest(all) : nearest(all.filter((el) => !inHeader(el))) || nearest(all);
   if (best) { best.focus(); best.scrollIntoView({ block: "nearest", inline: "nearest" }); }
+  return !!best;
 }
 
 // The folder browser (admins, _folder_browser.html): ↓/↑ move between folders, → opens
@@ -165,7 +167,69 @@ document.addEventListener("htmx:afterSwap", () => {  // the same task as the swa
   target?.focus();
 });
 
+// The search box's results (the panel under the header, or the search page's own): ↓ from
+// the box goes into them, the arrows move between them and stay in them, ↑ from the top row
+// goes back to the box, Escape closes the panel.
+const searchBox = () => document.getElementById("search-box");
+const panel = () => document.getElementById("search-results");
+const searchResults = () =>
+  document.querySelector("#search-results [data-search-results]") || document.querySelector("main [data-search-results]");
+const firstResult = () => {
+  const results = searchResults();
+  return results ? focusables().find((el) => results.contains(el)) : undefined;
+};
+let focusResultsWhenShown = false; // ↓ came before the answer did
+
+function enterResults(box) {
+  const first = firstResult();
+  if (first) { first.focus(); first.scrollIntoView({ block: "nearest" }); return; }
+  if (box.value.trim() && window.htmx) { focusResultsWhenShown = true; htmx.trigger(box, "search"); }
+}
+
+function closeResults() {
+  const open = panel();
+  if (!open || !open.firstElementChild) return false;
+  open.replaceChildren();
+  return true;
+}
+
+function searchKeys(event) {
+  const box = searchBox();
+  if (!box) return false;
+  if (event.target === box) {
+    if (event.key === "ArrowDown") { event.preventDefault(); enterResults(box); return true; }
+    if (event.key === "Escape") { if (!closeResults()) box.blur(); event.preventDefault(); return true; }
+    return false;
+  }
+  const results = searchResults();
+  if (!results || !results.contains(event.target)) return false;
+  if (event.key === "Escape") { event.preventDefault(); closeResults(); box.focus(); return true; }
+  if (["ArrowRight", "ArrowLeft", "ArrowDown", "ArrowUp"].includes(event.key)) {
+    event.preventDefault();
+    if (!moveFocus(event.key, results) && event.key === "ArrowUp") box.focus();
+    return true;
+  }
+  return false;
+}
+
+// New results replace the old ones: whoever was moving through the old ones (or pressed ↓
+// before they came) carries on at the first new one.  Typing again forgets a pending ↓.
+let resultsHadFocus = false;
+document.addEventListener("htmx:beforeSwap", (event) => {
+  if (event.detail.target === panel()) resultsHadFocus = panel().contains(document.activeElement);
+});
+document.addEventListener("htmx:afterSwap", (event) => {
+  if (event.detail.target !== panel()) return;
+  const first = firstResult();
+  if ((resultsHadFocus || focusResultsWhenShown) && first) first.focus();
+  resultsHadFocus = focusResultsWhenShown = false;
+});
+document.addEventListener("input", (event) => {
+  if (event.target === searchBox()) focusResultsWhenShown = false;
+});
+
 document.addEventListener("keydown", (event) => {
+  if (searchKeys(event)) return;
   const target = event.target;
   const typing = target.matches("input:not([type=checkbox]):not([type=radio]):not([type=range]), textarea");
   const search = document.getElementById("search-box"); // not on the sign-in page
