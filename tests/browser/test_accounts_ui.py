@@ -141,7 +141,8 @@ def test_a_child_sees_only_what_the_admin_allows(
         admin.wait_for_url(base_url + "/admin/users?done=created")
         expect(admin.get_by_role("status")).to_have_text("User added.")
         row = admin.locator("table.users tbody tr", has_text="kid")
-        expect(row.locator("td")).to_have_text(["kid", "Member", "PG", "Films", "Off"])
+        # The last column: not on the sign-in page's profile picker.
+        expect(row.locator("td")).to_have_text(["kid", "Member", "PG", "Films", "Off", "—"])
         expect(admin.locator("nav.account").get_by_role("link", name="Users")).to_be_visible()
 
     with open_page(browser, base_url, DESKTOP, signed_in=False) as kid:

@@ -114,6 +114,16 @@ def fits(page: Page, width: int) -> None:
     assert page.evaluate("() => document.documentElement.scrollWidth") <= width
 
 
+def htmx_ready(page: Page) -> None:
+    """Wait until htmx has taken in what has the focus and has nothing in flight, as a
+    person's next key press would find it (a key right after a swap may otherwise reach a
+    button htmx has not wired yet)."""
+    page.wait_for_function(
+        """() => { const el = document.activeElement;
+                   return !!el && !!el["htmx-internal-data"] && !document.querySelector(".htmx-request"); }"""
+    )
+
+
 def browser_of(page: Page) -> Locator:
     return page.locator("[data-folder-browser]")
 
@@ -245,6 +255,7 @@ def test_set_up_with_the_keyboard_only_at_1920(browser: Browser, hearth: Hearth)
         page.keyboard.type("Films")
         # Into the browser: the root, then ↓ to Films and → to open it.
         tab_to(page, entry(page, str(hearth.srv)))
+        htmx_ready(page)
         page.keyboard.press("ArrowRight")
         expect(entry(page, "Films")).to_be_visible()
         expect(entry(page, "Films")).to_be_focused()  # the first folder, after opening
@@ -252,9 +263,11 @@ def test_set_up_with_the_keyboard_only_at_1920(browser: Browser, hearth: Hearth)
         expect(entry(page, "Music")).to_be_focused()
         page.keyboard.press("ArrowUp")
         expect(entry(page, "Films")).to_be_focused()
+        htmx_ready(page)
         page.keyboard.press("ArrowRight")
         expect(browser_of(page).locator(".fb-where")).to_have_text(str(hearth.srv / "Films"))
         expect(entry(page, "Alien (1979)")).to_be_focused()
+        htmx_ready(page)
         page.keyboard.press("ArrowLeft")  # ← goes up, back onto the folder it came from
         expect(entry(page, "Films")).to_be_focused()
         page.keyboard.press("Tab")  # Films' own "Use"

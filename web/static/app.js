@@ -154,8 +154,10 @@ document.addEventListener("click", (event) => {
 // we came from, else the first one.
 let folderFocus = null;
 document.addEventListener("htmx:beforeRequest", (event) => {
+  // Only the browser's own requests: another htmx request meanwhile (a poll, the search
+  // box) must not make the browser forget where the focus goes.
   const browser = event.target.closest?.("[data-folder-browser]");
-  folderFocus = browser ? { from: browser.dataset.path || "" } : null;
+  if (browser) folderFocus = { from: browser.dataset.path || "" };
 });
 document.addEventListener("htmx:afterSwap", () => {  // the same task as the swap: no key is lost
   if (!folderFocus) return;
