@@ -172,7 +172,7 @@ def test_shows_and_seasons_count_only_the_episodes_the_viewer_may_see(home: Hous
     episodes = home.get(f"/api/v1/items/{first}/children", home.kid).json()["items"]
     assert [e["title"] for e in episodes] == ["Calm Water"]
     page = home.get(f"/items/{show['id']}", {**home.kid, "accept": "text/html"}).text
-    assert 'Season 1 <span class="muted">(1)</span>' in page and "Season 2" not in page
+    assert 'Season 1 <span class="muted">(1 episode)</span>' in page and "Season 2" not in page
     counts = {
         lib["name"]: lib["counts"]
         for lib in home.get("/api/v1/libraries", home.kid).json()["libraries"]
