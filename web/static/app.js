@@ -132,7 +132,6 @@ function pickFolder(button) {
   const label = Object.assign(document.createElement("span"), { className: "path", textContent: path });
   const input = Object.assign(document.createElement("input"), { type: "hidden", name: "folder", value: path });
   const remove = Object.assign(document.createElement("button"), { type: "button", textContent: "Remove" });
-  remove.dataset.unpick = "";
   remove.setAttribute("aria-label", `Remove ${path}`);
   item.append(label, input, remove);
   list.append(item);
@@ -141,7 +140,8 @@ function pickFolder(button) {
 document.addEventListener("click", (event) => {
   const pick = event.target.closest("[data-pick]");
   if (pick) { pickFolder(pick); return; }
-  const unpick = event.target.closest("[data-unpick]");
+  // A chosen folder's only button is its Remove (made here or by the template alike).
+  const unpick = event.target.closest("[data-chosen-folders] li > button");
   if (unpick) {
     const item = unpick.closest("li");
     const next = item.nextElementSibling || item.previousElementSibling;
