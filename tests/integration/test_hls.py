@@ -842,7 +842,10 @@ def test_a_file_truncated_mid_stream_gives_a_clear_error_and_no_leftover_ffmpeg(
     rendition = renditions(
         client, hearth.items["Gannet Point"], sessions(), profile="chromium", vcodec=""
     )["360p"]
-    for index in range(2):
+    # Where nothing is cached yet (an earlier master playlist prepares this rung's start),
+    # so that a job runs for these segments.
+    start = uncached_run(hearth, rendition)
+    for index in range(start, start + 2):
         assert client.get(rendition.segments[index]).status_code == 200
     pids = {j["pid"] for j in stream_jobs(client, rendition.key) if j["pid"]}
     assert pids
@@ -850,7 +853,7 @@ def test_a_file_truncated_mid_stream_gives_a_clear_error_and_no_leftover_ffmpeg(
     with path.open("r+b") as handle:  # the disk lost the second half of the film
         handle.truncate(path.stat().st_size * 2 // 5)
     failure = None
-    for index in range(2, len(rendition.segments)):
+    for index in range(start + 2, len(rendition.segments)):
         started = time.monotonic()
         response = client.get(rendition.segments[index])
         assert time.monotonic() - started < 65, f"segment {index} hung"
