@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -92,13 +93,14 @@ def test_a_refused_library_comes_back_filled_in_with_the_reason(site: Site) -> N
 
 def test_add_edit_and_remove_through_the_forms(site: Site) -> None:
     client, srv = site.client, site.srv
+    asked = time.time()
     added = client.post(
         "/admin/libraries",
         data={"name": "Films", "kind": "films", "typed_folder": str(srv / "Films")},
     )
     assert (added.status_code, added.headers["location"]) == (303, "/admin/libraries?done=added")
     films = library_id(site, "Films")
-    wait_for_scan(client)
+    wait_for_scan(client, started_after=asked)  # the new library's scan, not an earlier one
     listing = client.get("/admin/libraries?done=added").text
     assert "Library added. Hearth is scanning it now." in listing
     assert "1 film, 0 shows" in listing
