@@ -11,23 +11,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page, ViewportSize, expect
+from playwright.sync_api import Browser, Page, expect
 
 from mediaserver.config import LibrarySettings, LoggingSettings, Settings
 from mediaserver.testing import make_clip
-from tests.browser.test_ui import CHROMIUM, SCREENSHOTS, api_headers, new_context, serve_hearth
+from tests.browser.test_first_hour import SIZES, open_page, wait_until
+from tests.browser.test_ui import CHROMIUM, SCREENSHOTS, api_headers, serve_hearth
 
-SIZES: dict[str, ViewportSize] = {
-    "laptop": {"width": 1366, "height": 850},
-    "phone": {"width": 390, "height": 844},
-    "tv": {"width": 1920, "height": 1080},
-}
 VIDEO = "document.getElementById('player')"
 FILM = "Lantern Bay"
 SHOW = "Tide Pool"
@@ -97,25 +92,6 @@ def ids(base_url: str) -> dict[str, int]:
         timeout=5,
     ).json()["items"]
     return {item["title"]: int(item["id"]) for item in found}
-
-
-@contextmanager
-def open_page(browser: Browser, base_url: str, size: str) -> Iterator[Page]:
-    """A fresh context at ``size`` (a phone has touch); no script errors on the way out."""
-    touch = size == "phone"
-    context = new_context(browser, base_url, viewport=SIZES[size], has_touch=touch, is_mobile=touch)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        yield page
-    finally:
-        context.close()
-    assert errors == []
-
-
-def wait_until(page: Page, condition: str, timeout: float = 10_000) -> None:
-    page.wait_for_function(f"() => {condition}", timeout=timeout)
 
 
 def shoot(page: Page, name: str) -> None:
