@@ -296,6 +296,7 @@ def test_a_web_library_replaces_the_demo_and_it_stays_away(
         assert "This is a demo." in theirs
         assert "ask the person who runs Hearth to add them" in theirs
         assert "/admin/libraries" not in theirs
+        asked = time.time()
         made = client.post(
             "/api/v1/libraries", json={"name": "Films", "folders": [str(srv / "Films")]}
         )
@@ -304,7 +305,7 @@ def test_a_web_library_replaces_the_demo_and_it_stays_away(
         assert listed["demo"] is False
         assert [lib["name"] for lib in listed["libraries"]] == ["Films"]
         assert "This is a demo." not in client.get("/").text
-        wait_for_scan(client)
+        wait_for_scan(client, started_after=asked)
 
     # After a restart the web library is still there, scanned, and the demo stays away.
     with (

@@ -121,12 +121,13 @@ def test_add_edit_and_remove_through_the_forms(site: Site) -> None:
 
 def test_an_empty_library_shows_how_to_name_files(site: Site) -> None:
     client = site.client
+    asked = time.time()
     made = client.post(
         "/api/v1/libraries", json={"name": "Later", "folders": [str(site.srv / "Empty")]}
     )
     assert made.status_code == 201, made.text
     try:
-        wait_for_scan(client)
+        wait_for_scan(client, started_after=asked)
         page = client.get(f"/libraries/{made.json()['id']}").text
         assert "How to lay out your files" in page
         assert "Films/Alien (1979)/Alien (1979).mkv" in page
@@ -167,12 +168,13 @@ def test_the_wizard_names_the_server_and_sets_the_languages(site: Site) -> None:
 
 def test_the_households_languages_choose_tracks_for_people_who_chose_none(site: Site) -> None:
     client = site.client
+    asked = time.time()
     made = client.post(
         "/api/v1/libraries", json={"name": "Tongues", "folders": [str(site.srv / "Tongues")]}
     )
     assert made.status_code == 201, made.text
     try:
-        wait_for_scan(client)
+        wait_for_scan(client, started_after=asked)
         film = client.get("/api/v1/items", params={"q": "two tongues"}).json()["items"][0]
         streams = client.get(f"/api/v1/items/{film['id']}").json()["files"][0]["streams"]
         audio = {s["language"]: s["idx"] for s in streams if s["type"] == "audio"}
