@@ -291,6 +291,7 @@ def test_a_web_library_replaces_the_demo_and_it_stays_away(
         home = client.get("/").text
         assert "This is a demo." in home
         assert '<a href="/admin/libraries">Add your own films →</a>' in home
+        assert 'Hearth is not set up yet. <a href="/setup/server">' in home
         _, member = add_member(client, auth_headers(url), "kid")
         theirs = client.get("/", headers=member).text
         assert "This is a demo." in theirs
