@@ -2,11 +2,13 @@
 
 A backup is SQLite's online backup API copying the live catalog page by page while the
 server keeps serving (readers and the writer go on), into ``hearth-<UTC time>.sqlite3``
-in the backup folder, next to a copy of the config file.  It is checked
+in the backup folder, next to a copy of the config file and of the key that opens its
+two-factor secrets (``hearth-<time>.totp.key``, ``db/sealing.py``).  It is checked
 (``integrity_check``) before it gets its final name, so a half-written file never looks
 like a backup.  A restore refuses while a server holds the data folder, checks the file
-(integrity, a schema this Hearth understands), keeps the catalog it replaces, and swaps
-the backup in with a rename, so a crash half-way leaves one catalog or the other.
+(integrity, a schema this Hearth understands, a key that opens its two-factor secrets),
+adds the backup's key to the data folder's, keeps the catalog it replaces, and swaps the
+backup in with a rename, so a crash half-way leaves one catalog or the other.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from pathlib import Path
 from typing import IO
 
 from mediaserver.db.schema import SCHEMA_VERSION
+from mediaserver.db.sealing import KEY_FILE, SealingError, add_keys, check_catalog, read_keys
 
 __all__ = [
     "Backup",
     "BackupError",
     "ServerRunning",
     "hold_data_folder",
+    "key_of",
     "list_backups",
     "prune",
     "restore",
@@ -147,10 +151,22 @@ def take_backup(
         part.unlink(missing_ok=True)
         raise
     if config_file is not None and config_file.is_file():
-        config_copy = target.with_suffix(".toml")
-        shutil.copyfile(config_file, config_copy.with_name(config_copy.name + ".part"))
-        os.replace(config_copy.with_name(config_copy.name + ".part"), config_copy)
+        _copy_beside(config_file, target.with_suffix(".toml"))
+    key = database.with_name(KEY_FILE)
+    if key.is_file():  # without it, the backup's two-factor secrets open nowhere else
+        _copy_beside(key, key_of(target))
     return target
+
+
+def key_of(backup: Path) -> Path:
+    """Where the two-factor key of ``backup`` is kept: ``hearth-<time>.totp.key``."""
+    return backup.with_suffix("." + KEY_FILE)
+
+
+def _copy_beside(source: Path, target: Path) -> None:
+    part = target.with_name(target.name + ".part")
+    shutil.copyfile(source, part)
+    os.replace(part, target)
 
 
 def list_backups(folder: Path) -> list[Backup]:
@@ -173,6 +189,7 @@ def prune(folder: Path, keep: int) -> list[Path]:
         old.path.unlink(missing_ok=True)
         if old.config is not None:
             old.config.unlink(missing_ok=True)
+        key_of(old.path).unlink(missing_ok=True)
         gone.append(old.path)
     return gone
 
@@ -182,10 +199,21 @@ def restore(backup: Path, database: Path, data_dir: Path) -> Path | None:
 
     The backup is copied next to the catalog first, the old catalog is kept by a hard link
     (no copy), its journal moved with it (left behind, a WAL would be replayed into the
-    restored file), and one rename swaps the copy in.
+    restored file), and one rename swaps the copy in.  The backup's two-factor key joins
+    the data folder's (which keeps its own: the replaced catalog still opens with it).
     """
     verify(backup)
+    try:  # before anything changes: a catalog whose secrets open nowhere locks people out
+        keys = read_keys(key_of(backup))
+        check_catalog(backup, keys=read_keys(data_dir / KEY_FILE) + keys)
+    except SealingError:
+        raise BackupError(
+            f"{backup.name} holds two-factor secrets that neither {key_of(backup).name} "
+            f"beside it nor {data_dir / KEY_FILE} opens; put the "
+            f"{key_of(backup).name} taken with it beside it and restore again"
+        ) from None
     with hold_data_folder(data_dir):  # ServerRunning while a server has it
+        add_keys(data_dir / KEY_FILE, keys)
         part = database.with_name(database.name + ".restoring")
         shutil.copyfile(backup, part)
         with part.open("rb") as copied:

@@ -1,6 +1,7 @@
 """The ``mediaserver`` command: serve, scan, doctor, user, backup and restore.
 
-A configuration mistake is one line on stderr and exit code 2, never a traceback.
+A configuration mistake is one line on stderr and exit code 2, never a traceback.  Every
+command runs under umask 077: what it writes in the data folder is the server user's alone.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pathlib import Path
 
 from mediaserver import __version__
 from mediaserver.config import ConfigError, Settings, load_settings
+from mediaserver.data_folder import make_private
 from mediaserver.db import DatabaseError
+from mediaserver.db.sealing import SealingError, check_catalog
 from mediaserver.ffmpeg_tools import FfmpegNotFound
 from mediaserver.words import plural
 
@@ -36,8 +39,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     try:  # a clear line now, rather than a failed start-up later
         with hold_data_folder(settings.data_path):
-            pass
-    except ServerRunning as exc:
+            check_catalog(settings.database_path)  # the two-factor key is where it should be
+    except (ServerRunning, SealingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     app = create_app(settings)
@@ -180,6 +183,7 @@ def _read_password(args: argparse.Namespace) -> str:
 
 def cmd_user(args: argparse.Namespace) -> int:
     from mediaserver.accounts.passwords import WeakPassword
+    from mediaserver.accounts.totp import TwoFactor
     from mediaserver.accounts.users import UserError, UserService
     from mediaserver.db import Database
 
@@ -197,11 +201,15 @@ def cmd_user(args: argparse.Namespace) -> int:
                 user = users.create(args.name, _read_password(args), admin=args.admin)
                 role = "an admin" if user.is_admin else "a member"
                 print(f"added {user.name} ({role}, id {user.id})")
+                return 0
+            found = users.by_name(args.name)
+            if found is None:
+                print(f"error: no user called {args.name!r}", file=sys.stderr)
+                return 1
+            if args.action == "two-factor-off":
+                TwoFactor(db, b"").disable(found.id)  # needs no key: it forgets the secret
+                print(f"two-factor sign-in is off for {found.name}; they can set it up again")
             else:
-                found = users.by_name(args.name)
-                if found is None:
-                    print(f"error: no user called {args.name!r}", file=sys.stderr)
-                    return 1
                 revoked = users.set_password(found.id, _read_password(args))
                 print(f"changed the password of {found.name}; {revoked} sessions and keys revoked")
         except (UserError, WeakPassword) as exc:
@@ -309,6 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
             "--password-stdin", action="store_true", help="read the password from standard input"
         )
     actions.add_parser("list", help="list the users")
+    off = actions.add_parser(
+        "two-factor-off", help="turn a user's two-factor sign-in off (a lost phone or key)"
+    )
+    off.add_argument("name")
     user.set_defaults(fn=cmd_user)
     backup = sub.add_parser("backup", help="copy the catalog and config, while the server runs")
     backup.add_argument("--to", help="folder (default: [backup] dir, keeping the newest N)")
@@ -327,12 +339,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     fn = getattr(args, "fn", cmd_serve)
+    make_private()  # before anything is written
     try:
         return int(fn(args))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except (FfmpegNotFound, DatabaseError) as exc:
+    except (FfmpegNotFound, DatabaseError, SealingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

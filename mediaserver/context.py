@@ -27,6 +27,7 @@ from mediaserver.activity.progress import ProgressService
 from mediaserver.activity.rollups import Rollups
 from mediaserver.backup import hold_data_folder, prune, take_backup
 from mediaserver.config import Settings
+from mediaserver.data_folder import tighten
 from mediaserver.db import Database
 from mediaserver.events import Event, EventBus
 from mediaserver.ffmpeg_tools import find_ffmpeg
@@ -97,7 +98,10 @@ class AppContext:
         if background:  # one server per data folder; a restore waits for it to stop
             self._folder_lock = hold_data_folder(self.settings.data_path)
             self._folder_lock.__enter__()
+            self._make_data_private()
         self.db.open()
+        if background:  # a lost key says so now, not at someone's sign-in
+            self.auth.two_factor.check_key()
         self.activity_log.subscribe()  # before any scan, sign-in or task can happen
         self.db.write_latency_observer = metrics.DB_WRITE_LATENCY.observe
         metrics.DB_WRITE_QUEUE.set_function(lambda: self.db.write_queue_depth)
@@ -129,6 +133,19 @@ class AppContext:
             self._start_scheduler()
         else:
             self._sync_libraries()
+
+    def _make_data_private(self) -> None:
+        """Files an older Hearth left readable by other local users become the server's
+        own (``data_folder.py``), with one line saying how many."""
+        roots = [self.settings.data_path, self.settings.backup_path]
+        changed = tighten(roots)
+        if changed:
+            log.warning(
+                "made the data folder private: other local users could read these files",
+                folder=str(self.settings.data_path),
+                files_and_folders=len(changed),
+                examples=[str(p) for p in changed[:3]],
+            )
 
     def _sync_libraries(self) -> list[int]:
         """The config file's libraries, the web UI's, and the demo only when there is no

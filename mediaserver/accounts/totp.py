@@ -4,7 +4,8 @@ Enrolling makes a secret and shows it as an ``otpauth://`` link and a QR code (s
 it takes effect only when the first code from the authenticator app confirms it, and then
 ten one-time recovery codes are shown, once.  A code is accepted one step early or late
 (clock drift) and only once: the last step used is remembered, so a code seen over a
-shoulder cannot be replayed.  Recovery codes are stored as HMACs with the server secret.
+shoulder cannot be replayed.  Recovery codes are stored as HMACs with the server secret;
+the secrets themselves sealed with the key beside the catalog (``db/sealing.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pyotp
 import segno
 
 from mediaserver.db import Database
+from mediaserver.db.sealing import Sealer, check_catalog, load_sealer
 
 __all__ = ["RECOVERY_CODES", "TwoFactor"]
 
@@ -32,6 +34,19 @@ class TwoFactor:
         self.db = db
         self.secret = secret
         self.issuer = issuer
+        self._sealer: Sealer | None = None
+
+    @property
+    def sealer(self) -> Sealer:
+        """The key in ``totp.key`` beside the catalog (see :meth:`check_key`)."""
+        return self._sealer or self.check_key()
+
+    def check_key(self) -> Sealer:
+        """SealingError, saying what to do, unless the key opens every sealed secret; made
+        now when the catalog has none, so that a missing key later means a lost one."""
+        check_catalog(self.db.path)
+        self._sealer = load_sealer(self.db.path.parent)
+        return self._sealer
 
     def enabled(self, user_id: int) -> bool:
         row = self.db.query_one("SELECT totp_secret FROM users WHERE id = ?", [user_id])
@@ -41,7 +56,9 @@ class TwoFactor:
         """A new pending secret: the link and QR code for the authenticator app."""
         key = pyotp.random_base32()
         self.db.write(
-            lambda db: db.execute("UPDATE users SET totp_pending = ? WHERE id = ?", [key, user_id])
+            lambda db: db.execute(
+                "UPDATE users SET totp_pending = ? WHERE id = ?", [self.sealer.seal(key), user_id]
+            )
         )
         uri = pyotp.TOTP(key).provisioning_uri(name=name, issuer_name=self.issuer)
         return {"secret": key, "otpauth_uri": uri, "qr_svg": _qr_svg(uri)}
@@ -49,7 +66,7 @@ class TwoFactor:
     def pending_secret(self, user_id: int) -> str | None:
         """The secret being enrolled (until its first code confirms it)."""
         row = self.db.query_one("SELECT totp_pending FROM users WHERE id = ?", [user_id])
-        return str(row["totp_pending"]) if row and row["totp_pending"] else None
+        return self.sealer.open(row["totp_pending"]) if row and row["totp_pending"] else None
 
     def pending_qr(self, user_id: int, name: str) -> str | None:
         """The QR code (SVG) of the secret being enrolled, for the profile page's <img>."""
@@ -60,8 +77,7 @@ class TwoFactor:
 
     def confirm(self, user_id: int, code: str) -> list[str] | None:
         """Turn two-factor on if ``code`` matches the pending secret; the recovery codes."""
-        row = self.db.query_one("SELECT totp_pending FROM users WHERE id = ?", [user_id])
-        pending = row["totp_pending"] if row else None
+        pending = self.pending_secret(user_id)
         step = self._matching_step(pending, code, after=0) if pending else None
         if step is None:
             return None
@@ -100,7 +116,8 @@ class TwoFactor:
             return False
         code = code.strip().replace(" ", "")
         if code.isdigit() and len(code) == 6:
-            step = self._matching_step(row["totp_secret"], code, after=int(row["totp_last_step"]))
+            secret = self.sealer.open(row["totp_secret"])
+            step = self._matching_step(secret, code, after=int(row["totp_last_step"]))
             if step is None:
                 return False
             self.db.write(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from mediaserver.db import sealing
 from mediaserver.db.search_index import migrate_search
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "check_version", "migrate"]
@@ -557,6 +558,39 @@ def _m022_search(db: sqlite_utils.Database) -> None:
     migrate_search(db)
 
 
+def _m023_sealed_totp(db: sqlite_utils.Database) -> None:
+    # Two-factor secrets were kept in clear; they are sealed with the key in totp.key beside
+    # the catalog (db/sealing.py), made here when missing: no catalog before 23 holds a
+    # sealed value, so no key can be lost by making one.  A value already sealed (by hand,
+    # or a run cut short) is left as it is.  secure_delete zeroes the clear values' old
+    # bytes in the file rather than leaving them in free space.
+    rows = db.execute(
+        "SELECT id, totp_secret, totp_pending FROM users "
+        "WHERE totp_secret IS NOT NULL OR totp_pending IS NOT NULL"
+    ).fetchall()
+    if not rows:
+        return
+    catalog = next((r[2] for r in db.execute("PRAGMA database_list") if r[1] == "main"), "")
+    if not catalog:
+        raise sqlite3.DatabaseError("two-factor secrets can only be sealed in a catalog file")
+    try:
+        sealer = sealing.load_sealer(Path(catalog).parent)
+    except sealing.SealingError as exc:
+        raise sqlite3.DatabaseError(str(exc)) from None
+    was = int(db.execute("PRAGMA secure_delete").fetchone()[0])
+    db.execute("PRAGMA secure_delete = ON")
+    for user_id, secret, pending in rows:
+        db.execute(
+            "UPDATE users SET totp_secret = ?, totp_pending = ? WHERE id = ?",
+            [
+                sealer.seal(secret) if secret else secret,
+                sealer.seal(pending) if pending else pending,
+                user_id,
+            ],
+        )
+    db.execute(f"PRAGMA secure_delete = {was}")
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: tuple[Migration, ...] = (
     _m001_catalog,
@@ -581,6 +615,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m020_colour_transfer,
     _m021_favourites,
     _m022_search,
+    _m023_sealed_totp,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -627,4 +662,7 @@ def migrate(conn: sqlite3.Connection, path: Path | None = None) -> int:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+    # Into the file itself now, not only the journal: what a migration took out (clear
+    # two-factor secrets, 23) must not sit in the file until a checkpoint comes round.
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return version

@@ -189,7 +189,7 @@ def test_login_locks_per_account_and_per_address(auth: AuthService, users: UserS
 def current_code(auth: AuthService, user_id: int, *, step_offset: int = 0) -> str:
     row = auth.db.query_one("SELECT totp_secret, totp_pending FROM users WHERE id = ?", [user_id])
     assert row is not None
-    key = row["totp_secret"] or row["totp_pending"]
+    key = auth.two_factor.sealer.open(row["totp_secret"] or row["totp_pending"])
     totp = pyotp.TOTP(key)
     return totp.generate_otp(totp.timecode(time.time()) + step_offset)
 
