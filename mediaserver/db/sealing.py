@@ -9,18 +9,23 @@ The key file holds one Fernet key a line.  The first seals; every line opens: a 
 from another machine adds that machine's key (``backup.py``), so the restored catalog and
 the one it replaced both still open.  A sealed value is ``fernet:`` and the token; a TOTP
 secret is base32 (``A-Z2-7``) and can never start so, which is how a value is sealed once
-and never twice.
+and never twice.  ``cryptography`` is imported on the first seal or open only: a server
+where nobody uses two-factor sign-in never loads it (4 MB).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import secrets
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
 
 __all__ = [
     "KEY_FILE",
@@ -56,8 +61,17 @@ class Sealer:
     """Seals and opens two-factor secrets with the keys of one key file."""
 
     def __init__(self, keys: Sequence[bytes], path: Path) -> None:
-        self._fernet = MultiFernet([Fernet(k) for k in keys])
+        self.keys = list(keys)
         self.path = path
+        self._multi: MultiFernet | None = None
+
+    @property
+    def _fernet(self) -> MultiFernet:
+        if self._multi is None:
+            from cryptography.fernet import Fernet, MultiFernet
+
+            self._multi = MultiFernet([Fernet(k) for k in self.keys])
+        return self._multi
 
     def seal(self, clear: str) -> str:
         if is_sealed(clear):  # already sealed: once is enough
@@ -68,6 +82,8 @@ class Sealer:
         """The clear secret; a value that was never sealed is returned as it is."""
         if not is_sealed(stored):
             return stored
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet.decrypt(stored[len(_PREFIX) :].encode()).decode()
         except InvalidToken:
@@ -88,9 +104,7 @@ def read_keys(path: Path) -> list[bytes]:
     except FileNotFoundError:
         return []
     for line in lines:
-        try:
-            Fernet(line)
-        except ValueError:
+        if not _is_key(line):
             raise SealingError(
                 f"{path} is not a Hearth key file (each line must be one key); put back the "
                 "one this data folder had"
@@ -154,9 +168,17 @@ def _names(sealed: Sequence[tuple[str, str]]) -> str:
     return ", ".join(dict.fromkeys(name for name, _ in sealed))
 
 
+def _is_key(line: bytes) -> bool:
+    """What Fernet accepts as a key: 32 bytes in URL-safe base64."""
+    try:
+        return len(base64.urlsafe_b64decode(line)) == 32
+    except (binascii.Error, ValueError):
+        return False
+
+
 def _create_key(path: Path) -> list[bytes]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = Fernet.generate_key()
+    key = base64.urlsafe_b64encode(os.urandom(32))  # as Fernet.generate_key() makes one
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
     _write_file(tmp, key + b"\n")
     try:

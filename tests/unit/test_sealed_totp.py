@@ -202,3 +202,21 @@ def test_tighten_takes_other_users_bits_off_and_leaves_links(tmp_path: Path) -> 
     }  # fmt: skip
     assert stat.S_IMODE(media.stat().st_mode) == 0o755  # a link is not followed
     assert tighten([data]) == []
+
+
+def test_a_server_without_two_factor_users_never_loads_cryptography(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from pathlib import Path; from mediaserver.db import Database; "
+        "from mediaserver.accounts.totp import TwoFactor; import mediaserver.context\n"
+        f"with Database(Path({str(tmp_path)!r}) / 'catalog.sqlite3') as db:\n"
+        "    TwoFactor(db, b'').check_key()\n"
+        "print('cryptography' in sys.modules)"
+    )
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "False"  # 4 MB of RSS saved
+    assert len(read_keys(tmp_path / KEY_FILE)) == 1  # yet the key exists from the start
