@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from mediaserver.config import Settings
+from mediaserver.db.sealing import SealingError, check_catalog
 from mediaserver.ffmpeg_tools import FfmpegNotFound, ffmpeg_info, find_ffmpeg, find_ffprobe
 
 __all__ = ["NETWORK_FILESYSTEMS", "filesystem_type", "run_doctor"]
@@ -97,6 +99,10 @@ def run_doctor(settings: Settings) -> int:
         say(True, f"data folder {data} is writable")
     except OSError as exc:
         say(False, f"data folder {data} is not writable: {exc.strerror}")
+    if data.is_dir() and data.stat().st_mode & 0o077:
+        mode = oct(stat.S_IMODE(data.stat().st_mode))[2:]
+        say(None, f"other users can read the data folder (mode {mode}); the server makes it "
+                  "private (0700, files 0600) when it starts")  # fmt: skip
     fstype = filesystem_type(data)
     if fstype in NETWORK_FILESYSTEMS:
         say(
@@ -106,6 +112,10 @@ def run_doctor(settings: Settings) -> int:
     else:
         say(True, f"data folder filesystem: {fstype or 'unknown'}")
     _check_database(settings.database_path, say)
+    try:
+        check_catalog(settings.database_path)
+    except SealingError as exc:
+        say(False, str(exc))
     for media in settings.media_paths:
         say(
             os.access(media, os.R_OK | os.X_OK),

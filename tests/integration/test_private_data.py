@@ -135,6 +135,11 @@ def test_a_lost_key_is_one_clear_line_and_two_factor_off_is_the_way_out(tmp_path
     assert refused.returncode == 1
     assert "(Ann)" in refused.stderr and "mediaserver user two-factor-off" in refused.stderr
     assert "Traceback" not in refused.stderr
+    data.chmod(0o755)
+    checked = mediaserver("doctor", env=cli_env(data))
+    assert checked.returncode == 1
+    assert "[FAIL] the catalog holds two-factor secrets (Ann)" in checked.stdout
+    assert "[warn] other users can read the data folder (mode 755)" in checked.stdout
     off = mediaserver("user", "two-factor-off", "Ann", env=cli_env(data))
     assert off.returncode == 0 and "two-factor sign-in is off for Ann" in off.stdout, off.stderr
     conn = sqlite3.connect(data / "catalog.sqlite3")
