@@ -362,10 +362,12 @@ class AppContext:
             await self.watcher.stop()
 
     def streaming_file(self, file_id: int) -> dict[str, Any]:
-        """A file row with its streams as stored (sidecar paths included), for the engine."""
+        """A file row with its streams as stored (sidecar paths included), for the engine;
+        :class:`~mediaserver.library.links.OutsideLibrary` if it now lies outside its library."""
         row = self.db.query_one("SELECT * FROM files WHERE id = ?", [file_id])
         if row is None:
             raise KeyError(file_id)
+        self.library.check_reachable(int(row["library_id"]), row["path"])
         file = dict(row)
         file["streams"] = [
             dict(s)

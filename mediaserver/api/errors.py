@@ -21,10 +21,12 @@ from litestar.exceptions import ClientException, HTTPException, ValidationExcept
 from litestar.response import Template
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
+    HTTP_404_NOT_FOUND,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_507_INSUFFICIENT_STORAGE,
 )
 
+from mediaserver.library.links import OutsideLibrary
 from mediaserver.words import plural
 
 __all__ = ["HANDLERS", "describe_validation", "invalid_parameter", "plain_problem"]
@@ -195,7 +197,14 @@ def _storage(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return response
 
 
+def _outside(request: Request[Any, Any, Any], exc: OutsideLibrary) -> Response[Any]:
+    # A file whose link now leads out of its library: as absent as a hidden item (404).
+    log.warning("file outside its library not served", path=request.url.path, reason=str(exc))
+    return _respond(request, HTTP_404_NOT_FOUND, str(exc))
+
+
 HANDLERS: dict[Any, Any] = {
+    OutsideLibrary: _outside,
     HTTPException: _http,
     RecursionError: _too_deep,
     sqlite3.OperationalError: _storage,

@@ -293,7 +293,7 @@ def _send_picture(
 def _direct(
     request: Request[Any, Any, Any], ctx: AppContext, item_id: int, file_id: int | None
 ) -> Response[Any]:
-    sql = "SELECT path, container FROM files WHERE item_id = ? AND probe_error IS NULL"
+    sql = "SELECT library_id, path, container FROM files WHERE item_id = ? AND probe_error IS NULL"
     params: list[Any] = [item_id]
     if file_id is not None:
         sql += " AND id = ?"
@@ -305,6 +305,7 @@ def _direct(
             detail=f"item {item_id} has no playable file"
             + (f" with id {file_id}" if file_id else "")
         )
+    ctx.library.check_reachable(int(row["library_id"]), row["path"])
     return serve_file(request, Path(row["path"]), content_type=mime_for_container(row["container"]))
 
 

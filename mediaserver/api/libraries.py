@@ -52,12 +52,16 @@ class NewLibrary(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
     folders: Folders
     kind: Kind = "mixed"
+    # Follow links (to folders or files) that lead outside the library's folders.
+    follow_outside_links: bool = False
 
 
 class LibraryChange(msgspec.Struct, forbid_unknown_fields=True):
     name: Name | None = None
     kind: Kind | None = None
     folders: Folders | None = None
+    # The only change a config file's library takes here.
+    follow_outside_links: bool | None = None
 
 
 def refusal(exc: Exception, *, in_body: bool = False) -> HTTPException:
@@ -92,6 +96,7 @@ def _shown(lib: dict[str, Any], admin: bool) -> dict[str, Any]:
     if not admin:
         lib.pop("path", None)
         lib.pop("folders", None)
+        lib.pop("follow_outside_links", None)
     return lib
 
 
@@ -145,7 +150,12 @@ class LibraryController(Controller):
         self, ctx: NamedDependency[AppContext], data: JSONBody[NewLibrary]
     ) -> dict[str, Any]:
         try:
-            lib = ctx.libraries.create(data.name, data.kind, data.folders)
+            lib = ctx.libraries.create(
+                data.name,
+                data.kind,
+                data.folders,
+                follow_outside_links=data.follow_outside_links,
+            )
         except _REFUSED as exc:
             raise refusal(exc, in_body=True) from None
         return _shown(lib, True)
@@ -154,7 +164,8 @@ class LibraryController(Controller):
         "/{library_id:int}",
         sync_to_thread=True,
         guards=[admin_only],
-        summary="Rename, change kind or folders (then it is rescanned) (admins)",
+        summary="Rename, change kind or folders, or allow links that lead outside "
+        "(then it is rescanned) (admins)",
     )
     def change(
         self,
@@ -164,7 +175,11 @@ class LibraryController(Controller):
     ) -> dict[str, Any]:
         try:
             lib = ctx.libraries.update(
-                library_id, name=data.name, kind=data.kind, folders=data.folders
+                library_id,
+                name=data.name,
+                kind=data.kind,
+                folders=data.folders,
+                follow_outside_links=data.follow_outside_links,
             )
         except _REFUSED as exc:
             raise refusal(exc, in_body=True) from None

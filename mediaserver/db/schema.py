@@ -591,6 +591,17 @@ def _m023_sealed_totp(db: sqlite_utils.Database) -> None:
     db.execute(f"PRAGMA secure_delete = {was}")
 
 
+def _m024_outside_links(db: sqlite_utils.Database) -> None:
+    # Whether a library's scan follows links (to folders or files) that lead outside its own
+    # folders (library/links.py).  Off: such a link could show one library's films to the
+    # members of another, or anything on the disk to anyone.
+    db.executescript(
+        """
+        ALTER TABLE libraries ADD COLUMN follow_outside_links INTEGER NOT NULL DEFAULT 0;
+        """
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: tuple[Migration, ...] = (
     _m001_catalog,
@@ -616,6 +627,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m021_favourites,
     _m022_search,
     _m023_sealed_totp,
+    _m024_outside_links,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -8,7 +8,9 @@ A library's folders must lie inside the folder browser's roots, be readable by H
 user, and overlap no other library's folders nor Hearth's own data folder: a file belongs
 to one library, and the HLS cache (``.ts`` segments) must never be catalogued.  Removing a
 library removes its catalog rows (items, files, watch progress of those items); the media
-files themselves are never touched.
+files themselves are never touched.  Whether a library's scan follows links that lead out of
+its folders (``follow_outside_links``, off unless the admin allows it) can be changed for a
+config file's library too: the file names folders, not that.
 """
 
 from __future__ import annotations
@@ -108,6 +110,7 @@ class Libraries:
         for row in rows:
             row["folders"] = folders.get(int(row["id"]), [row["path"]])
             row["active"] = bool(row["active"])
+            row["follow_outside_links"] = bool(row["follow_outside_links"])
         return rows
 
     def get(self, library_id: int, *, inactive: bool = False) -> dict[str, Any]:
@@ -142,9 +145,17 @@ class Libraries:
         return counts
 
     # -- changing --------------------------------------------------------------------------
-    def create(self, name: object, kind: object, folders: Sequence[str]) -> dict[str, Any]:
+    def create(
+        self,
+        name: object,
+        kind: object,
+        folders: Sequence[str],
+        *,
+        follow_outside_links: bool = False,
+    ) -> dict[str, Any]:
         """A new library, scanned at once; the demo library goes away for good."""
         name, kind = _checked_name(name), _checked_kind(kind)
+        follow = int(bool(follow_outside_links))
         paths = self._checked_folders(folders)
 
         def write(db: Any) -> int:
@@ -153,16 +164,17 @@ class Libraries:
             if adopted is None:
                 library_id = int(
                     db.execute(
-                        "INSERT INTO libraries (name, path, kind, source) VALUES (?, ?, ?, 'web')",
-                        [name, str(paths[0]), kind],
+                        "INSERT INTO libraries (name, path, kind, source, follow_outside_links) "
+                        "VALUES (?, ?, ?, 'web', ?)",
+                        [name, str(paths[0]), kind, follow],
                     ).lastrowid
                 )
             else:  # the config file's library on this folder, keeping its history
                 library_id = adopted
                 db.execute(
-                    "UPDATE libraries SET name = ?, kind = ?, source = 'web', active = 1 "
-                    "WHERE id = ?",
-                    [name, kind, library_id],
+                    "UPDATE libraries SET name = ?, kind = ?, source = 'web', active = 1, "
+                    "follow_outside_links = ? WHERE id = ?",
+                    [name, kind, follow, library_id],
                 )
             self._set_folders(db, library_id, paths)
             db.execute("UPDATE libraries SET active = 0 WHERE source = 'demo'")
@@ -181,10 +193,19 @@ class Libraries:
         name: object = None,
         kind: object = None,
         folders: Sequence[str] | None = None,
+        follow_outside_links: bool | None = None,
     ) -> dict[str, Any]:
-        """Rename, change kind, or change folders (then rescan: files in a folder taken
-        out leave the catalog, files in a new one come in)."""
-        library = self._changeable(library_id)
+        """Rename, change kind, change folders, or allow links that lead outside (then
+        rescan: files in a folder taken out, or behind a link no longer followed, leave the
+        catalog; files in a new one come in).  A config file's library takes only the
+        last of these."""
+        only_links = name is None and kind is None and folders is None
+        library = self._changeable(library_id, links_only=only_links)
+        follow = (
+            bool(library["follow_outside_links"])
+            if follow_outside_links is None
+            else bool(follow_outside_links)
+        )
         new_name = library["name"] if name is None else _checked_name(name)
         new_kind = library["kind"] if kind is None else _checked_kind(kind)
         paths = None if folders is None else self._checked_folders(folders)
@@ -192,14 +213,15 @@ class Libraries:
         def write(db: Any) -> None:
             self._check_free(db, new_name, paths or [], library_id)
             db.execute(
-                "UPDATE libraries SET name = ?, kind = ? WHERE id = ?",
-                [new_name, new_kind, library_id],
+                "UPDATE libraries SET name = ?, kind = ?, follow_outside_links = ? WHERE id = ?",
+                [new_name, new_kind, int(follow), library_id],
             )
             if paths is not None:
                 self._set_folders(db, library_id, paths)
 
         self.db.write(write)
-        if paths is not None and [str(p) for p in paths] != library["folders"]:
+        refoldered = paths is not None and [str(p) for p in paths] != library["folders"]
+        if refoldered or follow != bool(library["follow_outside_links"]):
             self.scans.request_scan([library_id])
             self.on_change()
         return self.get(library_id)
@@ -218,13 +240,15 @@ class Libraries:
         return self.scans.request_scan([library_id])
 
     # -- checks ----------------------------------------------------------------------------
-    def _changeable(self, library_id: int, *, inactive: bool = False) -> dict[str, Any]:
+    def _changeable(
+        self, library_id: int, *, inactive: bool = False, links_only: bool = False
+    ) -> dict[str, Any]:
         library = self.get(library_id, inactive=inactive)
         if library["source"] == "demo":
             raise ReadOnlyLibrary(
                 f"{library['name']} is the demo library: it goes away once you add a library"
             )
-        if library["source"] == "config" and library["active"]:
+        if library["source"] == "config" and library["active"] and not links_only:
             raise ReadOnlyLibrary(f"{library['name']} cannot be changed here: {CONFIG_HINT}")
         return library
 

@@ -107,13 +107,16 @@ class Scanner:
         folders: Path | Sequence[Path],
         progress: Progress = lambda *a: None,
         should_stop: Callable[[], bool] = lambda: False,
+        *,
+        follow_outside: bool = False,
     ) -> ScanReport:
-        """Scan every folder of a library (one folder, or several)."""
+        """Scan every folder of a library (one folder, or several); links that lead out of
+        them are followed only with ``follow_outside`` (library/links.py)."""
         roots = [folders] if isinstance(folders, Path) else list(folders)
         started = time.monotonic()
         report = ScanReport(library_id)
         progress("finding files", 0, 0, None)
-        walk = walk_folders(roots, should_stop)
+        walk = walk_folders(roots, should_stop, follow_outside=follow_outside)
         report.files_seen = len(walk.videos)
         known = {
             r["path"]: r
@@ -127,8 +130,9 @@ class Scanner:
         self._keep_what_an_empty_folder_held(roots, walk, known)
         # A file in a folder the walk could not read (or could not stat) may still be there:
         # only files the walk vouches for as gone count as missing.  A file in none of the
-        # library's folders (one taken out of the library) is gone.
-        unsure = [p.path for p in walk.problems]
+        # library's folders (one taken out of the library) is gone, and so is one that came
+        # through a link the scan no longer follows.
+        unsure = [p.path for p in walk.problems if p.unsure]
         missing = {
             p: r
             for p, r in known.items()
@@ -162,12 +166,19 @@ class Scanner:
     ) -> None:
         """An unmounted disk leaves an empty mount point: that is not "everything deleted".
         A readable library folder with no video where the catalog has some becomes a
-        problem, which keeps its files."""
+        problem, which keeps its files (not those that came through a link no longer
+        followed: the folder is not empty, it holds that link)."""
         unreadable = {p.path for p in walk.problems}
+        skipped = [p.path for p in walk.problems if not p.unsure]
         for root in roots:
             if root in unreadable or any(f.path.is_relative_to(root) for f in walk.videos):
                 continue
-            held = sum(1 for p in known if Path(p).is_relative_to(root))
+            held = sum(
+                1
+                for p in known
+                if Path(p).is_relative_to(root)
+                and not any(Path(p).is_relative_to(s) for s in skipped)
+            )
             if held:
                 walk.problems.append(
                     Problem(

@@ -20,6 +20,7 @@ from mediaserver import metrics
 from mediaserver.db import Database
 from mediaserver.events import Event, EventBus
 from mediaserver.library import catalog
+from mediaserver.library.links import OutsideLibrary, homes_of, within
 from mediaserver.library.scanner import Progress, Scanner, ScanReport
 
 __all__ = ["LibraryService", "ScanStatus"]
@@ -94,6 +95,7 @@ class LibraryService:
         folders = self.folders()
         for row in rows:
             row["folders"] = folders.get(int(row["id"]), [row["path"]])
+            row["follow_outside_links"] = bool(row["follow_outside_links"])
         return rows
 
     def folders(self) -> dict[int, list[str]]:
@@ -104,6 +106,23 @@ class LibraryService:
         ):
             found.setdefault(int(r[0]), []).append(r[1])
         return found
+
+    def check_reachable(self, library_id: int, path: str | Path) -> None:
+        """Raise :class:`OutsideLibrary` unless ``path``, links resolved, lies in one of
+        the library's folders (or the library follows links that lead outside).  Checked
+        whenever a file is played: a link can change after the scan that found it."""
+        row = self.db.query_one(
+            "SELECT path, follow_outside_links FROM libraries WHERE id = ?", [library_id]
+        )
+        if row is None:
+            raise OutsideLibrary(f"the library of {Path(path).name} is gone")
+        if row["follow_outside_links"]:
+            return
+        if not within(path, homes_of(self.folders().get(library_id, [row["path"]]))):
+            raise OutsideLibrary(
+                f"{Path(path).name} now leads outside its library's folders; "
+                "it is not played until the library allows links that lead outside"
+            )
 
     # -- scans --------------------------------------------------------------------------
     def request_scan(self, library_ids: Sequence[int] | None = None) -> ScanStatus:
@@ -204,7 +223,13 @@ class LibraryService:
         log.info("scan started", library=library["name"], folders=[str(f) for f in folders])
         started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         with metrics.SCAN_DURATION.time():
-            report = self.scanner.scan(int(library["id"]), folders, progress, self._cancel.is_set)
+            report = self.scanner.scan(
+                int(library["id"]),
+                folders,
+                progress,
+                self._cancel.is_set,
+                follow_outside=bool(library.get("follow_outside_links")),
+            )
         metrics.SCAN_FILES.inc(report.files_seen)
         self._record(library, report, started_at)
         for item_id in report.items_added:

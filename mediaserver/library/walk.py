@@ -1,7 +1,9 @@
 """Walking a library folder: the media files, their sidecars, and what cannot be read.
 
 Nothing here opens a media file.  Loops (a symlink to a parent), FIFOs, sockets and folders
-we may not read become :class:`Problem` entries instead of hangs or crashes.
+we may not read become :class:`Problem` entries instead of hangs or crashes, and so do links
+that lead outside the library, which are not followed unless the library allows it
+(:mod:`mediaserver.library.links`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mediaserver.library.links import stays_home
+from mediaserver.library.links import homes_of, outside_target, stays_home
 
 __all__ = [
     "ACTORS_FOLDER",
@@ -70,6 +72,16 @@ class FoundFile:
 class Problem:
     path: Path
     reason: str
+    # Files below ``path`` may still be there (a folder that could not be read): the scan
+    # keeps them.  False for a link it chose not to follow: what came through it goes.
+    unsure: bool = True
+
+
+def _outside(kind: str, target: Path) -> str:
+    return (
+        f"a link to a {kind} outside this library, leading to {target}; not followed "
+        "(Admin → Libraries can allow links that lead outside)"
+    )
 
 
 @dataclass(slots=True)
@@ -105,8 +117,14 @@ def _kind_of(mode: int) -> str | None:
     return None
 
 
-def walk_library(root: Path, should_stop: Callable[[], bool] = lambda: False) -> WalkResult:
-    """Every video below ``root`` with size and mtime, following symlinks safely."""
+def walk_library(
+    root: Path,
+    should_stop: Callable[[], bool] = lambda: False,
+    homes: Sequence[Path] | None = None,
+) -> WalkResult:
+    """Every video below ``root`` with size and mtime, following symlinks safely: never
+    twice into one folder, and (with ``homes``, the library's real folders) never through
+    a link that leads outside them."""
     result = WalkResult()
     try:
         root_stat = root.stat()
@@ -129,18 +147,23 @@ def walk_library(root: Path, should_stop: Callable[[], bool] = lambda: False) ->
                 result.root_readable = False
             continue
         for entry in entries:
-            _visit(entry, Path(entry.path), result, visited, pending)
+            _visit(entry, Path(entry.path), result, visited, pending, homes)
     return result
 
 
 def walk_folders(
-    roots: Sequence[Path], should_stop: Callable[[], bool] = lambda: False
+    roots: Sequence[Path],
+    should_stop: Callable[[], bool] = lambda: False,
+    *,
+    follow_outside: bool = False,
 ) -> WalkResult:
     """:func:`walk_library` over each of a library's folders, as one result;
-    ``root_readable`` is true only when every folder could be read."""
+    ``root_readable`` is true only when every folder could be read.  Links that lead out of
+    all of them are followed only with ``follow_outside``."""
     result = WalkResult()
+    homes = None if follow_outside else homes_of(roots)
     for root in roots:
-        part = walk_library(root, should_stop)
+        part = walk_library(root, should_stop, homes)
         result.videos += part.videos
         for folder, names in part.sidecars.items():
             result.sidecars.setdefault(folder, {}).update(names)
@@ -163,9 +186,11 @@ def _visit(
     result: WalkResult,
     visited: set[tuple[int, int]],
     pending: list[Path],
+    homes: Sequence[Path] | None,
 ) -> None:
     if entry.name == ACTORS_FOLDER:
-        _visit_actors(path, result)
+        if homes is None or outside_target(path, homes) is None:
+            _visit_actors(path, result)
         return
     if entry.name.startswith(".") or entry.name in SKIPPED_FOLDERS:
         return
@@ -174,7 +199,15 @@ def _visit(
     except OSError as exc:
         result.problems.append(Problem(path, describe_os_error(exc)))
         return
-    if stat.S_ISDIR(st.st_mode):
+    suffix = os.path.splitext(entry.name)[1].lower()
+    is_dir = stat.S_ISDIR(st.st_mode)
+    if homes is not None and entry.is_symlink() and (is_dir or suffix in VIDEO_EXTENSIONS):
+        target = outside_target(path, homes)
+        if target is not None:
+            kind = "folder" if is_dir else "file"
+            result.problems.append(Problem(path, _outside(kind, target), unsure=False))
+            return
+    if is_dir:
         key = (st.st_dev, st.st_ino)
         if key in visited:
             result.problems.append(Problem(path, "symlink loop (folder already scanned)"))
@@ -182,7 +215,6 @@ def _visit(
             visited.add(key)
             pending.append(path)
         return
-    suffix = os.path.splitext(entry.name)[1].lower()
     if suffix in VIDEO_EXTENSIONS:
         odd = _kind_of(st.st_mode)
         if odd:

@@ -43,6 +43,7 @@ def library_draft(form: dict[str, str | list[str]]) -> dict[str, Any]:
         "name": form_value(form, "name")[:200],
         "kind": form_value(form, "kind") or "mixed",
         "folders": folders[:50],
+        "follow_outside_links": bool(form_value(form, "follow_outside_links")),
     }
 
 
@@ -53,10 +54,18 @@ def save_library(
     it was refused or None)."""
     draft = library_draft(form)
     try:
+        follow = draft["follow_outside_links"]
         if library_id is None:
-            return ctx.libraries.create(draft["name"], draft["kind"], draft["folders"]), None
+            made = ctx.libraries.create(
+                draft["name"], draft["kind"], draft["folders"], follow_outside_links=follow
+            )
+            return made, None
         changed = ctx.libraries.update(
-            library_id, name=draft["name"], kind=draft["kind"], folders=draft["folders"]
+            library_id,
+            name=draft["name"],
+            kind=draft["kind"],
+            folders=draft["folders"],
+            follow_outside_links=follow,
         )
         return changed, None
     except (LibraryError, FolderError) as exc:
@@ -157,6 +166,19 @@ class LibraryPages(Controller):
         changed, error = save_library(ctx, data, library_id)
         if error:
             return self._edit_page(ctx, library, changed, status=400, error=error)
+        return Redirect("/admin/libraries?done=saved", status_code=303)
+
+    @post("/admin/libraries/{library_id:int}/links", sync_to_thread=True)
+    def save_links(
+        self, ctx: NamedDependency[AppContext], library_id: FromPath[int], data: FormWithLists
+    ) -> Response[Any]:
+        """The one choice a config file's library takes here: following outside links."""
+        library = _library_or_404(ctx, library_id)
+        follow = bool(form_value(data, "follow_outside_links"))
+        try:
+            ctx.libraries.update(library_id, follow_outside_links=follow)
+        except LibraryError as exc:
+            return self._edit_page(ctx, library, library, status=400, error=sentence(exc))
         return Redirect("/admin/libraries?done=saved", status_code=303)
 
     @get("/admin/libraries/{library_id:int}/remove", sync_to_thread=True)

@@ -70,7 +70,7 @@ def _build_hostile(root: Path, clips: Path) -> dict[str, str]:
         "x.mkv": "FIFO",
         "sub/loop": "symlink loop",
         "self.mkv": "symlink loop",
-        "zero.mkv": "device",
+        "zero.mkv": "leading to /dev/zero",
         "evil_concat.mkv": "not a readable media file",
         "evil_relative.mkv": "not a readable media file",
         "evil_hls.mkv": "not a readable media file",
