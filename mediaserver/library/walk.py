@@ -27,6 +27,7 @@ __all__ = [
     "Problem",
     "WalkResult",
     "describe_os_error",
+    "folders_to_watch",
     "root_of",
     "walk_folders",
     "walk_library",
@@ -172,6 +173,49 @@ def walk_folders(
         result.problems += part.problems
         result.root_readable = result.root_readable and part.root_readable
     return result
+
+
+def folders_to_watch(roots: Sequence[Path], *, follow_outside: bool = False) -> list[Path]:
+    """Every folder a scan of these library folders walks (``.actors`` folders too), for
+    the watcher to watch one by one: a recursive watch would follow every link, even one
+    that leads out of the library (``Films/loop -> /``).  Folders only: cheap to redo."""
+    homes = None if follow_outside else homes_of(roots)
+    found: list[Path] = []
+    visited: set[tuple[int, int]] = set()
+    pending = [r for r in roots if r.is_dir()]
+    while pending:
+        folder = pending.pop()
+        try:
+            st = folder.stat()
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in visited:
+            continue  # a loop, or a link to a folder already here
+        visited.add((st.st_dev, st.st_ino))
+        found.append(folder)
+        try:
+            with os.scandir(folder) as it:
+                entries = [e for e in it if _may_hold_media(e, homes)]
+        except OSError:
+            continue
+        pending += [Path(e.path) for e in entries]
+    return found
+
+
+def _may_hold_media(entry: os.DirEntry[str], homes: Sequence[Path] | None) -> bool:
+    """A folder the scan walks (or reads actor photos from)."""
+    if entry.name != ACTORS_FOLDER and (
+        entry.name.startswith(".") or entry.name in SKIPPED_FOLDERS
+    ):
+        return False
+    try:
+        if not entry.is_dir():  # follows links
+            return False
+    except OSError:
+        return False
+    return (
+        homes is None or not entry.is_symlink() or outside_target(Path(entry.path), homes) is None
+    )
 
 
 def root_of(path: Path, roots: Sequence[Path]) -> Path:

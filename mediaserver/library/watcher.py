@@ -1,22 +1,28 @@
 """Rescan a library a few seconds after files change in one of its folders.
 
-watchfiles (inotify) watches every folder of every active library, debounced.  It watches
-in rounds: adding, re-foldering or removing a library in the web UI ends the round
-(:meth:`LibraryWatcher.folders_changed`, from any thread) and the next one watches the new
-set of folders.  Periodic scans catch whatever a watch misses.
+watchfiles (inotify) watches every folder of every active library, debounced: each folder
+on its own (not recursively), the folders a scan would walk, so the watch never follows a
+link the scan does not (``Films/loop -> /`` would have it watch the whole disk).  It
+watches in rounds: adding, re-foldering or removing a library in the web UI ends the round
+(:meth:`LibraryWatcher.folders_changed`, from any thread), and so does a folder appearing
+or going on disk; the next round watches the new set of folders.  Periodic scans catch
+whatever a watch misses.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from mediaserver.library.service import LibraryService
+from mediaserver.library.walk import folders_to_watch
 
 __all__ = ["LibraryWatcher"]
 
@@ -72,31 +78,54 @@ class LibraryWatcher:
     async def _watch(self, round_: asyncio.Event) -> None:
         import watchfiles
 
-        libraries = {
-            Path(folder): int(lib["id"])
-            for lib in self.library.libraries()
-            for folder in lib["folders"]
-        }
-        roots = [p for p in libraries if p.is_dir()]
-        if not roots:
+        owners, folders = await asyncio.to_thread(_what_to_watch, self.library.libraries())
+        if not folders:
             self.watching.set()
             await round_.wait()
             return
+        watched = set(folders)
         try:
             # awatch registers its watches before its first await, so the startup scan,
             # released here, cannot miss a change that the watcher would not see.
             self.watching.set()
             async for changes in watchfiles.awatch(
-                *roots, stop_event=round_, debounce=self.debounce_ms
+                *folders, stop_event=round_, debounce=self.debounce_ms, recursive=False
             ):
                 touched = {
                     lid
-                    for root, lid in libraries.items()
+                    for root, lid in owners.items()
                     for _, changed in changes
                     if Path(changed).is_relative_to(root)
                 }
                 log.info("library changed on disk", files=len(changes), libraries=sorted(touched))
                 self.library.request_scan(sorted(touched))
+                if _reshaped(changes, watched):
+                    round_.set()  # folders came or went: watch the new set
+        except FileNotFoundError:
+            # A folder went between the walk and its watch: walk again, a moment later.
+            await asyncio.sleep(1)
         except Exception:
             log.exception("file watching stopped; periodic scans continue")
             await round_.wait()
+
+
+def _what_to_watch(libraries: list[dict[str, Any]]) -> tuple[dict[Path, int], list[Path]]:
+    """Each library folder with its library, and every folder to watch: those a scan walks,
+    so never one behind a link the library does not follow (library/links.py)."""
+    owners: dict[Path, int] = {}
+    folders: dict[Path, None] = {}  # in order, once each
+    for lib in libraries:
+        roots = [Path(f) for f in lib["folders"]]
+        owners.update(dict.fromkeys(roots, int(lib["id"])))
+        follow = bool(lib.get("follow_outside_links"))
+        folders.update(dict.fromkeys(folders_to_watch(roots, follow_outside=follow)))
+    return owners, list(folders)
+
+
+def _reshaped(changes: set[tuple[Any, str]], watched: set[Path]) -> bool:
+    """True when a folder appeared (a new one, or a link to one) or a watched one went."""
+    for _, changed in changes:
+        path = Path(changed)
+        if (path in watched) != os.path.isdir(path):
+            return True
+    return False

@@ -120,3 +120,17 @@ def test_a_library_added_in_the_web_ui_is_watched_too(
     poll(lambda: search(client, "marble") == ["Marble Orchard"], WITHIN_S, "the clip to appear")
     (item,) = client.get("/api/v1/items", params={"q": "marble"}).json()["items"]
     assert item["library_id"] == made.json()["id"]
+
+
+def test_a_new_folder_is_watched_too(
+    client: httpx.Client, watched: Path, hearth_library: Path, poll: Callable[..., Any]
+) -> None:
+    """Each folder is watched on its own (never through a link that leads out): a folder
+    made after the start is seen, and so is a film copied into it later."""
+    folder = watched / "More" / "Quartz Garden (2003)"
+    folder.mkdir(parents=True)
+    shutil.copy(hearth_library / "Movies/Marble.Orchard.2001.mkv", folder / "Quartz Garden.mkv")
+    poll(lambda: search(client, "quartz") == ["Quartz Garden"], WITHIN_S, "the new folder's film")
+    zenith = hearth_library / "Shows/Orbit Patrol/Season 2/Orbit.Patrol.S02E01.Zenith.mp4"
+    shutil.copy(zenith, folder / "Zenith Point (2011).mp4")
+    poll(lambda: search(client, "zenith") == ["Zenith Point"], WITHIN_S, "the film copied later")

@@ -16,7 +16,7 @@ from mediaserver.events import EventBus
 from mediaserver.library.links import OutsideLibrary
 from mediaserver.library.scanner import Scanner
 from mediaserver.library.service import LibraryService
-from mediaserver.library.walk import walk_folders
+from mediaserver.library.walk import folders_to_watch, walk_folders
 from tests.conftest import LibraryFolder
 
 pytestmark = pytest.mark.timeout(120)
@@ -129,3 +129,14 @@ def test_a_library_holding_only_a_link_out_is_not_an_unplugged_disk(setup: Setup
     reasons = [r[0] for r in setup.db.query("SELECT reason FROM scan_problems")]
     assert not any("empty" in r for r in reasons)
     assert any("leading to " + str(setup.media / "Movies") in r for r in reasons)
+
+
+def test_the_watcher_watches_what_the_scan_walks_and_no_further(setup: Setup) -> None:
+    media, odd = setup.media, setup.media / "Odd"
+    (odd / ".actors").mkdir()
+    watched = set(folders_to_watch([odd]))
+    assert watched == {odd, odd / "Own Film (2002)", odd / "Favourites", odd / ".actors"}
+    allowed = set(folders_to_watch([odd], follow_outside=True))
+    assert {odd / "loop", odd / "loop" / "Movies"} <= allowed  # and each folder only once:
+    assert len({p.resolve() for p in allowed}) == len(allowed)
+    assert media / "Movies" not in allowed and odd / "loop" / "Odd" not in allowed
