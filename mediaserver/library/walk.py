@@ -192,12 +192,12 @@ def folders_to_watch(roots: Sequence[Path], *, follow_outside: bool = False) -> 
         if (st.st_dev, st.st_ino) in visited:
             continue  # a loop, or a link to a folder already here
         visited.add((st.st_dev, st.st_ino))
-        found.append(folder)
         try:
             with os.scandir(folder) as it:
                 entries = [e for e in it if _may_hold_media(e, homes)]
         except OSError:
-            continue
+            continue  # unreadable: a watch on it would fail too (the scan reports it)
+        found.append(folder)
         pending += [Path(e.path) for e in entries]
     return found
 

@@ -89,7 +89,11 @@ class LibraryWatcher:
             # released here, cannot miss a change that the watcher would not see.
             self.watching.set()
             async for changes in watchfiles.awatch(
-                *folders, stop_event=round_, debounce=self.debounce_ms, recursive=False
+                *folders,
+                stop_event=round_,
+                debounce=self.debounce_ms,
+                recursive=False,
+                ignore_permission_denied=True,
             ):
                 touched = {
                     lid
