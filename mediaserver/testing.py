@@ -251,3 +251,43 @@ def user_credentials(
         user = users.by_name(name) or users.create(name, password, admin=admin)
         auth = AuthService(db, users, load_secret(data_dir))
         return [auth.issue(user.id, kind, name=label) for kind in kinds]
+
+
+def as_older_catalog(path: Path, version: int) -> None:
+    """Rebuild the catalog at ``path`` as schema ``version`` held it: only migrations up to
+    ``version`` run, and every row of the tables that version has is copied over (the
+    columns it has).  Setting ``user_version`` alone leaves later columns behind, and the
+    later migrations would then fail on them."""
+    import sqlite3
+
+    import sqlite_utils
+
+    from mediaserver.db.schema import MIGRATIONS
+    from mediaserver.db.search_index import register_functions
+
+    source = sqlite3.connect(path)
+    older = path.with_name(f"{path.name}.older")
+    older.unlink(missing_ok=True)
+    target = sqlite3.connect(older)
+    register_functions(target)
+    db = sqlite_utils.Database(target)
+    for migration in MIGRATIONS[:version]:
+        migration(db)
+    tables = target.execute("SELECT name, sql FROM sqlite_master WHERE type='table'").fetchall()
+    indexes = tuple(name for name, sql in tables if sql.upper().startswith("CREATE VIRTUAL"))
+    for table, _ in tables:  # search indexes (and their own tables) fill themselves
+        has = {r[1] for r in source.execute(f'PRAGMA table_info("{table}")')}
+        columns = [r[1] for r in target.execute(f'PRAGMA table_info("{table}")') if r[1] in has]
+        if not columns or table.startswith(("sqlite_", *indexes)):
+            continue
+        names = ", ".join(f'"{c}"' for c in columns)
+        rows = source.execute(f'SELECT {names} FROM "{table}"').fetchall()
+        marks = ", ".join("?" * len(columns))
+        target.executemany(f'INSERT OR REPLACE INTO "{table}" ({names}) VALUES ({marks})', rows)
+    target.execute(f"PRAGMA user_version = {version}")
+    target.commit()
+    target.close()
+    source.close()
+    for journal in ("-wal", "-shm"):
+        path.with_name(path.name + journal).unlink(missing_ok=True)
+    older.replace(path)

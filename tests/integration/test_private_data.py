@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pyotp
 
-from mediaserver.testing import user_credentials
+from mediaserver.testing import as_older_catalog, user_credentials
 from tests.integration.conftest import run_hearth
 from tests.integration.test_cli import PYTHON, cli_env, free_port, mediaserver
 
@@ -67,8 +67,8 @@ def catalog_before_23(data: Path) -> None:
     conn = sqlite3.connect(data / "catalog.sqlite3")
     with conn:
         conn.execute("UPDATE users SET totp_secret = ? WHERE name = 'Ann'", [CLEAR])
-    conn.execute("PRAGMA user_version = 22")
     conn.close()
+    as_older_catalog(data / "catalog.sqlite3", 22)
 
 
 def test_the_data_folder_is_private_from_the_start_and_loose_ones_are_tightened(

@@ -19,6 +19,7 @@ from mediaserver.backup import BackupError, key_of, restore, take_backup
 from mediaserver.data_folder import tighten
 from mediaserver.db import Database, DatabaseError
 from mediaserver.db.sealing import KEY_FILE, SealingError, load_sealer, read_keys
+from mediaserver.testing import as_older_catalog
 
 PASSWORD = "a long household password"
 CLEAR = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # what a catalog before 23 held in clear
@@ -52,9 +53,7 @@ def before_23(tmp_path: Path) -> Iterator[Path]:
         db.write(
             lambda d: d.execute("UPDATE users SET totp_pending = ? WHERE id = ?", [PENDING, ben.id])
         )
-    conn = sqlite3.connect(data / "catalog.sqlite3")
-    conn.execute("PRAGMA user_version = 22")
-    conn.close()
+    as_older_catalog(data / "catalog.sqlite3", 22)
     assert CLEAR.encode() in raw_catalog(data)
     yield data
 
