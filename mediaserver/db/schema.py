@@ -602,6 +602,20 @@ def _m024_outside_links(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m025_children_index(db: sqlite_utils.Database) -> None:
+    # Only rows with a parent in the index of children: ANALYZE counts the NULLs of every
+    # film as one value, so in a catalog of films and a few shows the full index looked
+    # like 20,000 rows a parent, and the planner scanned all items once per show instead
+    # (a member's search: 1 s, not 10 ms).  Nothing asks for parent_id IS NULL by index.
+    db.executescript(
+        """
+        DROP INDEX IF EXISTS items_parent;
+        CREATE INDEX items_parent ON items(parent_id, season_number, episode_number)
+            WHERE parent_id IS NOT NULL;
+        """
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: tuple[Migration, ...] = (
     _m001_catalog,
@@ -628,6 +642,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m022_search,
     _m023_sealed_totp,
     _m024_outside_links,
+    _m025_children_index,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
