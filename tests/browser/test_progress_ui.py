@@ -356,6 +356,11 @@ def test_home_rows_and_watched_cards(
         expect(up).to_have_count(1)
         expect(up.locator(".card-sub")).to_have_text("Tide · S01E02")
         expect(up).to_have_attribute("href", f"/items/{ids['E2']}")
+        # As on a TV, → at the end of a row stays there; it never jumps to another row.
+        last = started.last
+        last.focus()
+        page.keyboard.press("ArrowRight")
+        expect(last).to_be_focused()
 
         page.locator("a.library", has_text="Library").click()
         page.wait_for_url(re.compile(r"/libraries/\d+$"))

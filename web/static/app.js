@@ -88,8 +88,11 @@ function moveFocus(direction, within = null) {
       // How far apart the two are across the direction: 0 when they overlap (same row or column).
       const apart = horizontal ? Math.max(0, to.top - from.bottom, from.top - to.bottom)
         : Math.max(0, to.left - from.right, from.left - to.right);
-      // Along a row, leaving it costs much; going up or down, a step to the side costs less.
-      const score = gap + apart * (horizontal ? 4 : 1.5) + Math.abs(horizontal ? ty - cy : tx - cx) * 0.25;
+      // Left and right stay in the row, as on a TV: at a row's end they do nothing rather
+      // than jump to whatever lies up or down the page.
+      if (horizontal && apart > 0) continue;
+      // Going up or down, a step to the side costs a little.
+      const score = gap + apart * 1.5 + Math.abs(horizontal ? ty - cy : tx - cx) * 0.25;
       if (score < bestScore) { bestScore = score; best = el; }
     }
     return best;
