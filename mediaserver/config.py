@@ -91,6 +91,8 @@ class StreamingSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_on
     throttle: bool = True
     throttle_segments: Annotated[int, msgspec.Meta(ge=2, le=1000)] = 10
     idle_timeout_seconds: Annotated[float, msgspec.Meta(ge=2)] = 30.0
+    # How long a viewer waits in line for a slot before "busy, try again in ..." (503).
+    queue_seconds: Annotated[float, msgspec.Meta(ge=0, le=30)] = 5.0
     cache_max_mb: Annotated[int, msgspec.Meta(ge=64)] = 10_240
     token_ttl_hours: Annotated[float, msgspec.Meta(gt=0, le=168)] = 12.0
     preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = "veryfast"

@@ -439,6 +439,7 @@ def build_context(settings: Settings) -> AppContext:
         max_transcodes=settings.streaming.transcode_limit,
         max_remuxes=settings.streaming.max_remuxes,
         idle_timeout_s=settings.streaming.idle_timeout_seconds,
+        queue_wait_s=settings.streaming.queue_seconds,
         throttle_segments=settings.streaming.throttle_segments
         if settings.streaming.throttle
         else None,

@@ -10,6 +10,7 @@ request can never name a file outside the stream's folder.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,10 @@ from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 
 from mediaserver import metrics
+from mediaserver.accounts.users import User
 from mediaserver.api.access import admin_only, viewer
 from mediaserver.api.errors import invalid_parameter
+from mediaserver.api.guard import SESSION_COOKIE
 from mediaserver.api.playback import check_parameters, new_session, resolve
 from mediaserver.api.ranges import serve_file
 from mediaserver.context import AppContext
@@ -61,6 +64,17 @@ def _session(value: str | None) -> str:
     if not _SESSION.match(value):
         raise invalid_parameter("session", "letters, digits, - and _ only, at most 32")
     return value
+
+
+def _screen(request: Request[Any, Any, Any], user: User) -> str:
+    """Who watches, as the transcode queue tells people apart: the user on one sign-in
+    (a browser's cookie, an app's or TV's key), the way Jellyfin tells devices apart.  At
+    the transcode cap a screen's new stream may replace its own older one (a reloaded
+    player); a household sharing one account on two screens is two viewers."""
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    credential = token.strip() if scheme.lower() == "bearer" else ""
+    credential = credential or request.cookies.get(SESSION_COOKIE, "")
+    return f"{user.id}/{hashlib.blake2b(credential.encode(), digest_size=6).hexdigest()}"
 
 
 def _playlist(text: str) -> Response[bytes]:
@@ -120,7 +134,8 @@ class MasterPlaylistController(Controller):
         check_parameters(request.query_params, extra=("session",))
         query = {k: v for k, v in request.query_params.items()}
         session = _session(query.pop("session", None))
-        chosen, client, decision = resolve(ctx, item_id, query, viewer(request))
+        user = viewer(request)
+        chosen, client, decision = resolve(ctx, item_id, query, user)
         file = ctx.streaming_file(int(chosen["id"]))
         try:
             plan = ctx.streaming.plan(file, decision, client)
@@ -129,7 +144,7 @@ class MasterPlaylistController(Controller):
         if not plan.streams:
             raise NotFoundException(detail="this file's video cannot be streamed (no size known)")
         names = [ctx.subtitle_attributes(s) for s in plan.subtitles]
-        return _playlist(ctx.streaming.master(plan, session, names))
+        return _playlist(ctx.streaming.master(plan, session, names, person=_screen(request, user)))
 
 
 class HlsController(Controller):
@@ -242,6 +257,7 @@ class HlsController(Controller):
     def jobs(self, ctx: NamedDependency[AppContext]) -> dict[str, Any]:
         return {
             "jobs": ctx.transcoder.jobs(),
+            "waiting": ctx.transcoder.waiting(),  # people queued for a slot, first come first
             "cache": {
                 "bytes": ctx.transcoder.cache.total_bytes,
                 "max_bytes": ctx.transcoder.cache.max_bytes,

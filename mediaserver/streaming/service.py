@@ -228,7 +228,16 @@ class StreamingService:
     def query(self, key: str, session: str) -> str:
         return urlencode({"t": self.token(key), "s": session})
 
-    def master(self, plan: Plan, session: str, subtitle_names: Sequence[dict[str, str]]) -> str:
+    def master(
+        self,
+        plan: Plan,
+        session: str,
+        subtitle_names: Sequence[dict[str, str]],
+        *,
+        person: str | None = None,
+    ) -> str:
+        """The master playlist; ``person`` (a user id) owns ``session``, whose new jobs may
+        then take the place of that person's older ones when every slot is taken."""
         variants = [
             Variant(
                 uri=f"{HLS_PREFIX}/{stream.key}/index.m3u8?{self.query(stream.key, session)}",
@@ -248,6 +257,8 @@ class StreamingService:
             for sub, attributes in zip(plan.subtitles, subtitle_names, strict=True):
                 uri = f"{HLS_PREFIX}/{home}/subtitles/{sub['idx']}.m3u8?{query}"
                 renditions.append(Rendition(uri, attributes))
+        if person is not None:
+            self.transcoder.claim(session, person)
         if plan.streams:
             self.transcoder.prepare(plan.streams[0][0], session)
         return master_playlist(variants, renditions)

@@ -15,8 +15,10 @@ job at N (a seek).  Viewers of the same stream share jobs.
 Every ffmpeg runs in its own process group with the parent-death signal set by the thread
 that started it, which lives exactly as long as its ffmpeg: after ``kill -9`` of the server
 the kernel kills them.  Jobs idle for ``idle_timeout_seconds`` are stopped, at most
-``max_transcodes`` transcodes (and ``max_remuxes`` remuxes) run at once, beyond that the
-caller gets :class:`Busy` (a 503 with Retry-After).  Start-up kills what a crashed run left.
+``max_transcodes`` transcodes (and ``max_remuxes`` remuxes) run at once.  A running job is
+never stopped for someone else: a newcomer waits its turn in a short fair queue
+(``slots.py``), then gets :class:`Busy` (a 503 with an estimated Retry-After).  Start-up
+kills what a crashed run left.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +46,7 @@ import structlog
 
 from mediaserver import metrics
 from mediaserver.ffmpeg_tools import INPUT_GUARD, guarded_argv, input_url
-from mediaserver.streaming import fmp4
+from mediaserver.streaming import fmp4, slots
 from mediaserver.streaming.playlists import Segment
 from mediaserver.streaming.segment_cache import SegmentCache
 
@@ -57,6 +60,7 @@ TS_OFFSET_S = 10.0
 _WAIT_AHEAD = {"transcode": 2, "remux": 8}  # wait for a job this close rather than restart
 _MAX_JOB_SEGMENTS = 1200  # a job covers at most this many segments; the next one follows
 _SEGMENT_TIMEOUT_S = 60.0
+_MAX_OWNERS = 4096  # sessions whose person is remembered (the oldest are forgotten first)
 
 
 class StreamError(Exception):
@@ -263,6 +267,7 @@ class Transcoder:
         max_remuxes: int,
         idle_timeout_s: float = 30.0,
         throttle_segments: int | None = 10,
+        queue_wait_s: float = 5.0,
     ) -> None:
         self.ffmpeg = ffmpeg
         self.cache = cache
@@ -272,7 +277,10 @@ class Transcoder:
         self.max_remuxes = max_remuxes
         self.idle_timeout_s = idle_timeout_s
         self.throttle_segments = throttle_segments
+        self.queue_wait_s = queue_wait_s
         self._cond = threading.Condition()
+        self._queue = slots.FairQueue()
+        self._owners: OrderedDict[str, str] = OrderedDict()  # session -> person
         self._jobs: list[Job] = []
         self._streams: dict[str, Stream] = {}
         self._ids = itertools.count(1)
@@ -424,8 +432,21 @@ class Transcoder:
         with self._cond:
             if any(j.stream.key == stream.key and j.covers(0) for j in self._jobs):
                 return
-            with contextlib.suppress(Busy):
+            # Only into a free slot nobody queues for: the player's first segment request
+            # takes its turn in the queue if it must.
+            if self._may_start(stream.spec.mode, session):
                 self._touch(self._start(stream, 0, session), 0, session)
+
+    def claim(self, session: str, person: str) -> None:
+        """``session`` plays for ``person`` (a signed-in user): their jobs are one person's.
+        The first claim stands, so nobody can take over someone else's session."""
+        with self._cond:
+            if session in self._owners:
+                self._owners.move_to_end(session)
+                return
+            self._owners[session] = person
+            while len(self._owners) > _MAX_OWNERS:
+                self._owners.popitem(last=False)
 
     def stop_session(self, session: str) -> int:
         """The viewer left: stop the jobs only this session used."""
@@ -436,6 +457,7 @@ class Transcoder:
                 if job.alive and not job.sessions:
                     self._stop(job, "the viewer stopped")
                     stopped += 1
+            self._owners.pop(session, None)
             self._cond.notify_all()
         return stopped
 
@@ -448,6 +470,11 @@ class Transcoder:
 
     def at_capacity(self) -> bool:
         return self._count("transcode") >= self.max_transcodes
+
+    def waiting(self) -> list[dict[str, Any]]:
+        """Who waits for a slot, first come first."""
+        with self._cond:
+            return self._queue.listing()
 
     def jobs(self) -> list[dict[str, Any]]:
         with self._cond:
@@ -491,24 +518,97 @@ class Transcoder:
             raise StreamError("the server took too long to prepare this part of the video")
         self._cond.wait(timeout=min(remaining, 1.0))
 
+    def _limit(self, mode: str) -> int:
+        return self.max_transcodes if mode == "transcode" else self.max_remuxes
+
+    def _person(self, session: str) -> str:
+        person = self._owners.get(session)
+        return f"user {person}" if person is not None else f"session {session}"
+
+    def _owned(self, job: Job, person: str) -> bool:
+        """Whether ``job`` serves ``person`` alone (in one or more of their sessions)."""
+        return bool(job.sessions) and all(self._person(s) == person for s in job.sessions)
+
+    def _may_start(self, mode: str, session: str) -> bool:
+        """Whether ``session`` may start a ``mode`` job now (the lock is held): into a free
+        slot when nobody else waits before it, or in place of its person's own job."""
+        person = self._person(session)
+        if any(
+            j.alive and j.stream.spec.mode == mode and self._owned(j, person) for j in self._jobs
+        ):
+            return True
+        if self._count(mode) >= self._limit(mode):
+            return False
+        first = self._queue.first(mode)
+        return first is None or first.person == person
+
+    def _wait_turn(self, mode: str, session: str) -> None:
+        """Queue for a slot, at most ``queue_wait_s`` (the lock is held, and released while
+        waiting); returns with the lock held when it is this session's turn, else Busy."""
+        ticket = self._queue.join(self._person(session), mode)
+        deadline = time.monotonic() + self.queue_wait_s
+        try:
+            while not self._may_start(mode, session):
+                if self._closing.is_set():
+                    raise StreamError("the server is shutting down")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    metrics.BUSY_REFUSALS.inc()
+                    raise self._busy(mode, self._queue.ahead(ticket))
+                self._cond.wait(timeout=min(remaining, 1.0))
+        finally:
+            self._queue.leave(ticket)
+            self._cond.notify_all()  # the next in line may be first now
+
+    def _busy(self, mode: str, position: int) -> Busy:
+        now = time.monotonic()
+        estimates = [
+            self._free_in(j, now) for j in self._jobs if j.alive and j.stream.spec.mode == mode
+        ]
+        seconds = slots.nth_free(estimates, position)
+        message = slots.busy_message(mode, self._limit(mode), seconds)
+        return Busy(message, retry_after=slots.retry_after(seconds))
+
+    def _free_in(self, job: Job, now: float) -> float:
+        """Seconds until ``job`` should be done: its viewer plays up to where the job, kept
+        ``throttle_segments`` ahead of them, makes its last segment."""
+        segments = job.stream.segments
+        ahead = self.throttle_segments or 0
+        asked = min(max(job.requested, job.start), job.end - 1)
+        last = max(asked, job.end - 1 - ahead)
+        return slots.free_in(
+            playout_s=segments[last].start_s - segments[asked].start_s,
+            quiet_s=now - job.last_request,
+            idle_timeout_s=self.idle_timeout_s,
+            active_within_s=2 * job.stream.spec.segment_s + 1,
+        )
+
     def _start(self, stream: Stream, index: int, session: str) -> Job:
-        """A new job from ``index`` (the lock is held)."""
+        """A new job from ``index`` (the lock is held), or the job of another viewer of the
+        same stream that came to cover ``index`` while this one queued for a slot."""
         if self._closing.is_set():
             raise StreamError("the server is shutting down")
         mode = stream.spec.mode
+        if not self._may_start(mode, session):
+            self._wait_turn(mode, session)
+            shared = next(
+                (j for j in self._jobs if j.stream.key == stream.key and j.covers(index)), None
+            )
+            if shared is not None:
+                return shared
         # The same viewer moved (seek, quality switch): its old jobs make way.
         for job in self._jobs:
             if job.alive and job.sessions == {session}:
                 self._stop(job, "the viewer moved on")
-        limit = self.max_transcodes if mode == "transcode" else self.max_remuxes
-        if self._count(mode) >= limit:
-            quiet = [j for j in self._jobs if j.alive and j.stream.spec.mode == mode]
-            quiet.sort(key=lambda j: j.last_request)
-            if quiet and time.monotonic() - quiet[0].last_request > 10:
-                self._stop(quiet[0], "another viewer needed its slot")
-            else:
-                metrics.BUSY_REFUSALS.inc()
-                raise Busy(f"all {limit} {mode} slots are in use; try again shortly")
+        if self._count(mode) >= self._limit(mode):
+            # Still full: the same person's job in another session (a reloaded player, a
+            # second screen) makes way, the one they asked least recently first.
+            person = self._person(session)
+            own = [j for j in self._jobs if j.alive and j.stream.spec.mode == mode]
+            own = sorted((j for j in own if self._owned(j, person)), key=lambda j: j.last_request)
+            if not own:  # cannot happen: _may_start let it in
+                raise self._busy(mode, 0)
+            self._stop(own[0], "the same person started another stream")
         end = min(len(stream.segments), index + _MAX_JOB_SEGMENTS)
         job = Job(next(self._ids), stream, index, end, {session}, next_index=index, requested=index)
         job.thread = threading.Thread(

@@ -49,7 +49,7 @@ from mediaserver.config import load_settings
 from mediaserver.streaming import fmp4, tokens
 from mediaserver.streaming.transcoder import TS_OFFSET_S
 from mediaserver.testing import make_clip
-from tests.integration.conftest import auth_headers, make_admin, wait_until
+from tests.integration.conftest import add_member, auth_headers, make_admin, wait_until
 
 FPS = 25.0
 FRAME_S = 1 / FPS
@@ -64,6 +64,7 @@ STREAMING = {
     "max_transcodes": 1,
     "throttle_segments": 2,
     "idle_timeout_seconds": 3,
+    "queue_seconds": 1,  # a newcomer waits less than the idle timeout: saturation is seen
 }
 PYTHON = sys.executable
 
@@ -820,17 +821,21 @@ def test_a_second_transcode_beyond_the_limit_gets_503_with_retry_after(
     hearth: Hearth, client: httpx.Client, sessions: Callable[[], str]
 ) -> None:
     first, second = sessions(), sessions()
+    # Another person: the same sign-in's new stream would take its own older one's place.
+    _, other = add_member(client, auth_headers(hearth.url), "saturation")
     busy = renditions(client, hearth.items["Falcon Marsh"], first, profile="tv-legacy")["240p"]
-    waiting = renditions(client, hearth.items["Heron Bay"], second, profile="tv-legacy")["240p"]
     for index in range(2):  # the first viewer is watching: its job is not idle
         assert client.get(busy.segments[index]).status_code == 200
+    with httpx.Client(base_url=hearth.url, headers=other, timeout=90) as them:
+        waiting = renditions(them, hearth.items["Heron Bay"], second, profile="tv-legacy")["240p"]
     refused = client.get(waiting.segments[0])
-    assert refused.status_code == 503, refused.text
+    assert refused.status_code == 503, refused.text[:300]
     assert int(refused.headers["retry-after"]) > 0
-    assert "slot" in refused.json()["detail"]
+    assert "slot is in use by another viewer" in refused.json()["detail"]
     # The first viewer leaves: the slot is free.
     client.post(f"/api/v1/hls/sessions/{first}/stop")
-    assert client.get(waiting.segments[0]).status_code == 200
+    served = client.get(waiting.segments[0])
+    assert served.status_code == 200, served.text[:300]
 
 
 # -- 10. a file that breaks while it plays ---------------------------------------------------------
