@@ -438,8 +438,9 @@ class Transcoder:
                 self._touch(self._start(stream, 0, session), 0, session)
 
     def claim(self, session: str, person: str) -> None:
-        """``session`` plays for ``person`` (a signed-in user): their jobs are one person's.
-        The first claim stands, so nobody can take over someone else's session."""
+        """``session`` plays for ``person`` (one user on one sign-in): at the cap, a new job of
+        theirs may replace their own older one.  The first claim stands, so nobody can
+        take over someone else's session."""
         with self._cond:
             if session in self._owners:
                 self._owners.move_to_end(session)
@@ -563,19 +564,22 @@ class Transcoder:
     def _busy(self, mode: str, position: int) -> Busy:
         now = time.monotonic()
         estimates = [
-            self._free_in(j, now) for j in self._jobs if j.alive and j.stream.spec.mode == mode
+            self._free_in(j, now)
+            for j in self._jobs
+            if j.alive and j.stream.spec.mode == mode and j.next_index < j.end  # not ending
         ]
         seconds = slots.nth_free(estimates, position)
         message = slots.busy_message(mode, self._limit(mode), seconds)
         return Busy(message, retry_after=slots.retry_after(seconds))
 
     def _free_in(self, job: Job, now: float) -> float:
-        """Seconds until ``job`` should be done: its viewer plays up to where the job, kept
-        ``throttle_segments`` ahead of them, makes its last segment."""
+        """Seconds until ``job``'s slot should be free: its viewer plays up to where the job,
+        kept ``throttle_segments`` ahead of them, makes the stream's last segment (a job
+        that ends sooner is followed by the next in the same slot)."""
         segments = job.stream.segments
         ahead = self.throttle_segments or 0
         asked = min(max(job.requested, job.start), job.end - 1)
-        last = max(asked, job.end - 1 - ahead)
+        last = max(asked, len(segments) - 1 - ahead)
         return slots.free_in(
             playout_s=segments[last].start_s - segments[asked].start_s,
             quiet_s=now - job.last_request,
@@ -600,25 +604,49 @@ class Transcoder:
         for job in self._jobs:
             if job.alive and job.sessions == {session}:
                 self._stop(job, "the viewer moved on")
-        if self._count(mode) >= self._limit(mode):
-            # Still full: the same person's job in another session (a reloaded player, a
-            # second screen) makes way, the one they asked least recently first.
-            person = self._person(session)
+        person = self._person(session)
+        first = self._queue.first(mode)
+        full = self._count(mode) >= self._limit(mode)
+        if full or (first is not None and first.person != person):
+            # Let in for their own job (_may_start): the same person's job in another
+            # session (a reloaded player, another film) makes way, the one they asked
+            # least recently first; they never hold a second slot while others wait.
             own = [j for j in self._jobs if j.alive and j.stream.spec.mode == mode]
             own = sorted((j for j in own if self._owned(j, person)), key=lambda j: j.last_request)
-            if not own:  # cannot happen: _may_start let it in
+            if own:
+                self._stop(own[0], "the same person started another stream")
+            elif full:  # cannot happen: _may_start let it in
                 raise self._busy(mode, 0)
-            self._stop(own[0], "the same person started another stream")
+        return self._launch(stream, index, {session})
+
+    def _launch(self, stream: Stream, index: int, sessions: set[str]) -> Job:
         end = min(len(stream.segments), index + _MAX_JOB_SEGMENTS)
-        job = Job(next(self._ids), stream, index, end, {session}, next_index=index, requested=index)
+        job = Job(next(self._ids), stream, index, end, sessions, next_index=index, requested=index)
         job.thread = threading.Thread(
             target=self._run, args=(job,), name=f"hls-job-{job.id}", daemon=True
         )
         self._jobs.append(job)
         job.thread.start()
-        metrics.JOBS_STARTED.labels(mode).inc()
-        log.info("stream job started", job=job.id, stream=stream.key, mode=mode, start=index)
+        metrics.JOBS_STARTED.labels(stream.spec.mode).inc()
+        log.info(
+            "stream job started", job=job.id, stream=stream.key, mode=stream.spec.mode, start=index
+        )
         return job
+
+    def _follow(self, job: Job) -> None:
+        """``job`` made the last segment it covers and the stream goes on: its successor
+        starts now, in its slot, so no newcomer takes that slot before its viewers get
+        there (the lock is held)."""
+        if self._closing.is_set() or any(
+            j.alive and j.stream.key == job.stream.key and j.start <= job.end < j.end
+            for j in self._jobs
+        ):
+            return
+        successor = self._launch(job.stream, job.end, set(job.sessions))
+        # Not idle before its viewers reach it: they are still playing ``job``'s segments.
+        segments = job.stream.segments
+        lead = segments[job.end].start_s - segments[min(job.requested, job.end - 1)].start_s
+        successor.last_request = max(job.last_request, time.monotonic()) + max(0.0, lead)
 
     def _stop(self, job: Job, reason: str) -> None:
         if job.alive:
@@ -713,6 +741,8 @@ class Transcoder:
         """Segment ``index`` is in the cache: wake its waiters, then throttle (lock not held)."""
         with self._cond:
             job.next_index = index + 1
+            if job.alive and job.next_index == job.end < len(job.stream.segments):
+                self._follow(job)
             self._cond.notify_all()
             while (
                 self.throttle_segments is not None

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mediaserver.streaming import transcoder
 from mediaserver.testing import make_clip
 from tests.integration.conftest import add_member, auth_headers, wait_until
 from tests.integration.test_hls import Rendition, movie_ids, renditions, stream_jobs
@@ -188,3 +189,30 @@ def test_the_same_person_in_a_new_player_takes_over_their_own_slot(
     assert took < QUEUE_S
     assert not stream_jobs(people.ann, ann.key, alive=True)
     assert refused.status_code == 503, said(refused)  # Ann still holds the one slot
+
+
+def test_a_long_film_goes_on_in_its_viewers_slot_from_one_job_to_the_next(
+    people: People, sessions: Callable[[], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A job covers at most 1,200 segments (an hour); here 4, in this in-process server.
+    monkeypatch.setattr(transcoder, "_MAX_JOB_SEGMENTS", 4)
+    ann = first_rendition(people.ann, people.items["Birch Hollow"], sessions())
+    watch(people.ann, ann, 20)  # a job for 20-23; a new one must take over at 24
+    bea = first_rendition(people.bea, people.items["Cedar Falls"], sessions())
+    with ThreadPoolExecutor(1) as pool:
+        bea_asks = pool.submit(timed_get, people.bea, bea.segments[24])
+        wait_until(lambda: waiting(people.ann), 3, "Bea to wait in line")
+        for index in range(21, 24):
+            assert people.ann.get(ann.segments[index]).status_code == 200, index
+        # The first job has made its last segment and ends while Ann still plays what it
+        # made (in a real film she is half a minute behind it), before she asks for 24.
+        wait_until(
+            lambda: all(j["start"] != 20 for j in stream_jobs(people.ann, ann.key, alive=True)),
+            10,
+            "the first job to end",
+        )
+        response = people.ann.get(ann.segments[24])
+        assert response.status_code == 200, said(response)
+        refused, _ = bea_asks.result()
+    assert refused.status_code == 503, said(refused)
+    assert [j["start"] for j in stream_jobs(people.ann, ann.key, alive=True)] == [24]
