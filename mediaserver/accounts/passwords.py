@@ -3,6 +3,10 @@
 A password is refused when it is shorter than ``MIN_LENGTH`` or when zxcvbn, which knows
 the common-password lists and keyboard walks, rates it weak ("password123", "qwertyuiop");
 the refusal says why, with zxcvbn's advice.
+
+zxcvbn refuses more than 72 characters (its matching grows steeply with length), but a long
+passphrase is welcome up to ``MAX_LENGTH``: it is judged in pieces of 72, and is as strong
+as its strongest piece (the rest can only add to it).  The whole password is hashed.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ __all__ = [
 
 MIN_LENGTH = 10
 MAX_LENGTH = 256  # argon2 takes any length; a megabyte "password" is just a slow request
+_CHECKED_LENGTH = 72  # what zxcvbn accepts at a time (it raises ValueError beyond)
 _hasher = argon2.PasswordHasher()  # RFC 9106 "low memory" profile: 64 MiB, t=3, p=4
 # Verifying against this costs what verifying a real hash costs, so a login for a name
 # that does not exist takes as long as one for a name that does.
@@ -40,12 +45,15 @@ def check_strength(password: str, *, context: Sequence[str] = ()) -> None:
         raise WeakPassword(f"the password must be at least {MIN_LENGTH} characters long")
     if len(password) > MAX_LENGTH:
         raise WeakPassword(f"the password must be at most {MAX_LENGTH} characters long")
-    verdict = zxcvbn(password[:100], user_inputs=[c for c in context if c])
-    if verdict["score"] < 3:
-        feedback = verdict["feedback"]
-        reason = feedback.get("warning") or "it is too easy to guess"
-        advice = " ".join(feedback.get("suggestions") or [])
-        raise WeakPassword(f"the password is too weak: {reason.rstrip('.')}. {advice}".strip())
+    inputs = [c for c in context if c]
+    for start in range(0, len(password), _CHECKED_LENGTH):
+        verdict = zxcvbn(password[start : start + _CHECKED_LENGTH], user_inputs=inputs)
+        if verdict["score"] >= 3:  # one strong piece settles it
+            return
+    feedback = verdict["feedback"]  # every piece is weak: the advice for the last one
+    reason = feedback.get("warning") or "it is too easy to guess"
+    advice = " ".join(feedback.get("suggestions") or [])
+    raise WeakPassword(f"the password is too weak: {reason.rstrip('.')}. {advice}".strip())
 
 
 def hash_password(password: str) -> str:

@@ -112,7 +112,7 @@ class AccountController(Controller):
         if data.get("new", "") != data.get("again", ""):
             return profile_page(ctx, request, status=400, error="The new passwords differ.")
         try:
-            ctx.users.set_password(user.id, data.get("new", "")[:256])
+            ctx.users.set_password(user.id, data.get("new", ""))
         except (UserError, WeakPassword) as exc:
             return profile_page(ctx, request, status=400, error=sentence(exc))
         # Every session ended, this one too: a fresh one keeps this browser signed in.

@@ -134,7 +134,7 @@ class AdminController(Controller):
 
         try:
             limits = _limits(form)
-            user = ctx.users.create(name, form_value(form, "password")[:256], admin=admin)
+            user = ctx.users.create(name, form_value(form, "password"), admin=admin)
         except (UserError, WeakPassword) as exc:
             return refused(exc)
         if not admin:
@@ -197,7 +197,7 @@ class AdminController(Controller):
     ) -> Response[Any]:
         user = _user_or_404(ctx, user_id)
         try:
-            ctx.users.set_password(user.id, data.get("password", "")[:256])
+            ctx.users.set_password(user.id, data.get("password", ""))
         except (UserError, WeakPassword) as exc:
             return self._user_page(ctx, user, status=400, error=sentence(exc))
         return Redirect(f"/admin/users/{user.id}?done=password", status_code=303)

@@ -50,11 +50,27 @@ def auth(db: Database, users: UserService) -> AuthService:
         ("aaaaaaaaaaaa", "too weak"),
         ("alice-alice-alice", "too weak"),  # made of the user's own name
         ("x" * 300, "at most 256"),
+        ("password" * 32, "too weak"),  # 256 characters, every piece of them weak
     ],
 )
 def test_weak_passwords_are_refused_with_a_reason(password: str, reason: str) -> None:
     with pytest.raises(passwords.WeakPassword, match=reason):
         passwords.check_strength(password, context=["alice"])
+
+
+BRIDGES = " the ferry lanterns hum under seven bridges at dusk" * 6
+
+
+@pytest.mark.parametrize(
+    "phrase",
+    [BRIDGES[:73], BRIDGES[:256], ("a" * 72 + BRIDGES)[:200]],  # the last: a weak first piece
+)
+def test_a_long_passphrase_is_judged_in_pieces_and_hashed_whole(
+    users: UserService, phrase: str
+) -> None:
+    user = users.create("Alice", phrase)
+    assert users.authenticate("Alice", phrase) == user
+    assert users.authenticate("Alice", phrase[:-1]) is None
 
 
 def test_a_password_is_stored_as_argon2id_and_verified(users: UserService, db: Database) -> None:
