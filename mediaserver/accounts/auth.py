@@ -32,6 +32,7 @@ from mediaserver.accounts.picker import PickerStore
 from mediaserver.accounts.tickets import TICKET_TTL_S, Tickets
 from mediaserver.accounts.totp import TwoFactor
 from mediaserver.accounts.users import User, UserService
+from mediaserver.constant_time import same_secret
 from mediaserver.db import Database
 from mediaserver.events import Event, EventBus
 
@@ -309,7 +310,7 @@ class AuthService:
         epoch = self._epoch(user_id)
         if epoch is None or expiry < time.time():
             return None
-        if not hmac.compare_digest(mac, self._mac(user_id, expiry, epoch)):
+        if not same_secret(mac, self._mac(user_id, expiry, epoch)):
             return None
         return self.users.get(user_id)
 

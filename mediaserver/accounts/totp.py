@@ -20,6 +20,7 @@ from typing import Any
 import pyotp
 import segno
 
+from mediaserver.constant_time import same_secret
 from mediaserver.db import Database
 from mediaserver.db.sealing import Sealer, check_catalog, load_sealer
 
@@ -150,13 +151,15 @@ class TwoFactor:
         totp = pyotp.TOTP(key)
         now = totp.timecode(time.time())
         for step in (now - 1, now, now + 1):
-            if step > after and hmac.compare_digest(totp.generate_otp(step), code):
+            if step > after and same_secret(totp.generate_otp(step), code):
                 return step
         return None
 
     def _hash(self, code: str) -> bytes:
         normal = code.strip().upper().replace("-", "").replace(" ", "")
-        return hmac.new(self.secret, f"recovery\n{normal}".encode(), hashlib.sha256).digest()
+        return hmac.new(
+            self.secret, f"recovery\n{normal}".encode("utf-8", "surrogatepass"), hashlib.sha256
+        ).digest()
 
 
 def _qr_svg(uri: str) -> str:

@@ -28,6 +28,7 @@ from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from mediaserver.api.clients import request_address
+from mediaserver.constant_time import same_secret
 
 __all__ = ["SESSION_COOKIE", "AuthMiddleware", "RateLimiter", "csrf_token", "is_public", "respond"]
 
@@ -96,7 +97,7 @@ class AuthMiddleware:
             raise _too_many(wait)
         if session is not None and scope.get("method") in _UNSAFE:
             wanted = csrf_token(ctx.auth.secret, session)
-            if not hmac.compare_digest(_header(scope, b"x-csrf-token") or "", wanted):
+            if not same_secret(_header(scope, b"x-csrf-token") or "", wanted):
                 await self._check_form_then_run(scope, receive, send, wanted)
                 return
         await self.app(scope, receive, send)
@@ -133,7 +134,7 @@ class AuthMiddleware:
                 break
         raw = b"".join(chunks)
         given = parse_qs(raw.decode("utf-8", "replace")).get("csrf_token", [""])[0]
-        if not hmac.compare_digest(given, wanted):
+        if not same_secret(given, wanted):
             raise _csrf_refused()
         sent = False
 

@@ -16,6 +16,8 @@ import secrets
 import time
 from pathlib import Path
 
+from mediaserver.constant_time import same_secret
+
 __all__ = ["TokenError", "load_secret", "sign", "verify"]
 
 
@@ -60,7 +62,7 @@ def verify(secret: bytes, scope: str, token: str | None, *, now: float | None = 
     if not expiry_text.isdigit() or len(expiry_text) > 12 or not signature:
         raise TokenError("this stream link's token is malformed")
     expiry = int(expiry_text)
-    if not hmac.compare_digest(signature, _signature(secret, scope, expiry)):
+    if not same_secret(signature, _signature(secret, scope, expiry)):
         raise TokenError("this stream link's token is not valid for this stream")
     if expiry < (time.time() if now is None else now):
         raise TokenError("this stream link has expired; reload the player")

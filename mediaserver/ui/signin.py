@@ -11,7 +11,6 @@ set-up page answers 403.
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
@@ -33,6 +32,7 @@ from mediaserver.accounts.picker import PickerPerson
 from mediaserver.accounts.users import UserError
 from mediaserver.api.clients import from_home_network, request_address
 from mediaserver.api.guard import SESSION_COOKIE
+from mediaserver.constant_time import same_secret
 from mediaserver.context import AppContext
 
 __all__ = [
@@ -243,7 +243,7 @@ class SignInController(Controller):
         expected = ctx.setup_code
         if ctx.users.has_admin() or expected is None:
             raise PermissionDeniedException(detail="set-up is done; sign in instead")
-        if not code or not hmac.compare_digest(code, expected):
+        if not code or not same_secret(code, expected):
             raise PermissionDeniedException(
                 detail="this set-up link is not valid; use the one the server printed"
             )

@@ -165,3 +165,31 @@ def test_the_profile_form_changes_to_a_long_password(
         changed = web.post("/profile/password", data=fields)
         assert changed.status_code == 303, changed.text
     assert _login(client, "ulla", LONG).status_code == 200
+
+
+# -- 4: two-factor codes in other scripts -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "code", ["١٢٣٤٥٦", "12345é", "\uff11\uff12\uff13\uff14\uff15\uff16", "ⅰⅱⅲⅳⅴⅵ", "\u00b2" * 6]
+)
+def test_a_code_in_another_script_is_a_wrong_code(
+    server: tuple[httpx.Client, dict[str, str]], code: str
+) -> None:
+    client, admin = server
+    name, password = f"vera{ord(code[0])}", "vera keeps her codes safe"
+    _new_user(client, admin, name, password)
+    own = _bearer(_login(client, name, password))
+    secret = client.post("/api/v1/auth/totp", headers=own).json()["secret"]
+    odd = client.post("/api/v1/auth/totp/confirm", json={"code": code}, headers=own)
+    assert odd.status_code == 400, odd.text  # as "000000" would be
+    right = client.post(
+        "/api/v1/auth/totp/confirm", json={"code": pyotp.TOTP(secret).now()}, headers=own
+    )
+    assert right.status_code == 200, right.text
+    # Signing in: the code in the login, then in the second step with the ticket.
+    direct = _login(client, name, password, totp=code)
+    assert direct.status_code == 401 and "two-factor code" in direct.json()["detail"], direct.text
+    ticket = _login(client, name, password).json()["ticket"]
+    second = client.post("/api/v1/auth/login/code", json={"ticket": ticket, "code": code})
+    assert second.status_code == 401 and second.json()["tries_left"] == 4, second.text

@@ -143,6 +143,7 @@ def test_a_refresh_token_works_once(auth: AuthService, users: UserService) -> No
         "hak_" + "A" * 43,
         "Bearer",
         "hrt_whatever",  # a refresh token is not a bearer credential
+        "hat_1.9999999999.é" + "0" * 31,  # another script: refused, never a TypeError
     ],
 )
 def test_forged_or_malformed_tokens_are_refused(

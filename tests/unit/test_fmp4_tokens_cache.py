@@ -45,7 +45,21 @@ def test_a_token_is_useless_for_another_stream_or_secret() -> None:
 
 @pytest.mark.parametrize(
     "token",
-    [None, "", "abc", "123", "123.", ".abc", "-5.abc", "1e9.abc", "9" * 13 + ".abc", "12 .abc"],
+    [
+        None,
+        "",
+        "abc",
+        "123",
+        "123.",
+        ".abc",
+        "-5.abc",
+        "1e9.abc",
+        "9" * 13 + ".abc",
+        "12 .abc",
+        "9999999999.é",
+        "9999999999.\udc80",
+        "١٢٣.abc",
+    ],  # other scripts: refused, never a 500
 )
 def test_missing_and_malformed_tokens_are_refused(token: str | None) -> None:
     with pytest.raises(tokens.TokenError):
