@@ -71,11 +71,14 @@ def plain_problem(key: str | None, message: str, choices: Sequence[str] = ()) ->
     wanted``; ``choices`` are the allowed values when the handler's signature names them."""
     message = message.strip()
     said: str | None = None
+    named = False  # the key is a field the message names (even one called "data")
     if found := _FIELD.fullmatch(message):
-        key = found["field"]
+        key, named = found["field"], True
         said = "is required" if found["what"] == "missing required" else "is not a known field"
     elif found := _MISSING.match(message):
-        key, said = found["field"], "is required"
+        key, said, named = found["field"], "is required", True
+    elif message.startswith("Unsupported type") and key:  # text where a file part belongs
+        said, named = "must be a file", True
     elif found := _WRONG_TYPE.fullmatch(message):
         said = f"must be {_kind(found['type'])}"
         if key == "data":  # the whole body
@@ -101,7 +104,7 @@ def plain_problem(key: str | None, message: str, choices: Sequence[str] = ()) ->
         said = message.replace("`", "")
         if "Expected" in said:
             said = "is not a valid value"
-    return f"{key}: {said}" if key and key != "data" else said
+    return f"{key}: {said}" if key and (named or key != "data") else said
 
 
 def _choices(request: Request[Any, Any, Any], key: str) -> list[str]:

@@ -8,6 +8,7 @@ account by trying ids.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
@@ -29,7 +30,7 @@ from mediaserver.api.access import admin_only, viewer
 from mediaserver.context import AppContext
 from mediaserver.imaging import AVATAR_CONTENT_TYPE, ImageRejected, normalise_avatar
 
-__all__ = ["UserController", "profile_of"]
+__all__ = ["AvatarUpload", "UserController", "profile_of"]
 
 MAX_AVATAR_BYTES = 5 * 1024 * 1024
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -51,6 +52,16 @@ class UserChange(msgspec.Struct, forbid_unknown_fields=True):
     max_rating: Rating | msgspec.UnsetType | None = msgspec.UNSET
     show_unrated: bool | msgspec.UnsetType = msgspec.UNSET
     libraries: list[int] | msgspec.UnsetType | None = msgspec.UNSET
+
+
+@dataclass
+class AvatarUpload:
+    """The multipart body of a picture upload: one file part named ``data`` (the profile
+    form's field).  A model rather than a bare ``UploadFile``: without that part Litestar
+    answers 400 "data: is required" (a bare ``UploadFile`` with no file in the form was a
+    500), and the schema names the part."""
+
+    data: UploadFile
 
 
 class PasswordReset(msgspec.Struct, forbid_unknown_fields=True):
@@ -242,17 +253,17 @@ class UserController(Controller):
         "/{user_id:int}/avatar",
         status_code=200,
         request_max_body_size=MAX_AVATAR_BYTES + 64 * 1024,
-        summary="Upload a profile picture (JPEG, PNG, WebP or GIF; multipart field 'file')",
+        summary="Upload a profile picture (JPEG, PNG, WebP or GIF; multipart field 'data')",
     )
     async def upload_avatar(
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
         user_id: FromPath[int],
-        data: Annotated[UploadFile, Body(media_type=RequestEncodingType.MULTI_PART)],
+        data: Annotated[AvatarUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> dict[str, Any]:
         user = profile_of(request, ctx, user_id)
-        raw = await data.read(MAX_AVATAR_BYTES + 1)
+        raw = await data.data.read(MAX_AVATAR_BYTES + 1)
         try:  # decoding and the catalog write, off the event loop
             picture = await asyncio.to_thread(normalise_avatar, raw, max_bytes=MAX_AVATAR_BYTES)
         except ImageRejected as exc:

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
@@ -29,7 +28,7 @@ from mediaserver.accounts.preferences import PreferenceError, Preferences
 from mediaserver.accounts.users import User, UserError
 from mediaserver.api.access import viewer
 from mediaserver.api.guard import SESSION_COOKIE
-from mediaserver.api.users import MAX_AVATAR_BYTES
+from mediaserver.api.users import MAX_AVATAR_BYTES, AvatarUpload
 from mediaserver.context import AppContext
 from mediaserver.imaging import AVATAR_CONTENT_TYPE, ImageRejected, normalise_avatar
 from mediaserver.ui.signin import Form, sentence, signed_in
@@ -143,10 +142,10 @@ class AccountController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        data: Annotated[UploadFile, Body(media_type=RequestEncodingType.MULTI_PART)],
+        data: Annotated[AvatarUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> Response[Any]:
         user = viewer(request)
-        raw = await data.read(MAX_AVATAR_BYTES + 1)
+        raw = await data.data.read(MAX_AVATAR_BYTES + 1)
         try:
             picture = await asyncio.to_thread(normalise_avatar, raw, max_bytes=MAX_AVATAR_BYTES)
         except ImageRejected as exc:

@@ -193,3 +193,33 @@ def test_a_code_in_another_script_is_a_wrong_code(
     ticket = _login(client, name, password).json()["ticket"]
     second = client.post("/api/v1/auth/login/code", json={"ticket": ticket, "code": code})
     assert second.status_code == 401 and second.json()["tries_left"] == 4, second.text
+
+
+# -- 5: an avatar upload without its file part ('data') -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"note": (None, "no picture here")},  # a text field, no file part
+        {"picture": ("me.png", b"\x89PNG\r\n", "image/png")},  # a file under another name
+        {"data": (None, "a text field, not a file")},
+    ],
+)
+def test_an_avatar_upload_without_the_file_part_is_a_400(
+    server: tuple[httpx.Client, dict[str, str]], files: dict[str, Any]
+) -> None:
+    client, admin = server
+    me = client.get("/api/v1/auth/me", headers=admin).json()["id"]
+    answer = client.put(f"/api/v1/users/{me}/avatar", files=files, headers=admin)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["detail"].startswith("data: "), answer.text
+
+
+def test_the_profile_picture_form_without_a_file_is_a_400(browser: httpx.Client) -> None:
+    token = _csrf(browser.get("/profile").text)
+    answer = browser.post(
+        "/profile/picture", files={"note": (None, "nothing")}, headers={"x-csrf-token": token}
+    )
+    assert answer.status_code == 400, answer.text
+    assert "data: is required" in answer.text
