@@ -223,3 +223,34 @@ def test_the_profile_picture_form_without_a_file_is_a_400(browser: httpx.Client)
     )
     assert answer.status_code == 400, answer.text
     assert "data: is required" in answer.text
+
+
+# -- 6: a big request head in one read ----------------------------------------------------
+
+
+def _raw_get(base_url: str, head_bytes: int) -> bytes:
+    """GET /health with ``head_bytes`` of headers, sent in one ``sendall``; the answer."""
+    address = urlsplit(base_url)
+    filler = "".join(f"x-filler-{n}: {'v' * 990}\r\n" for n in range(head_bytes // 1000))
+    head = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n{filler}Connection: close\r\n\r\n"
+    with socket.create_connection((address.hostname, address.port), timeout=15) as sock:
+        sock.sendall(head.encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize("size", [70_000, 100_000, 140_000, 600_000])
+def test_a_big_head_in_one_read_is_431(
+    server: tuple[httpx.Client, dict[str, str]], size: int
+) -> None:
+    client, _ = server
+    answer = _raw_get(str(client.base_url), size)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+
+
+def test_a_head_under_the_limit_is_served(server: tuple[httpx.Client, dict[str, str]]) -> None:
+    client, _ = server
+    answer = _raw_get(str(client.base_url), 60_000)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
