@@ -31,6 +31,7 @@ from mediaserver.data_folder import tighten
 from mediaserver.db import Database
 from mediaserver.events import Event, EventBus
 from mediaserver.ffmpeg_tools import find_ffmpeg
+from mediaserver.health import HealthCheck
 from mediaserver.library.folders import FolderBrowser
 from mediaserver.library.libraries import Libraries
 from mediaserver.library.scanner import Scanner
@@ -81,6 +82,7 @@ class AppContext:
     analytics: Analytics
     now_playing: NowPlaying
     recommender: Recommender
+    health: HealthCheck  # what /health reports
     demo: bool = False  # the demo library is showing
     rate_limiter: Any = None  # api.guard.RateLimiter, set by create_app
     announcer: Any = None  # discovery.mdns.Announcer while the server announces itself
@@ -462,6 +464,7 @@ def build_context(settings: Settings) -> AppContext:
         analytics=Analytics(db),
         now_playing=NowPlaying(db, bus),
         recommender=Recommender(db, users),
+        health=HealthCheck(db, settings.database_path.parent, ffmpeg_path),
         progress=ProgressService(db, bus, watched_fraction=settings.activity.watched_percent / 100),
         streaming=StreamingService(settings.streaming, transcoder, keyframes, secret),
         transcoder=transcoder,

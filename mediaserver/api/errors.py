@@ -9,7 +9,6 @@ msgspec's "Expected `int | null`, got `str`".  The JSON keeps its shape
 from __future__ import annotations
 
 import enum
-import errno
 import re
 import sqlite3
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from litestar.status_codes import (
     HTTP_507_INSUFFICIENT_STORAGE,
 )
 
+from mediaserver.db.database import is_disk_full
 from mediaserver.library.links import OutsideLibrary
 from mediaserver.words import plural
 
@@ -179,16 +179,10 @@ def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[
     return _respond(request, HTTP_400_BAD_REQUEST, "the request body is nested too deeply")
 
 
-def _is_disk_full(exc: BaseException) -> bool:
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
-
-
 def _storage(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """A full disk is the household's to fix, not a bug: 507, said plainly, and the
     write it refused changed nothing (SQLite rolled it back)."""
-    if not _is_disk_full(exc):
+    if not is_disk_full(exc):
         return _internal(request, exc)
     log.error("the disk is full", path=request.url.path, error=str(exc))
     response = _respond(

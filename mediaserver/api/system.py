@@ -1,8 +1,12 @@
-"""``/health``: what a monitor or a container orchestrator polls (with GET or HEAD)."""
+"""``/health``: what a monitor or a container orchestrator polls (with GET or HEAD).
+
+200 with ``"status": "ok"``, or 503 with ``"status": "degraded"`` and ``problems``, the
+reasons in words (the data folder's disk is full, saving to the catalog fails, ffmpeg is
+missing): a load balancer sends no traffic to a server that cannot save (mediaserver/health.py).
+"""
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
 
 from litestar import Controller, MediaType, Request, route
@@ -31,21 +35,18 @@ class HealthController(Controller):
     def health(
         self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext]
     ) -> Response[dict[str, Any]]:
-        try:
-            db_ok = ctx.db.query_one("SELECT 1") is not None
-        except Exception:
-            db_ok = False
-        ffmpeg_ok = shutil.which(ctx.ffmpeg_path) is not None
-        ok = db_ok and ffmpeg_ok
+        health = ctx.health.check()
         body = {
-            "status": "ok" if ok else "degraded",
+            "status": "ok" if health.ok else "degraded",
             "version": __version__,
-            "db": db_ok,
-            "ffmpeg": ffmpeg_ok,
+            "db": health.db,
+            "ffmpeg": health.ffmpeg,
             "startup": ctx.startup_state,
             "scan": ctx.library.status().state,
+            "writable": health.writable,
+            "problems": health.problems,
         }
-        status = 200 if ok else 503
+        status = 200 if health.ok else 503
         if request.method == "HEAD":
             # Litestar never tells a Response it answers a HEAD and would send the body,
             # leaving it to the server to drop: send GET's headers and nothing else.

@@ -8,6 +8,7 @@ beside the writer).  Nothing here is opened at import time.
 from __future__ import annotations
 
 import asyncio
+import errno
 import queue
 import sqlite3
 import threading
@@ -24,11 +25,32 @@ import sqlite_utils
 from mediaserver.db import schema
 from mediaserver.db.search_index import register_functions
 
-__all__ = ["Database", "DatabaseError"]
+__all__ = ["Database", "DatabaseError", "is_disk_full", "is_storage_failure"]
 
 T = TypeVar("T")
 _STOP = object()
 _MAX_BATCH = 64  # writes committed together at most: a batch stays a short transaction
+# SQLite's primary result codes that mean the file or its disk fails, not the write's SQL:
+# IOERR, CORRUPT, FULL, CANTOPEN, READONLY, NOTADB.
+_STORAGE_CODES = frozenset({10, 11, 13, 14, 8, 26})
+_SQLITE_FULL = 13
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """The disk (or the user's quota) has no room for what was being written."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) is not None:
+        return exc.sqlite_errorcode & 0xFF == _SQLITE_FULL
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """The catalog's file or disk failed (full, I/O error, read-only), not the write itself."""
+    if isinstance(exc, OSError) or is_disk_full(exc):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None) if isinstance(exc, sqlite3.Error) else None
+    return code is not None and code & 0xFF in _STORAGE_CODES
 
 
 class DatabaseError(Exception):
@@ -52,6 +74,8 @@ class Database:
         self.generation = 0
         self._memo: OrderedDict[Any, tuple[int, Any]] = OrderedDict()
         self._memo_lock = threading.Lock()
+        # Why writes fail (a full disk, an I/O error), until one succeeds again: /health.
+        self.write_failure: BaseException | None = None
 
     # -- life cycle -------------------------------------------------------------------
     def open(self) -> None:
@@ -193,6 +217,23 @@ class Database:
     def write_queue_depth(self) -> int:
         return self._queue.qsize()
 
+    @property
+    def writer_alive(self) -> bool:
+        return self._writer is not None and self._writer.is_alive()
+
+    def probe_write(self, *, timeout_s: float = 2.0) -> None:
+        """One small real write (a row in ``settings``), to learn whether writes work again
+        after a failure; raises what the write raised, or TimeoutError."""
+
+        def touch(db: sqlite_utils.Database) -> None:
+            db.execute(
+                "INSERT INTO settings (name, value) VALUES ('write_probe', ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                [str(time.time())],
+            )
+
+        self.submit(touch, catalog=False).result(timeout=timeout_s)
+
     def _write_loop(self, conn: sqlite3.Connection) -> None:
         """Run queued writes; what is waiting when one starts goes in the same transaction.
 
@@ -241,9 +282,11 @@ class Database:
                         outcomes.append((False, exc))
                     conn.execute("RELEASE job")
         except BaseException as exc:  # the commit itself failed: nothing of it is there
+            self._note_outcome([(False, exc)])
             for _, future, _, _ in jobs:
                 future.set_exception(exc)
         else:
+            self._note_outcome(outcomes)
             if any(ok and job[2] for job, (ok, _) in zip(jobs, outcomes, strict=True)):
                 self.generation += 1  # before any caller can read its own write
             for (_, future, _, _), (ok, value) in zip(jobs, outcomes, strict=True):
@@ -256,6 +299,15 @@ class Database:
                 conn.execute("PRAGMA synchronous = NORMAL")
         if self.write_latency_observer is not None:
             self.write_latency_observer(time.perf_counter() - started)
+
+    def _note_outcome(self, outcomes: list[tuple[bool, Any]]) -> None:
+        """Remember a storage failure until a write succeeds (for /health)."""
+        if any(ok for ok, _ in outcomes):
+            self.write_failure = None
+            return
+        failed = [value for ok, value in outcomes if not ok and is_storage_failure(value)]
+        if failed:
+            self.write_failure = failed[-1]
 
     # -- maintenance ------------------------------------------------------------------
     def integrity_check(self) -> list[str]:

@@ -150,6 +150,7 @@ def test_health(client: httpx.Client) -> None:
     assert body["version"] == __version__
     assert body["db"] is True
     assert body["ffmpeg"] is True
+    assert body["writable"] is True and body["problems"] == []
     assert body["startup"] == "ready"
 
 

@@ -50,6 +50,17 @@ def _fill(folder: Path) -> Path:
     return filler
 
 
+def _assert_degraded(answer: httpx.Response) -> None:
+    """/health says why writes fail, in words, with a 503 for load balancers."""
+    assert answer.status_code == 503, answer.text
+    body = answer.json()
+    assert body["status"] == "degraded" and body["writable"] is False
+    assert any("disk of the data folder is full" in p for p in body["problems"]), body
+    assert {"version", "db", "ffmpeg", "startup", "scan"} <= set(body)  # the shape stands
+    head = httpx.head(str(answer.url))
+    assert head.status_code == 503 and head.content == b""
+
+
 def test_a_full_disk_is_a_507_and_nothing_is_lost(small_disk: Path, tmp_path: Path) -> None:
     media = tmp_path / "media"
     make_clip(media / "Tight Space (2020).mp4", seconds=600, size="64x36", video="color=c=red",
@@ -63,6 +74,7 @@ def test_a_full_disk_is_a_507_and_nothing_is_lost(small_disk: Path, tmp_path: Pa
             return client.post(f"/api/v1/items/{film}/progress", json={"position_s": position})
 
         assert report(40.0).status_code == 200
+        assert client.get("/health").json()["status"] == "ok"
         filler = _fill(small_disk)
         acknowledged, refused = 40.0, None
         for n in range(400):  # until the journal needs a page the disk does not have
@@ -75,10 +87,13 @@ def test_a_full_disk_is_a_507_and_nothing_is_lost(small_disk: Path, tmp_path: Pa
         assert refused is not None, "the disk never filled"
         assert "disk is full" in refused.json()["detail"]
         assert refused.headers["Retry-After"] == "60"
-        assert client.get("/health").status_code in (200, 503)  # still answering
+        _assert_degraded(client.get("/health"))
         stored = client.get(f"/api/v1/items/{film}").json()["user_data"]["position_s"]
         assert stored == acknowledged  # the refused write changed nothing
         filler.unlink()
+        healthy = client.get("/health")  # its own small write shows that saving works again
+        assert healthy.status_code == 200 and healthy.json()["status"] == "ok", healthy.text
+        assert healthy.json()["writable"] is True and healthy.json()["problems"] == []
         assert report(500.0).status_code == 200  # room again: writes work at once
         assert client.get(f"/api/v1/items/{film}").json()["user_data"]["position_s"] == 500.0
         client.close()
