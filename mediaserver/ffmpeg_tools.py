@@ -6,12 +6,14 @@ Order: the configured path, then PATH, then the ffmpeg binary shipped in the
 
 from __future__ import annotations
 
+import errno
 import functools
+import itertools
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,8 @@ __all__ = [
     "INPUT_GUARD",
     "FfmpegInfo",
     "FfmpegNotFound",
+    "failure_words",
+    "ffmpeg_failure",
     "ffmpeg_info",
     "find_ffmpeg",
     "find_ffprobe",
@@ -26,6 +30,7 @@ __all__ = [
     "input_url",
     "low_priority_prefix",
     "run_ffmpeg",
+    "without_paths",
 ]
 
 # Media files must never make ffmpeg read other files or the network (concat:, http:,
@@ -134,3 +139,62 @@ def run_ffmpeg(
 def _run(argv: list[str]) -> str:
     done = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)  # noqa: S603
     return done.stdout
+
+
+# -- ffmpeg's and the system's errors, in words without the server's paths --------------
+# Every message made from an ffmpeg or OS error goes through here, so none shows where the
+# server keeps its files (a cache file's name, the data folder, a library's folder): the
+# video is named by its file name, and anything else is "a working file".
+
+_LOG_PREFIX = re.compile(r"\[[^\[\]]* @ 0x[0-9a-fA-F]+\]\s*")  # "[mov,mp4,m4a @ 0x55d1…] "
+# An absolute path, with or without "file:", up to a space, a quote or a closing ".:,;)".
+_PATH = re.compile(r"(?<![\w.~/])(?:file:)?/[^\s'\"]*?(?=[.,:;)]?(?:\s|$)|['\"])")
+_NOISE = ("Conversion failed!", "Last message repeated", "Exiting normally")
+WORKING_FILE = "a working file"
+
+
+def without_paths(text: str, names: Mapping[str, str] | None = None) -> str:
+    """``text`` with every absolute path in it replaced: one in ``names`` (with or without
+    ``file:``) by its name there, any other by "a working file"."""
+    for path, name in sorted((names or {}).items(), key=lambda kv: -len(kv[0])):
+        text = text.replace(f"file:{path}", name).replace(path, name)
+    return _PATH.sub(WORKING_FILE, text)
+
+
+def ffmpeg_failure(
+    stderr: bytes | str,
+    *,
+    argv: Sequence[str],
+    code: int | None = None,
+    names: Mapping[str, str] | None = None,
+) -> str:
+    """What ffmpeg said went wrong, for a person: its last two distinct lines, each input of
+    ``argv`` named by its file name (or by ``names``, for an input that stands for another
+    file), every other path "a working file", and no "[mov,mp4 @ 0x55…]" prefixes.  The
+    paths of ``argv`` are replaced whole (a data folder may have spaces in its name)."""
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+    lines: list[str] = []
+    for raw in text.splitlines():
+        line = _LOG_PREFIX.sub("", raw).strip()
+        if line and not line.startswith(_NOISE) and line not in lines:
+            lines.append(line)
+    if not lines:
+        return f"ffmpeg stopped with exit status {code}" if code is not None else "ffmpeg failed"
+    paths = [arg.removeprefix("file:") for arg in argv]
+    known = {path: WORKING_FILE for path in paths if path.startswith("/")}  # outputs too
+    inputs = {
+        path: Path(path).name
+        for flag, path in itertools.pairwise(paths)
+        if flag == "-i" and path.startswith("/")
+    }
+    return without_paths("; ".join(lines[-2:]), {**known, **inputs, **(names or {})})[:300]
+
+
+def failure_words(exc: BaseException) -> str:
+    """An error's text without the file names Python puts in an OSError's: "the server's
+    disk is full", "Permission denied", or the message with its paths taken out."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the server's disk is full"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return without_paths(str(exc))

@@ -17,7 +17,7 @@ from pathlib import Path
 import pebble
 
 from mediaserver.db import Database
-from mediaserver.ffmpeg_tools import INPUT_GUARD, input_url
+from mediaserver.ffmpeg_tools import INPUT_GUARD, failure_words, input_url
 
 __all__ = ["KeyframeError", "KeyframeIndex", "pack", "read_keyframes", "unpack"]
 
@@ -98,7 +98,7 @@ class KeyframeIndex:
         except pebble.ProcessExpired as exc:
             raise KeyframeError(f"the keyframe reader crashed (exit code {exc.exitcode})") from None
         except Exception as exc:
-            raise KeyframeError(f"the keyframes could not be read: {exc}") from None
+            raise KeyframeError(f"the keyframes could not be read: {failure_words(exc)}") from None
         if not times:
             raise KeyframeError("the video has no keyframes")
         return times

@@ -31,7 +31,13 @@ from typing import Any
 from babelfish import Country, Language
 from babelfish import Error as BabelfishError
 
-from mediaserver.ffmpeg_tools import INPUT_GUARD, input_url, run_ffmpeg
+from mediaserver.ffmpeg_tools import (
+    INPUT_GUARD,
+    failure_words,
+    ffmpeg_failure,
+    input_url,
+    run_ffmpeg,
+)
 from mediaserver.library.links import stays_home
 from mediaserver.streaming.cue_text import (
     finish_webvtt,
@@ -182,7 +188,7 @@ class SubtitleCache:
             argv = [self.ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
             argv += [*inputs, "-map", mapping, "-c:s", "copy" if copy or srt else "webvtt"]
             argv += ["-f", "srt" if srt else "webvtt", input_url(tmp)]
-            self._run(argv, name, {input_url(source): name})
+            self._run(argv, name, {str(source.absolute()): name})
             text = tmp.read_text(encoding="utf-8", errors="replace")
             if srt:
                 text = webvtt_from_srt(text)
@@ -196,6 +202,7 @@ class SubtitleCache:
             source.unlink(missing_ok=True)
 
     def _run(self, argv: list[str], name: str, aliases: Mapping[str, str]) -> None:
+        """Run ffmpeg for ``name``; ``aliases``: paths that stand for a file a person knows."""
         try:
             run_ffmpeg(argv, timeout_s=self.timeout_s)
         except subprocess.TimeoutExpired:
@@ -203,14 +210,10 @@ class SubtitleCache:
                 f"converting {name} took longer than {self.timeout_s:g} s; gave up"
             ) from None
         except subprocess.CalledProcessError as exc:
-            lines = [ln for ln in exc.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-            why = lines[-1].strip() if lines else f"ffmpeg exited with status {exc.returncode}"
-            for arg in argv:
-                if arg.startswith("file:"):  # name files, not the server's paths
-                    why = why.replace(arg, aliases.get(arg, Path(arg[5:]).name))
+            why = ffmpeg_failure(exc.stderr, argv=argv, code=exc.returncode, names=aliases)
             raise SubtitleError(f"could not convert {name}: {why}") from None
         except OSError as exc:
-            raise SubtitleError(f"could not run ffmpeg for {name}: {exc}") from None
+            raise SubtitleError(f"could not run ffmpeg for {name}: {failure_words(exc)}") from None
 
 
 def subtitle_playlist(duration_s: float, vtt_uri: str) -> str:

@@ -45,7 +45,7 @@ import msgspec
 import structlog
 
 from mediaserver import metrics
-from mediaserver.ffmpeg_tools import INPUT_GUARD, guarded_argv, input_url
+from mediaserver.ffmpeg_tools import INPUT_GUARD, ffmpeg_failure, guarded_argv, input_url
 from mediaserver.streaming import fmp4, slots
 from mediaserver.streaming.playlists import Segment
 from mediaserver.streaming.segment_cache import SegmentCache
@@ -706,7 +706,7 @@ class Transcoder:
                         job.state = "done"
                     else:
                         job.state = "failed"
-                        job.error = _failure(log_path, code)
+                        job.error = _failure(log_path, code, argv)
                         log.warning("stream job failed", job=job.id, error=job.error, code=code)
         except OSError as exc:  # a full disk, a vanished folder
             with self._cond:
@@ -869,14 +869,9 @@ def _kill(process: subprocess.Popen[bytes] | None) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def _failure(log_path: Path, code: int) -> str:
+def _failure(log_path: Path, code: int, argv: Sequence[str]) -> str:
     try:
-        lines = [
-            ln.strip()
-            for ln in log_path.read_text("utf-8", "replace").splitlines()
-            if ln.strip() and not ln.strip().startswith("Last message repeated")
-        ]
+        said = log_path.read_bytes()
     except OSError:
-        lines = []
-    detail = lines[-1] if lines else f"ffmpeg exited with code {code}"
-    return f"the video could not be converted ({detail[:200]})"
+        said = b""
+    return f"the video could not be converted ({ffmpeg_failure(said, argv=argv, code=code)})"

@@ -31,7 +31,14 @@ from typing import Any
 import structlog
 
 from mediaserver.db import Database
-from mediaserver.ffmpeg_tools import INPUT_GUARD, guarded_argv, input_url, low_priority_prefix
+from mediaserver.ffmpeg_tools import (
+    INPUT_GUARD,
+    failure_words,
+    ffmpeg_failure,
+    guarded_argv,
+    input_url,
+    low_priority_prefix,
+)
 from mediaserver.words import plural
 
 __all__ = [
@@ -418,7 +425,7 @@ class TrickplayService:
             tiles = sum(1 for line in lines if line and not line.startswith("#"))
             width, height = jpeg_size(out / "0.jpg")
         except (OSError, ValueError) as exc:
-            raise _Failed(f"ffmpeg made no thumbnails ({exc})") from None
+            raise _Failed(f"ffmpeg made no thumbnails ({failure_words(exc)})") from None
         (out / _COUNT).unlink()
         layout = SpriteLayout(
             self.interval_s, columns, rows, width // columns, height // rows, tiles, file.duration_s
@@ -520,8 +527,7 @@ class TrickplayService:
                 self.running_pid = None
             if code != 0:
                 stderr.seek(0)
-                tail = stderr.read().decode("utf-8", "replace").strip().splitlines()[-3:]
-                raise _Failed(f"ffmpeg exited with status {code}: " + " / ".join(tail))
+                raise _Failed(ffmpeg_failure(stderr.read(), argv=argv, code=code))
 
     def _supervise(self, proc: subprocess.Popen[bytes], timeout_s: float) -> int:
         ran, paused, last = 0.0, False, time.monotonic()

@@ -14,10 +14,13 @@ import pytest
 
 from mediaserver.ffmpeg_tools import (
     FfmpegNotFound,
+    failure_words,
+    ffmpeg_failure,
     ffmpeg_info,
     find_ffmpeg,
     guarded_argv,
     input_url,
+    without_paths,
 )
 from mediaserver.library import queries
 from mediaserver.testing import make_clip, open_catalog, scan_folder
@@ -140,3 +143,56 @@ def test_guarded_argv_wraps_the_command() -> None:
     argv = guarded_argv(["ffmpeg", "-version"])
     assert argv[-2:] == ["ffmpeg", "-version"]
     assert argv[1:4] == ["--pdeathsig", "KILL", "--"] and argv[0].endswith("setpriv")
+
+
+def test_ffmpeg_failures_name_the_video_and_hide_the_servers_paths(
+    tmp_path: Path, ffmpeg_binary: str
+) -> None:
+    """Every message made from ffmpeg's errors goes through ffmpeg_failure (issue 16)."""
+    video = tmp_path / "Films" / "Not A Film (2020).mkv"
+    video.parent.mkdir()
+    video.write_bytes(b"x")
+    working = tmp_path / "cache with spaces" / "gone" / ".ab12-cd34.5678.tmp"
+    for argv, expected in [
+        (
+            ["-i", input_url(video), "-f", "null", "-"],
+            "EBML header parsing failed; Not A Film (2020).mkv: Invalid data found when "
+            "processing input",
+        ),
+        (
+            [
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=size=32x32",
+                "-t",
+                "0.2",
+                "-f",
+                "mp4",
+                input_url(working),
+            ],
+            "a working file: No such file or directory",
+        ),
+    ]:
+        command = [ffmpeg_binary, "-hide_banner", "-loglevel", "error", "-nostdin", *argv]
+        done = subprocess.run(command, capture_output=True, check=False)  # noqa: S603
+        assert done.returncode != 0
+        assert ffmpeg_failure(done.stderr, argv=command, code=done.returncode) == expected
+    aliased = ffmpeg_failure(
+        f"file:{working}: Invalid argument".encode(),
+        argv=["ffmpeg", "-i", input_url(working)],
+        names={str(working): "Film.en.vtt"},
+    )
+    assert aliased == "Film.en.vtt: Invalid argument"
+    assert ffmpeg_failure(b"", argv=[], code=1) == "ffmpeg stopped with exit status 1"
+
+
+def test_failure_words_leave_out_file_names() -> None:
+    gone = FileNotFoundError(2, "No such file or directory", "/srv/hearth/cache/x/tiles.crc")
+    assert failure_words(gone) == "No such file or directory"
+    full = OSError(28, "No space left on device", "/srv/hearth/cache/hls/1/3.ts")
+    assert failure_words(full) == "the server's disk is full"
+    assert failure_words(ValueError("/srv/hearth/cache/0.jpg: bad JPEG marker at byte 4")) == (
+        "a working file: bad JPEG marker at byte 4"
+    )
+    assert without_paths("1/25 timebase, 320x240") == "1/25 timebase, 320x240"
