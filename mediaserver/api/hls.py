@@ -19,7 +19,7 @@ from litestar import Controller, Request, Response, get, post, route
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, FromQuery
-from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 
 from mediaserver import metrics
 from mediaserver.accounts.users import User
@@ -33,7 +33,13 @@ from mediaserver.streaming.decision import IMAGE_SUBTITLES
 from mediaserver.streaming.styled import ASS_CODECS
 from mediaserver.streaming.subtitles import SubtitleError, subtitle_playlist
 from mediaserver.streaming.tokens import TokenError
-from mediaserver.streaming.transcoder import TS_OFFSET_S, Busy, Stream, StreamError
+from mediaserver.streaming.transcoder import (
+    TS_OFFSET_S,
+    Busy,
+    SegmentFailed,
+    Stream,
+    StreamError,
+)
 
 __all__ = [
     "ASS_TYPE",
@@ -83,6 +89,13 @@ def _playlist(text: str) -> Response[bytes]:
 
 class _Unavailable(HTTPException):
     status_code = HTTP_503_SERVICE_UNAVAILABLE
+
+
+class _NotMade(HTTPException):
+    """ffmpeg could not make the segment, and will not try again for a while: no
+    Retry-After, so players stop asking (hls.js tries another quality, or says so)."""
+
+    status_code = HTTP_500_INTERNAL_SERVER_ERROR
 
 
 def _busy(exc: Busy) -> _Unavailable:
@@ -200,6 +213,8 @@ class HlsController(Controller):
             path = ctx.transcoder.segment(stream, index, session)
         except Busy as exc:
             raise _busy(exc) from None
+        except SegmentFailed as exc:
+            raise _NotMade(detail=str(exc)) from None
         except StreamError as exc:
             raise _Unavailable(detail=str(exc), headers={"Retry-After": "10"}) from None
         return serve_file(

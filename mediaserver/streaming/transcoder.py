@@ -47,10 +47,19 @@ import structlog
 from mediaserver import metrics
 from mediaserver.ffmpeg_tools import INPUT_GUARD, ffmpeg_failure, guarded_argv, input_url
 from mediaserver.streaming import fmp4, slots
+from mediaserver.streaming.failures import FailureMemory
 from mediaserver.streaming.playlists import Segment
 from mediaserver.streaming.segment_cache import SegmentCache
 
-__all__ = ["Busy", "Stream", "StreamError", "StreamSpec", "Transcoder", "build_command"]
+__all__ = [
+    "Busy",
+    "SegmentFailed",
+    "Stream",
+    "StreamError",
+    "StreamSpec",
+    "Transcoder",
+    "build_command",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -61,10 +70,17 @@ _WAIT_AHEAD = {"transcode": 2, "remux": 8}  # wait for a job this close rather t
 _MAX_JOB_SEGMENTS = 1200  # a job covers at most this many segments; the next one follows
 _SEGMENT_TIMEOUT_S = 60.0
 _MAX_OWNERS = 4096  # sessions whose person is remembered (the oldest are forgotten first)
+_SHORT_PICTURES_KEPT = 1024  # files known to have sound after their last picture
+_SOUND_AFTER_PICTURE_S = 0.5  # more sound than this after the last picture: hold it
 
 
 class StreamError(Exception):
     """The stream cannot be made (ffmpeg failed, disk full); the message is for the viewer."""
+
+
+class SegmentFailed(StreamError):
+    """ffmpeg could not make this segment, and asking again soon would fail the same way
+    (the failure is remembered for a while): not worth a retry."""
 
 
 class Busy(Exception):
@@ -141,10 +157,36 @@ def seek_point(spec: StreamSpec, segments: Sequence[Segment], start: int) -> flo
     return begin
 
 
+def pad_to_the_end(video: Any, seconds: float) -> Any:
+    """Pictures for the whole ``seconds`` of a job whose file's picture stops before its sound.
+
+    The playlist covers the file's length, its longest track: where the sound runs on after
+    the last picture (a recording stopped early, music over a black end), segments would
+    hold sound only, and no job could finish them ("ffmpeg exited with code 0" on every
+    request).  The last picture stays on screen, as players show it; a job that starts
+    after the last picture (a seek there) has none to hold and shows black.  ``tpad`` adds
+    pictures only once the input has ended, timed on from the last picture (before this
+    job's start, for a seek past it): ``trim`` keeps the job's own span.
+    """
+    return (
+        video.filter("tpad", stop_mode="clone", stop=-1)
+        .filter("tpad", stop_mode="add", stop=-1, color="black")
+        .filter("trim", start=0, end=f"{seconds:.6f}")
+    )
+
+
 def build_command(
-    ffmpeg: str, spec: StreamSpec, segments: Sequence[Segment], start: int, end: int, out: Path
+    ffmpeg: str,
+    spec: StreamSpec,
+    segments: Sequence[Segment],
+    start: int,
+    end: int,
+    out: Path,
+    *,
+    pad: bool = False,
 ) -> list[str]:
-    """The ffmpeg argv for segments ``start`` .. ``end - 1`` of ``spec`` (a list, no shell)."""
+    """The ffmpeg argv for segments ``start`` .. ``end - 1`` of ``spec`` (a list, no shell);
+    ``pad``: the file's picture stops before its sound (:func:`pad_to_the_end`)."""
     first = segments[start]
     begin = first.start_s
     stop = segments[end - 1].start_s + segments[end - 1].duration_s
@@ -169,6 +211,8 @@ def build_command(
         video = video.filter(
             "scale", f"if(gt(iw,ih),-2,{short})", f"if(gt(iw,ih),{short},-2)"
         ).filter("format", "yuv420p")
+        if pad:
+            video = pad_to_the_end(video, stop - begin)
         # Keyframes exactly at our boundaries and nowhere else: every segment starts on one,
         # and all rungs switch at the same places.
         cuts = [f"{s.start_s - begin:.3f}" for s in segments[start + 1 : end]]
@@ -243,6 +287,26 @@ class Job:
     process: subprocess.Popen[bytes] | None = None
     paused: bool = False
     thread: threading.Thread | None = None
+    pad: bool = False  # hold the last picture to the end (the sound outlasts the picture)
+    picture_end: float | None = None  # where its output's pictures and sound end (seconds
+    sound_end: float | None = None  # from the job's start), known once ffmpeg has ended
+
+    @property
+    def sound_after_picture(self) -> bool:
+        """Whether its output went on with sound alone, through the segment it could not
+        finish: the file's picture stops before its sound (not a file that just ends)."""
+        if self.sound_end is None or self.next_index >= self.end:
+            return False
+        if self.picture_end is None and self.stream.spec.copy_audio:
+            # No picture at all: copied sound past the end of a cut-short file comes out
+            # from before the seek point, timed at the start.  Re-encoded sound is cut at
+            # the seek point, so it is real sound after it.
+            return False
+        segments = self.stream.segments
+        missing = segments[self.next_index]
+        needed = missing.start_s + missing.duration_s - segments[self.start].start_s
+        picture = self.picture_end if self.picture_end is not None else 0.0
+        return self.sound_end >= needed - 0.1 and self.sound_end > picture + _SOUND_AFTER_PICTURE_S
 
     @property
     def alive(self) -> bool:
@@ -268,6 +332,7 @@ class Transcoder:
         idle_timeout_s: float = 30.0,
         throttle_segments: int | None = 10,
         queue_wait_s: float = 5.0,
+        failure_ttl_s: float = 300.0,
     ) -> None:
         self.ffmpeg = ffmpeg
         self.cache = cache
@@ -286,6 +351,9 @@ class Transcoder:
         self._ids = itertools.count(1)
         self._closing = threading.Event()
         self._reaper: threading.Thread | None = None
+        # Segments whose ffmpeg failed: asking again answers at once, without a new ffmpeg.
+        self.failures = FailureMemory(ttl_s=failure_ttl_s)
+        self._short_pictures: OrderedDict[tuple[int, int, int], None] = OrderedDict()
         cache.protected = self._protected
         cache.in_use = lambda key: any(j.alive and j.stream.key == key for j in self._jobs)
 
@@ -390,9 +458,13 @@ class Transcoder:
             while not path.exists():
                 job = next((j for j in self._jobs if j.alive and j.stream.key == stream.key), None)
                 if job is None:
+                    self._raise_remembered(stream, 0)
                     job = self._start(stream, 0, session)
                 job.last_request = time.monotonic()
                 self._wait(job, deadline)
+                if job.state == "failed" and not path.exists() and not _padding_next(job):
+                    self._raise_remembered(stream, job.next_index)
+                    raise StreamError(job.error or "the stream could not be made")
         return path
 
     def segment(self, stream: Stream, index: int, session: str) -> Path:
@@ -411,6 +483,7 @@ class Transcoder:
                     (j for j in self._jobs if j.stream.key == stream.key and j.covers(index)), None
                 )
                 if found is None:
+                    self._raise_remembered(stream, index)
                     if failed_job is not None:
                         raise StreamError(failed_job.error or "the stream could not be made")
                     found = self._start(stream, index, session)
@@ -421,6 +494,9 @@ class Transcoder:
                     made = self.cache.lookup(stream.key, index)
                     if made is not None:  # it failed just after making this one
                         return made
+                    if _padding_next(job):
+                        continue  # a new job, holding the last picture, makes it
+                    self._raise_remembered(stream, index)
                     raise StreamError(job.error or "the stream stopped")
                 if not job.alive and self.cache.lookup(stream.key, index) is None:
                     failed_job = job  # it ended without making this segment: do not loop
@@ -497,6 +573,12 @@ class Transcoder:
             ]
 
     # -- internals ----------------------------------------------------------------------
+
+    def _raise_remembered(self, stream: Stream, index: int) -> None:
+        """SegmentFailed if making segment ``index`` failed a short while ago."""
+        failed = self.failures.recall(stream.key, index)
+        if failed is not None:
+            raise SegmentFailed(failed)
 
     def _count(self, mode: str) -> int:
         return sum(1 for j in self._jobs if j.alive and j.stream.spec.mode == mode)
@@ -622,6 +704,7 @@ class Transcoder:
     def _launch(self, stream: Stream, index: int, sessions: set[str]) -> Job:
         end = min(len(stream.segments), index + _MAX_JOB_SEGMENTS)
         job = Job(next(self._ids), stream, index, end, sessions, next_index=index, requested=index)
+        job.pad = not stream.spec.copy_video and _file_of(stream.spec) in self._short_pictures
         job.thread = threading.Thread(
             target=self._run, args=(job,), name=f"hls-job-{job.id}", daemon=True
         )
@@ -672,7 +755,9 @@ class Transcoder:
         reads its output until it ends, then cleans up."""
         spec = job.stream.spec
         work = self.cache.stream_dir(job.stream.key) / f"job-{job.id}"
-        argv = build_command(self.ffmpeg, spec, job.stream.segments, job.start, job.end, work)
+        argv = build_command(
+            self.ffmpeg, spec, job.stream.segments, job.start, job.end, work, pad=job.pad
+        )
         pid_file = self.run_dir / f"{os.getpid()}-{job.id}.pid"
         log_path = self.run_dir / f"{os.getpid()}-{job.id}.log"
         try:
@@ -704,10 +789,19 @@ class Transcoder:
                 if job.alive:
                     if code == 0 and job.next_index >= job.end:
                         job.state = "done"
+                    elif code == 0 and job.sound_after_picture and not job.pad:
+                        # The picture stopped before the sound: the next job holds it.
+                        self._short_pictures[_file_of(spec)] = None
+                        while len(self._short_pictures) > _SHORT_PICTURES_KEPT:
+                            self._short_pictures.popitem(last=False)
+                        job.state, job.error = "failed", "the picture ends before the sound"
+                        log.info("the picture ends before the sound", job=job.id, at=job.next_index)
                     else:
                         job.state = "failed"
                         job.error = _failure(log_path, code, argv)
                         log.warning("stream job failed", job=job.id, error=job.error, code=code)
+                        if code >= 0:  # ffmpeg's own failure, not a kill from outside
+                            self.failures.remember(job.stream.key, job.next_index, job.error)
         except OSError as exc:  # a full disk, a vanished folder
             with self._cond:
                 if job.alive:
@@ -779,6 +873,12 @@ class Transcoder:
         pending_video = False
         pending_end: float | None = None  # where the pending fragments' video ends
         stored = job.start - 1
+        picture_end: float | None = None  # job-relative ends of what ffmpeg wrote
+        sound_end: float | None = None
+        # A fragment whose sound runs on well past its pictures: the file's picture has
+        # ended.  It would make a segment holding the rest of the sound; a job holding the
+        # last picture makes that segment and the ones after it instead.
+        spilled = False
         while chunk := pipe.read1(1 << 20):
             buffer += chunk
             used = 0
@@ -796,7 +896,7 @@ class Transcoder:
                     when = fmp4.fragment_time(moof, local, video) if video else None
                     if when is not None:
                         index = bisect.bisect_right(starts, when + offset + 0.02) - 1
-                        if index > current and pending:
+                        if index > current and pending and not spilled:
                             self._store(job, current, pending)
                             stored = current
                             pending = bytearray()
@@ -807,6 +907,19 @@ class Transcoder:
                         pending_end = None if end is None else end + offset
                     video_only = {k: t for k, t in tracks.items() if t.handler == "vide"}
                     others = {k: t for k, t in tracks.items() if t.handler != "vide"}
+                    pictures = _later(None, *_ends(moof, local, video_only))
+                    sounds = _later(None, *_ends(moof, local, others))
+                    picture_end, sound_end = (
+                        _later(picture_end, pictures),
+                        _later(sound_end, sounds),
+                    )
+                    spilled = spilled or (
+                        not stream.spec.copy_video
+                        and not job.pad
+                        and pictures is not None
+                        and sounds is not None
+                        and sounds > pictures + _SOUND_AFTER_PICTURE_S
+                    )
                     fmp4.shift_fragment(moof, local, video_only, offset)
                     fmp4.shift_fragment(moof, local, others, audio_offset)
                     pending += moof
@@ -815,6 +928,7 @@ class Transcoder:
                     following = current + 1
                     if (
                         pending_video
+                        and not spilled
                         and pending_end is not None
                         and following < len(starts)
                         and pending_end >= starts[following] - 0.02
@@ -827,10 +941,17 @@ class Transcoder:
             del buffer[:used]
             if not job.alive:
                 return
+        job.picture_end, job.sound_end = picture_end, sound_end
         # What is left is the last segment only if ffmpeg got that far: an input that ends
         # early (a truncated file) leaves a partial segment, or sound without pictures,
         # which must not be kept as a finished (immutable) segment.
-        if pending and pending_video and job.alive and current == job.end - 1 > stored:
+        if (
+            pending
+            and pending_video
+            and not spilled
+            and job.alive
+            and current == job.end - 1 > stored
+        ):
             self._store(job, current, pending)
 
     def _write_init(self, key: str, data: bytes) -> None:
@@ -861,6 +982,27 @@ class Transcoder:
             self._finished(job, index)
             if not job.alive:
                 return
+
+
+def _ends(moof: bytearray, local: fmp4.Box, tracks: dict[int, fmp4.Track]) -> list[float]:
+    """Where each of ``tracks`` ends in this fragment (job-relative seconds)."""
+    ends = (fmp4.fragment_end(moof, local, track) for track in tracks.values())
+    return [end for end in ends if end is not None]
+
+
+def _later(current: float | None, *found: float | None) -> float | None:
+    values = [v for v in (current, *found) if v is not None]
+    return max(values) if values else None
+
+
+def _file_of(spec: StreamSpec) -> tuple[int, int, int]:
+    """The file a stream is made from, as it is now (a changed file is another file)."""
+    return (spec.file_id, spec.size, spec.mtime_ns)
+
+
+def _padding_next(job: Job) -> bool:
+    """The job found sound after the file's last picture: a job that holds it comes next."""
+    return job.state == "failed" and job.sound_after_picture and not job.pad
 
 
 def _kill(process: subprocess.Popen[bytes] | None) -> None:

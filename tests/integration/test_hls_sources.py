@@ -90,22 +90,24 @@ def make_rotated(path: Path, ffmpeg: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def library(tmp_path_factory: pytest.TempPathFactory, ffmpeg_binary: str) -> Path:
-    root = tmp_path_factory.mktemp("sources") / "Sources"
-    movies = root / "Movies"
-    movies.mkdir(parents=True)
+def make_sources(movies: Path, ffmpeg: str) -> None:
+    """Every source of :data:`ALL` into the folder ``movies``."""
+    movies.mkdir(parents=True, exist_ok=True)
 
     def make(entry: tuple[str, dict[str, Any]]) -> Path:
         name, options = entry
-        return make_clip(
-            movies / name, **{"seconds": 4, "size": SMALL, **options}, ffmpeg=ffmpeg_binary
-        )
+        return make_clip(movies / name, **{"seconds": 4, "size": SMALL, **options}, ffmpeg=ffmpeg)
 
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(make, SOURCES.values()))
-    make_vfr(movies / "Vari Rate (2008).mp4", ffmpeg_binary)
-    make_rotated(movies / "Phone Clip (2009).mp4", ffmpeg_binary)
+    make_vfr(movies / "Vari Rate (2008).mp4", ffmpeg)
+    make_rotated(movies / "Phone Clip (2009).mp4", ffmpeg)
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory, ffmpeg_binary: str) -> Path:
+    root = tmp_path_factory.mktemp("sources") / "Sources"
+    make_sources(root / "Movies", ffmpeg_binary)
     return root
 
 

@@ -258,7 +258,7 @@
 
     attachHls(url, resumeAt, play) {
       const retryUnlessHandled = (config, count, isTimeout, response, retry) =>
-        response && (response.code === 403 || response.code === 503) ? false : retry;
+        response && [403, 500, 503].includes(response.code) ? false : retry;
       const policy = (base) => ({ default: { ...base, errorRetry: { ...base.errorRetry, shouldRetry: retryUnlessHandled } } });
       const defaults = Hls.DefaultConfig;
       const hls = new Hls({
@@ -321,6 +321,8 @@
           this.reload({});
         } else if (code === 403) {
           this.fail("The stream's links expired and could not be renewed; reload the page.");
+        } else if (code === 500) { // the server could not make a segment, and said so: asking again will not help
+          this.fail("Part of this video could not be converted on the server, so playback stopped. Another quality may work.");
         } else if (code === 404 || code === 410) {
           this.fail(`The server no longer has this stream (HTTP ${code}); try again to start a new one.`);
         } else if (code) {
