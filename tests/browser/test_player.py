@@ -339,6 +339,32 @@ def test_a_busy_server_is_explained_and_retried(
         wait_for_time(page, 0.5)
 
 
+def test_a_segment_the_server_cannot_make_is_explained_not_retried(
+    browser: Browser, base_url: str, item_url: str
+) -> None:
+    """A 500 for a segment (ffmpeg could not make it, and the server remembers that): the
+    player says so in words and stops: asking again would only get the same answer."""
+    failed: list[str] = []
+
+    def cannot(route: Route) -> None:
+        failed.append(route.request.url)
+        route.fulfill(
+            status=500,
+            headers={"Content-Type": "application/json"},
+            body='{"status_code": 500, "detail": "the video could not be converted"}',
+        )
+
+    with player_page(browser, base_url) as page:
+        page.route(re.compile(r"/api/v1/hls/[0-9a-f]{24}/\d+\.m4s"), cannot)
+        page.goto(item_url)
+        page.locator(".player-big-play").click()
+        alert = page.locator(".player-error")
+        expect(alert).to_contain_text(
+            "Part of this video could not be converted on the server, so playback stopped."
+        )
+        assert len(failed) == 1, failed  # not asked again, in this quality or another
+
+
 def test_an_unplayable_answer_is_explained(browser: Browser, base_url: str, item_url: str) -> None:
     with player_page(browser, base_url) as page:
         page.route(

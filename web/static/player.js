@@ -311,6 +311,13 @@
 
     onHlsError(data) {
       const code = data.response && data.response.code;
+      if (code === 500 && data.frag) {
+        // The server could not make this segment and will not for a while (it remembers):
+        // asking again, here or in another quality, would only wait for the same answer.
+        this.hls.stopLoad();
+        this.fail("Part of this video could not be converted on the server, so playback stopped.");
+        return;
+      }
       if (!data.fatal) return;
       if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
         if (code === 503) {
@@ -321,8 +328,6 @@
           this.reload({});
         } else if (code === 403) {
           this.fail("The stream's links expired and could not be renewed; reload the page.");
-        } else if (code === 500) { // the server could not make a segment, and said so: asking again will not help
-          this.fail("Part of this video could not be converted on the server, so playback stopped. Another quality may work.");
         } else if (code === 404 || code === 410) {
           this.fail(`The server no longer has this stream (HTTP ${code}); try again to start a new one.`);
         } else if (code) {
