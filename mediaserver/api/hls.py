@@ -29,17 +29,12 @@ from mediaserver.api.guard import SESSION_COOKIE
 from mediaserver.api.playback import check_parameters, new_session, resolve
 from mediaserver.api.ranges import serve_file
 from mediaserver.context import AppContext
+from mediaserver.streaming.command import TS_OFFSET_S, Stream
 from mediaserver.streaming.decision import IMAGE_SUBTITLES
 from mediaserver.streaming.styled import ASS_CODECS
 from mediaserver.streaming.subtitles import SubtitleError, subtitle_playlist
 from mediaserver.streaming.tokens import TokenError
-from mediaserver.streaming.transcoder import (
-    TS_OFFSET_S,
-    Busy,
-    SegmentFailed,
-    Stream,
-    StreamError,
-)
+from mediaserver.streaming.transcoder import Busy, SegmentFailed, StreamError
 
 __all__ = [
     "ASS_TYPE",

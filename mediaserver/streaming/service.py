@@ -17,6 +17,7 @@ import structlog
 
 from mediaserver.config import StreamingSettings
 from mediaserver.streaming import tokens
+from mediaserver.streaming.command import Stream, StreamSpec
 from mediaserver.streaming.decision import IMAGE_SUBTITLES, Decision
 from mediaserver.streaming.keyframes import KeyframeError, KeyframeIndex
 from mediaserver.streaming.ladder import AUDIO_KBPS, Rung, build_ladder
@@ -29,7 +30,7 @@ from mediaserver.streaming.playlists import (
     variant_playlist,
 )
 from mediaserver.streaming.profiles import ClientProfile
-from mediaserver.streaming.transcoder import Stream, StreamSpec, Transcoder
+from mediaserver.streaming.transcoder import Transcoder
 
 __all__ = ["HLS_PREFIX", "StreamingService", "codec_string"]
 

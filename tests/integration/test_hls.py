@@ -47,7 +47,7 @@ import pytest
 
 from mediaserver.config import load_settings
 from mediaserver.streaming import fmp4, tokens
-from mediaserver.streaming.transcoder import TS_OFFSET_S
+from mediaserver.streaming.command import TS_OFFSET_S
 from mediaserver.testing import make_clip
 from tests.integration.conftest import add_member, auth_headers, make_admin, wait_until
 

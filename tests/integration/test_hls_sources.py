@@ -26,7 +26,7 @@ import av
 import httpx
 import pytest
 
-from mediaserver.streaming.transcoder import TS_OFFSET_S
+from mediaserver.streaming.command import TS_OFFSET_S
 from mediaserver.testing import make_clip
 from tests.integration.conftest import auth_headers
 from tests.integration.test_dlna import DIDL, browse, res, titles

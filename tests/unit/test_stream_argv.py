@@ -22,11 +22,11 @@ import pytest
 
 from mediaserver.config import StreamingSettings
 from mediaserver.ffmpeg_tools import INPUT_GUARD
+from mediaserver.streaming.command import Stream, StreamSpec, build_command
 from mediaserver.streaming.decision import decide
 from mediaserver.streaming.playlists import Segment
 from mediaserver.streaming.profiles import profile_from_query
 from mediaserver.streaming.service import StreamingService
-from mediaserver.streaming.transcoder import Stream, StreamSpec, build_command
 
 GOLDEN = Path(__file__).parent / "golden" / "stream_argv.json"
 SECRET = b"0" * 32

@@ -5,13 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mediaserver.streaming.command import TS_OFFSET_S, StreamSpec, build_command, seek_point
 from mediaserver.streaming.playlists import lead_in_segments, remux_segments
-from mediaserver.streaming.transcoder import (
-    TS_OFFSET_S,
-    StreamSpec,
-    build_command,
-    seek_point,
-)
 
 BASE: dict[str, Any] = {
     "file_id": 1,
