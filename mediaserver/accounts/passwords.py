@@ -12,9 +12,9 @@ as its strongest piece (the rest can only add to it).  The whole password is has
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import argon2
-from zxcvbn import zxcvbn  # type: ignore[import-untyped]
 
 __all__ = [
     "MIN_LENGTH",
@@ -71,3 +71,12 @@ def verify(stored: str | None, password: str) -> bool:
 def needs_rehash(stored: str) -> bool:
     """The hash was made with weaker parameters than today's: store a new one at login."""
     return _hasher.check_needs_rehash(stored)
+
+
+def zxcvbn(password: str, user_inputs: Sequence[str]) -> dict[str, Any]:
+    """zxcvbn's verdict.  Its word lists take 12 MB: they load with the first password
+    checked, not in every server that never sees one."""
+    from zxcvbn import zxcvbn as judge  # type: ignore[import-untyped]
+
+    verdict: dict[str, Any] = judge(password, user_inputs=user_inputs)
+    return verdict
