@@ -218,7 +218,7 @@ class AppContext:
             self.tasks.add(
                 "recommendations",
                 "Compute recommendations",
-                lambda: self.recommender.run(niced=True),
+                self.recommender.run_in_child,
                 self._recommendations_state,
             )
         self.tasks.add("rollup", "Total up playback events", self._roll_up)

@@ -17,17 +17,19 @@ filled from the catalog itself: titles sharing the most genres first, then the m
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import scipy.sparse as sp
 import sqlite_utils
 
 from mediaserver.db import Database
 from mediaserver.library import queries
 from mediaserver.library.access import EVERYTHING, Access
-from mediaserver.recommend.data import Titles
-from mediaserver.recommend.engine import Model
+
+if TYPE_CHECKING:  # the job's side: numpy and scipy stay out of the server's process
+    import scipy.sparse as sp
+
+    from mediaserver.recommend.data import Titles
+    from mediaserver.recommend.engine import Model
 
 __all__ = ["SHOWN", "STORED", "alike", "similar_items", "similar_lists", "store"]
 
@@ -42,6 +44,9 @@ Similar = tuple[int, list[tuple[int, float]]]  # item id, [(similar id, score)] 
 
 def _scaled(matrix: sp.csr_matrix) -> sp.csr_matrix:
     """Each row divided by its largest value (rows of zeros stay zero)."""
+    import numpy as np
+    import scipy.sparse as sp
+
     peaks = np.asarray(matrix.max(axis=1).toarray(), dtype=np.float32).ravel()
     peaks[peaks <= 0] = 1.0
     return sp.csr_matrix(sp.diags(1.0 / peaks) @ matrix)
@@ -50,6 +55,9 @@ def _scaled(matrix: sp.csr_matrix) -> sp.csr_matrix:
 def similar_lists(model: Model, titles: Titles, n: int = STORED) -> list[Similar]:
     """Every title's ``n`` most similar titles of its own kind, best first; equal scores
     go to the title watched more lately, then to the older id."""
+    import numpy as np
+    import scipy.sparse as sp
+
     if not len(titles):
         return []
     blended = sp.csr_matrix(_scaled(model.content) + CO_WATCHING * _scaled(model.co_watching))
