@@ -13,6 +13,7 @@ import queue
 import sqlite3
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
@@ -53,6 +54,17 @@ def is_storage_failure(exc: BaseException) -> bool:
     return code is not None and code & 0xFF in _STORAGE_CODES
 
 
+class _ThreadReader:
+    """One thread's read connection, closed when the thread ends and its locals go."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+
+    def __del__(self) -> None:
+        self.conn.close()
+
+
 class DatabaseError(Exception):
     """The catalog cannot be opened or migrated; the message says why."""
 
@@ -64,7 +76,10 @@ class Database:
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        # Each thread's reader, closed when that thread ends: worker threads come and go
+        # (anyio's stop after 10 s idle), and readers kept for gone threads held their
+        # page cache (up to 2 MB each) and file handles for good.
+        self._readers: weakref.WeakSet[_ThreadReader] = weakref.WeakSet()
         self._readers_lock = threading.Lock()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
@@ -104,8 +119,8 @@ class Database:
             self._writer.join(timeout=30)
             self._writer = None
         with self._readers_lock:
-            for conn in self._readers:
-                conn.close()
+            for reader in list(self._readers):
+                reader.conn.close()
             self._readers.clear()
         self._local = threading.local()
 
@@ -131,14 +146,13 @@ class Database:
     # -- reads ------------------------------------------------------------------------
     def read(self) -> sqlite_utils.Database:
         """This thread's read-only connection, wrapped by sqlite-utils."""
-        db: sqlite_utils.Database | None = getattr(self._local, "db", None)
-        if db is None:
-            conn = self._connect(readonly=True)
+        reader: _ThreadReader | None = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = _ThreadReader(self._connect(readonly=True))
             with self._readers_lock:
-                self._readers.append(conn)
-            db = sqlite_utils.Database(conn)
-            self._local.db = db
-        return db
+                self._readers.add(reader)
+            self._local.reader = reader
+        return reader.db
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         return list(self.read().execute(sql, params).fetchall())

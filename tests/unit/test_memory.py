@@ -3,10 +3,14 @@ and the recommendation job's memory leaves with its child process."""
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import textwrap
+import threading
+from pathlib import Path
 
+from mediaserver.testing import open_catalog
 from tests.unit.test_recommender import House, house  # noqa: F401 (a fixture)
 
 HEAVY = ("numpy", "scipy", "zxcvbn")
@@ -54,3 +58,29 @@ def test_the_servers_recommendation_run_leaves_numpy_in_its_child(house: House) 
     assert answer.splitlines()[-1] == "6 False False"  # the first: the log line
     ann = house.rows("ann")["for-you"]
     assert ann[0] == (5, "Because you watched Comedy 1")  # as the in-process run gives
+
+
+def open_files(path: Path) -> int:
+    """How many of this process's file descriptors are ``path``."""
+    return sum(1 for fd in Path("/proc/self/fd").iterdir() if fd.resolve() == path)
+
+
+def test_a_threads_reader_is_closed_when_the_thread_ends(tmp_path: Path) -> None:
+    """Worker threads come and go; the catalog connection of a gone one must not stay."""
+
+    def work() -> None:
+        assert db.query("SELECT count(*) FROM items")[0][0] == 0
+
+    def threads(count: int) -> int:
+        for _ in range(count):
+            worker = threading.Thread(target=work)
+            worker.start()
+            worker.join()
+        gc.collect()
+        return open_files(db.path)
+
+    with open_catalog(tmp_path) as db:
+        work()  # this thread's reader, kept while the thread lives
+        first = threads(5)  # SQLite may keep one closed file open to reuse it
+        assert threads(5) == first
+        work()
