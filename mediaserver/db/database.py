@@ -14,7 +14,6 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from mediaserver.db import schema
+from mediaserver.db.memo import Memo
 from mediaserver.db.search_index import register_functions
 
 __all__ = ["Database", "DatabaseError", "is_disk_full", "is_storage_failure"]
@@ -87,8 +87,7 @@ class Database:
         # Bumped after every committed write: anything derived from the catalog and
         # remembered under the old number is stale.
         self.generation = 0
-        self._memo: OrderedDict[Any, tuple[int, Any]] = OrderedDict()
-        self._memo_lock = threading.Lock()
+        self._memo = Memo()
         # Why writes fail (a full disk, an I/O error), until one succeeds again: /health.
         self.write_failure: BaseException | None = None
 
@@ -163,20 +162,10 @@ class Database:
         row: sqlite3.Row | None = self.read().execute(sql, params).fetchone()
         return row
 
-    def memo(self, key: Any, compute: Callable[[], T], *, size: int = 512) -> T:
-        """``compute()``, remembered until the next write (for counts and similar aggregates)."""
-        generation = self.generation
-        with self._memo_lock:
-            hit = self._memo.get(key)
-            if hit is not None and hit[0] == generation:
-                self._memo.move_to_end(key)
-                return hit[1]
-        value = compute()
-        with self._memo_lock:
-            self._memo[key] = (generation, value)
-            while len(self._memo) > size:  # the least recently used goes, not everything
-                self._memo.popitem(last=False)
-        return value
+    def memo(self, key: Any, compute: Callable[[], T]) -> T:
+        """``compute()``, remembered until the next write (for counts and similar aggregates);
+        bounded in count and bytes (:mod:`~mediaserver.db.memo`)."""
+        return self._memo.get(key, self.generation, compute)
 
     # -- writes -----------------------------------------------------------------------
     def write(

@@ -54,6 +54,7 @@ _POOL = 4 * CANDIDATES  # looked up in items for the viewer's conditions before 
 _MAX_WORDS = 8
 _MAX_WORD = 40  # letters of one word that count
 _MAX_TRIGRAMS = 16
+_MAX_GRAMS = 20_000  # trigram counts remembered per table until the catalog changes (~2 MB)
 # Title matches count most, then the original title and people; the overview least.
 _RANK = "bm25(items_fts, 10.0, 6.0, 1.0, 3.0)"
 
@@ -102,6 +103,8 @@ def _weights(db: Database, table: str, grams: Sequence[str]) -> dict[str, float]
     left out when others remain: they tell little and cost the most to read.  Counts are
     remembered until the catalog changes (typing the next letter asks for the same ones)."""
     counts: dict[str, int] = db.memo(("trigram-counts", table), dict)
+    if len(counts) > _MAX_GRAMS:  # typed text has endless trigrams: start again
+        counts.clear()
     if "" not in counts:
         counts[""] = int(db.query(f"SELECT count(*) FROM {table}")[0][0])
     for gram in grams:
@@ -198,7 +201,7 @@ def allowed_typos(word: str) -> int:
     return 0 if len(word) < 3 else 1 if len(word) < 8 else 2
 
 
-@functools.lru_cache(maxsize=65536)  # titles share words: "the", a series' name
+@functools.lru_cache(maxsize=8192)  # titles share words: "the", a series' name
 def _edits(word: str, name: str, *, beginning: bool = False) -> tuple[int, int]:
     """(edits from ``word`` to ``name``, 0); with ``beginning``, to its beginning too, then
     (edits, 1).  A beginning counts for a word of five letters or more: "gray" is one

@@ -3,6 +3,7 @@ and the recommendation job's memory leaves with its child process."""
 
 from __future__ import annotations
 
+import array
 import gc
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import textwrap
 import threading
 from pathlib import Path
 
+from mediaserver.db.memo import BUDGET
 from mediaserver.testing import open_catalog
 from tests.unit.test_recommender import House, house  # noqa: F401 (a fixture)
 
@@ -84,3 +86,34 @@ def test_a_threads_reader_is_closed_when_the_thread_ends(tmp_path: Path) -> None
         first = threads(5)  # SQLite may keep one closed file open to reuse it
         assert threads(5) == first
         work()
+
+
+def test_the_catalog_memo_keeps_to_its_byte_budget(tmp_path: Path) -> None:
+    """Answers keyed by what people ask (a search, a filter) are bounded in bytes, not only
+    in number: 300 different 80 KB answers do not all stay."""
+    computed: list[int] = []
+
+    def answer(n: int) -> array.array[int]:
+        computed.append(n)
+        return array.array("q", range(10_000))  # 80 KB, like the ids of a big library
+
+    with open_catalog(tmp_path) as db:
+        for n in range(300):
+            db.memo(("ids", n), lambda n=n: answer(n))
+        computed.clear()
+        kept = 0
+        for n in reversed(range(300)):  # newest first, until one has to be computed again
+            db.memo(("ids", n), lambda n=n: answer(n))
+            if computed:
+                break
+            kept += 1
+        assert 0 < kept * 80_000 <= BUDGET  # the newest answers stayed, within the budget
+
+
+def test_the_memo_forgets_answers_from_before_a_write(tmp_path: Path) -> None:
+    with open_catalog(tmp_path) as db:
+        for n in range(100):
+            db.memo(("count", n), lambda: 1)
+        db.write(lambda d: d.execute("INSERT INTO libraries (name, path) VALUES ('Films', '/f')"))
+        db.memo(("count", "new"), lambda: 2)
+        assert len(db._memo) == 1  # the hundred stale answers went at once
