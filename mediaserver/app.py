@@ -19,7 +19,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from mediaserver import __version__
+from mediaserver import __version__, memory
 from mediaserver.api import (
     access,
     activity,
@@ -76,11 +76,14 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         ctx.start()
+        trimmer = memory.Trimmer()  # freed memory goes back to the system
+        trimmer.start()
         await ctx.start_watching()
         await ctx.start_discovery()
         try:
             yield
         finally:
+            trimmer.stop()
             await ctx.stop_discovery()
             await ctx.stop_watching()
             ctx.stop()

@@ -33,9 +33,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from mediaserver import memory
     from mediaserver.app import create_app
     from mediaserver.backup import ServerRunning, hold_data_folder
 
+    memory.limit_arenas()  # before any worker thread starts (mediaserver/memory.py says why)
     settings = _settings(args)
     try:  # a clear line now, rather than a failed start-up later
         with hold_data_folder(settings.data_path):

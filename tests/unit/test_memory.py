@@ -4,6 +4,7 @@ and the recommendation job's memory leaves with its child process."""
 from __future__ import annotations
 
 import array
+import functools
 import gc
 import subprocess
 import sys
@@ -99,11 +100,11 @@ def test_the_catalog_memo_keeps_to_its_byte_budget(tmp_path: Path) -> None:
 
     with open_catalog(tmp_path) as db:
         for n in range(300):
-            db.memo(("ids", n), lambda n=n: answer(n))
+            db.memo(("ids", n), functools.partial(answer, n))
         computed.clear()
         kept = 0
         for n in reversed(range(300)):  # newest first, until one has to be computed again
-            db.memo(("ids", n), lambda n=n: answer(n))
+            db.memo(("ids", n), functools.partial(answer, n))
             if computed:
                 break
             kept += 1
