@@ -53,6 +53,16 @@ def rss_kib(pid: int) -> int:
     return 0  # a zombie has no VmRSS line
 
 
+def rss_split(pid: int) -> str:
+    """Of the VmRSS: heap and other private memory (RssAnon), mapped files such as
+    libraries' code (RssFile), shared memory (RssShmem)."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    parts = [(n, int(fields.get(n, "0 kB").split()[0]) / 1024) for n in ("RssAnon", "RssFile", "RssShmem")]  # fmt: skip
+    return ", ".join(f"{n[3:].lower()} {mb:.1f}" for n, mb in parts)
+
+
 def descendants(pid: int) -> list[int]:
     """Every process below ``pid``, found through each thread's ``children`` file."""
     found: list[int] = []
@@ -216,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         server_kib, children = measure(server)
         what = f"{args.files} files" if args.files else "demo library generated"
         print(f"idle after {ready_s:.1f} s ({what} and scanned)")
-        print(f"server pid {server.pid}: {server_kib / 1024:.1f} MB")
+        print(f"server pid {server.pid}: {server_kib / 1024:.1f} MB ({rss_split(server.pid)})")
         for pid, kib in children.items():
             print(f"  child pid {pid}: {kib / 1024:.1f} MB  {command_of(pid)}")
         traces = [take_trace(server, data, 1)] if args.trace else []
@@ -232,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
                 traces.append(take_trace(server, data, round_ + 1))
                 print_growth(traces[0], traces[-1])
             print(f"after {args.requests} varied requests (round {round_}, {took:.1f} s): "
-                  f"server {kib / 1024:.1f} MB, {(kib - server_kib) / 1024:+.1f} MB; "
+                  f"server {kib / 1024:.1f} MB ({rss_split(server.pid)}), "
+                  f"{(kib - server_kib) / 1024:+.1f} MB; "
                   f"statuses {dict(sorted(statuses.items()))}")  # fmt: skip
         server.send_signal(signal.SIGTERM)
         stopping = time.monotonic()
