@@ -173,7 +173,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
         guards=[access.catalog_guard],  # a hidden item or library is a 404 on every route
         lifespan=[lifespan],
         before_send=[add_security_headers],  # every response, 404s and static files too
-        state=State({"hearth": ctx}),
+        state=State({"hearth": ctx, "repeated_errors": errors.RepeatedErrors()}),
         middleware=[
             RequestIdMiddleware,
             AuthMiddleware,

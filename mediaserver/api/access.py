@@ -20,6 +20,7 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
 from mediaserver.accounts.users import User
+from mediaserver.api.params import in_id_range
 from mediaserver.library import queries
 from mediaserver.library.access import Access
 
@@ -61,7 +62,8 @@ async def catalog_guard(
     if isinstance(library_id, int) and not access.allows_library(library_id):
         raise NotFoundException(detail=f"no library with id {library_id}")
     item_id = params.get("item_id")
-    if isinstance(item_id, int):
+    # An id no row can have is left to the route's own parameter check (a 400 in words).
+    if isinstance(item_id, int) and in_id_range(item_id):
         db = connection.app.state.hearth.db
         if not queries.is_visible(db, item_id, access):
             raise NotFoundException(detail=f"no item with id {item_id}")

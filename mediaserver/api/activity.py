@@ -15,11 +15,12 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
-from litestar.params import FromQuery, QueryParameter
+from litestar.params import QueryParameter
 
 from mediaserver import metrics
 from mediaserver.activity.events import MAX_BATCH
 from mediaserver.api.access import admin_only, viewer, viewer_access
+from mediaserver.api.params import QueryId
 from mediaserver.context import AppContext
 
 __all__ = ["PlaybackEventController"]
@@ -65,7 +66,7 @@ class PlaybackEventController(Controller):
     def recent(
         self,
         ctx: NamedDependency[AppContext],
-        item_id: FromQuery[int | None] = None,
+        item_id: QueryId = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         return {"events": ctx.playback_events.recent(limit, item_id)}

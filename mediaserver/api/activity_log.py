@@ -16,11 +16,15 @@ from litestar.params import FromQuery, QueryParameter
 
 from mediaserver.activity.log import Kind, Severity
 from mediaserver.api.access import admin_only
+from mediaserver.api.params import ID_RANGE, MAX_ID, QueryId
 from mediaserver.context import AppContext
 
 __all__ = ["ActivityLogController"]
 
-Cursor = Annotated[int | None, QueryParameter(ge=1)]
+Cursor = Annotated[
+    int | None,
+    QueryParameter(ge=1, le=MAX_ID, description="An entry's id.", schema_extra=dict(ID_RANGE)),
+]
 
 
 class ActivityLogController(Controller):
@@ -34,7 +38,7 @@ class ActivityLogController(Controller):
         ctx: NamedDependency[AppContext],
         kind: FromQuery[Kind | None] = None,
         severity: FromQuery[Severity | None] = None,
-        user_id: FromQuery[int | None] = None,
+        user_id: QueryId = None,
         before: Cursor = None,
         after: Cursor = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,

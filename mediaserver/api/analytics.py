@@ -20,6 +20,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 
 from mediaserver.activity.analytics import to_csv
 from mediaserver.api.access import viewer
+from mediaserver.api.params import ItemId, QueryId
 from mediaserver.context import AppContext
 
 __all__ = ["CHARTS", "AnalyticsController", "Chart"]
@@ -94,7 +95,7 @@ class AnalyticsController(Controller):
         ctx: NamedDependency[AppContext],
         chart: FromPath[str],
         days: Days = 30,
-        user_id: FromQuery[int | None] = None,
+        user_id: QueryId = None,
         limit: Limit = None,
         format: FromQuery[Literal["json", "csv"]] = "json",
     ) -> Any:
@@ -116,8 +117,8 @@ class AnalyticsController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
-        user_id: FromQuery[int | None] = None,
+        item_id: ItemId,
+        user_id: QueryId = None,
         bins: Annotated[int, QueryParameter(ge=10, le=1000)] = 100,
         format: FromQuery[Literal["json", "csv"]] = "json",
     ) -> Any:

@@ -21,7 +21,7 @@ from litestar.exceptions import (
     NotFoundException,
     ValidationException,
 )
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS
 
 from mediaserver.accounts.auth import (
@@ -34,6 +34,7 @@ from mediaserver.accounts.auth import (
 from mediaserver.accounts.passwords import WeakPassword
 from mediaserver.accounts.users import User, UserError
 from mediaserver.api.clients import request_address
+from mediaserver.api.params import CredentialId
 from mediaserver.context import AppContext
 
 __all__ = ["PUBLIC", "AuthController", "answer"]
@@ -293,7 +294,7 @@ class AuthController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        credential_id: FromPath[int],
+        credential_id: CredentialId,
     ) -> None:
         _revoke(request, ctx, credential_id, "api_key")
 
@@ -307,7 +308,7 @@ class AuthController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        credential_id: FromPath[int],
+        credential_id: CredentialId,
     ) -> None:
         _revoke(request, ctx, credential_id, "session", "refresh")
 

@@ -7,6 +7,7 @@ parameter and says what would do.  An empty value means "no filter" (a form send
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -105,11 +106,14 @@ def _text(value: str | None) -> str | None:
     return text or None
 
 
+_YEAR = re.compile(r"[0-9]{4}")  # ASCII: str.isdigit() also takes "²", int() does not
+
+
 def _year(key: str, value: str | None) -> int | None:
     text = _text(value)
     if text is None:
         return None
-    if not text.isdigit() or not 1800 <= int(text) <= 2200:
+    if not _YEAR.fullmatch(text) or not 1800 <= int(text) <= 2200:
         raise invalid_parameter(key, f"“{text[:20]}” is not a year; type one like 1999.")
     return int(text)
 

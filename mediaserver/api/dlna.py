@@ -41,6 +41,7 @@ from mediaserver.api.access import NOTHING, admin_only
 from mediaserver.api.clients import forwarded_for, from_home_network
 from mediaserver.api.errors import invalid_parameter
 from mediaserver.api.guard import respond
+from mediaserver.api.params import FileId, ItemId
 from mediaserver.api.ranges import serve_file
 from mediaserver.context import AppContext
 from mediaserver.dlna import didl, gena, upnp
@@ -204,7 +205,7 @@ class DlnaController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        file_id: FromPath[int],
+        file_id: FileId,
         name: FromPath[str],
         profile: FromQuery[str | None] = None,
     ) -> Response[Any]:
@@ -229,7 +230,7 @@ class DlnaController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        file_id: FromPath[int],
+        file_id: FileId,
         name: FromPath[str],
     ) -> Response[Any]:
         file = _visible_file(ctx, file_id)
@@ -260,7 +261,7 @@ class DlnaController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
+        item_id: ItemId,
     ) -> Response[Any]:
         user = _viewer(ctx)
         if user is None or not queries.is_visible(ctx.db, item_id, user.access):

@@ -11,7 +11,9 @@ from __future__ import annotations
 import enum
 import re
 import sqlite3
-from collections.abc import Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, get_args, get_origin
 
 import structlog
@@ -29,7 +31,13 @@ from mediaserver.db.database import is_disk_full
 from mediaserver.library.links import OutsideLibrary
 from mediaserver.words import plural
 
-__all__ = ["HANDLERS", "describe_validation", "invalid_parameter", "plain_problem"]
+__all__ = [
+    "HANDLERS",
+    "RepeatedErrors",
+    "describe_validation",
+    "invalid_parameter",
+    "plain_problem",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -164,8 +172,55 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     return response
 
 
+class RepeatedErrors:
+    """Which unexpected errors have been logged, so one client repeating a request that
+    fails cannot fill the disk with tracebacks (one LAN client managed ~1.8 MB/s).
+
+    The first error of a kind (the client's address, the exception's type, the route) is
+    logged whole, traceback and all; the same again is only counted, and the count is
+    logged in one line at most once a ``window``.  At most ``size`` kinds are remembered,
+    the least recently seen forgotten first, so a flood of new kinds stays small too.
+    """
+
+    def __init__(
+        self, window: float = 60.0, size: int = 256, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.window, self.size, self.clock = window, size, clock
+        self._seen: OrderedDict[tuple[str, ...], list[float]] = OrderedDict()  # [since, count]
+
+    def record(self, key: tuple[str, ...]) -> int | None:
+        """None: log this one whole; 0: only counted; n > 0: log that it came n times more
+        (this one included) since it was last logged."""
+        now = self.clock()
+        entry = self._seen.get(key)
+        if entry is None:
+            self._seen[key] = [now, 0]
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+            return None
+        self._seen.move_to_end(key)
+        entry[1] += 1
+        if now - entry[0] < self.window:
+            return 0
+        count, entry[0], entry[1] = int(entry[1]), now, 0
+        return count
+
+
 def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    log.exception("unhandled error", path=request.url.path)
+    client = request.client.host if request.client else "unknown"
+    route = str(request.scope.get("path_template") or request.url.path)
+    repeated: RepeatedErrors | None = request.app.state.get("repeated_errors")
+    seen = repeated.record((client, type(exc).__name__, route)) if repeated else None
+    if seen is None:
+        log.exception("unhandled error", path=request.url.path, client=client)
+    elif seen:
+        log.error(  # no traceback: it was logged the first time
+            "the same unhandled error again",
+            path=request.url.path,
+            client=client,
+            error=type(exc).__name__,
+            times=seen,
+        )
     return _respond(
         request,
         HTTP_500_INTERNAL_SERVER_ERROR,

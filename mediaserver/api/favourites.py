@@ -12,10 +12,10 @@ from typing import Any
 from litestar import Controller, Request, delete, put
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
 
 from mediaserver.activity.favourites import set_favourite
 from mediaserver.api.access import viewer
+from mediaserver.api.params import ItemId
 from mediaserver.context import AppContext
 
 __all__ = ["FavouriteController", "toggle_favourite"]
@@ -40,7 +40,7 @@ class FavouriteController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
+        item_id: ItemId,
     ) -> dict[str, Any]:
         return toggle_favourite(ctx, request, item_id, True)
 
@@ -49,6 +49,6 @@ class FavouriteController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
+        item_id: ItemId,
     ) -> dict[str, Any]:
         return toggle_favourite(ctx, request, item_id, False)

@@ -13,9 +13,9 @@ from typing import Any
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ServiceUnavailableException
-from litestar.params import FromPath, FromQuery
 
 from mediaserver.api.hls import item_file
+from mediaserver.api.params import ItemId, Position, QueryId
 from mediaserver.api.ranges import serve_file
 from mediaserver.context import AppContext
 from mediaserver.streaming.styled import Font
@@ -38,8 +38,8 @@ class FontController(Controller):
     def list_fonts(
         self,
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
-        file_id: FromQuery[int | None] = None,
+        item_id: ItemId,
+        file_id: QueryId = None,
     ) -> dict[str, Any]:
         file = item_file(ctx, item_id, file_id)
         names = {s["idx"]: s.get("title") for s in file["streams"] if s["type"] == "attachment"}
@@ -67,9 +67,9 @@ class FontController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
-        index: FromPath[int],
-        file_id: FromQuery[int | None] = None,
+        item_id: ItemId,
+        index: Position,
+        file_id: QueryId = None,
     ) -> Response[Any]:
         file = item_file(ctx, item_id, file_id)
         found = next((f for f in _fonts(ctx, file) if f.index == index), None)

@@ -26,6 +26,7 @@ from mediaserver.accounts.users import User
 from mediaserver.api.access import admin_only, viewer
 from mediaserver.api.errors import invalid_parameter
 from mediaserver.api.guard import SESSION_COOKIE
+from mediaserver.api.params import ItemId, QueryId
 from mediaserver.api.playback import check_parameters, new_session, resolve
 from mediaserver.api.ranges import serve_file
 from mediaserver.context import AppContext
@@ -137,7 +138,7 @@ class MasterPlaylistController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
+        item_id: ItemId,
     ) -> Response[bytes]:
         check_parameters(request.query_params, extra=("session",))
         query = {k: v for k, v in request.query_params.items()}
@@ -291,9 +292,9 @@ class SubtitleController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
+        item_id: ItemId,
         name: FromPath[str],
-        file_id: FromQuery[int | None] = None,
+        file_id: QueryId = None,
     ) -> Response[Any]:
         match = _ITEM_SUBTITLE.match(name)
         if match is None:

@@ -15,6 +15,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from mediaserver.api.access import viewer, viewer_access
 from mediaserver.api.browsing import DOCS, read_filters
 from mediaserver.api.errors import invalid_parameter
+from mediaserver.api.params import ItemId, Offset, Position, QueryId
 from mediaserver.api.progress import user_data, with_user_data
 from mediaserver.api.ranges import serve_file
 from mediaserver.context import AppContext
@@ -30,7 +31,6 @@ from mediaserver.streaming.direct import IMAGE_TYPES, mime_for_container
 __all__ = ["GenreController", "ItemController", "Sort", "parse_kinds", "require_item"]
 
 Limit = Annotated[int, QueryParameter(ge=1, le=500, description="Page size (1-500).")]
-Offset = Annotated[int, QueryParameter(ge=0, description="Rows to skip.")]
 
 
 def parse_kinds(kind: str | None) -> tuple[str, ...]:
@@ -73,8 +73,8 @@ class ItemController(Controller):
                 description="movie, show, season, episode or collection; comma-separated"
             ),
         ] = None,
-        library_id: FromQuery[int | None] = None,
-        parent_id: FromQuery[int | None] = None,
+        library_id: QueryId = None,
+        parent_id: QueryId = None,
         genre: FromQuery[str | None] = None,
         year: Annotated[str | None, QueryParameter(description="A year: 1999.")] = None,
         decade: Annotated[str | None, DOCS["decade"]] = None,
@@ -123,7 +123,7 @@ class ItemController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
+        item_id: ItemId,
     ) -> dict[str, Any]:
         user = viewer(request)
         item = require_item(ctx, item_id, user.access)  # counts and poster: what they may see
@@ -144,7 +144,7 @@ class ItemController(Controller):
         self,
         ctx: NamedDependency[AppContext],
         request: Request[Any, Any, Any],
-        item_id: FromPath[int],
+        item_id: ItemId,
         limit: Limit = 500,
         offset: Offset = 0,
     ) -> dict[str, Any]:
@@ -159,7 +159,7 @@ class ItemController(Controller):
         self,
         ctx: NamedDependency[AppContext],
         request: Request[Any, Any, Any],
-        item_id: FromPath[int],
+        item_id: ItemId,
         limit: Annotated[
             int, QueryParameter(ge=1, le=STORED, description="At most this many.")
         ] = SHOWN,
@@ -183,7 +183,7 @@ class ItemController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
+        item_id: ItemId,
         image: FromPath[str],
         width: Annotated[
             int | None,
@@ -207,8 +207,8 @@ class ItemController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
-        position: FromPath[int],
+        item_id: ItemId,
+        position: Position,
         width: Annotated[
             int | None,
             QueryParameter(ge=1, le=PHOTO_WIDTH, description="Scale down to this width."),
@@ -232,8 +232,8 @@ class ItemController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
-        file_id: FromQuery[int | None] = None,
+        item_id: ItemId,
+        file_id: QueryId = None,
     ) -> Response[Any]:
         return _direct(request, ctx, item_id, file_id)
 
@@ -318,7 +318,7 @@ class GenreController(Controller):
         self,
         ctx: NamedDependency[AppContext],
         request: Request[Any, Any, Any],
-        library_id: FromQuery[int | None] = None,
+        library_id: QueryId = None,
     ) -> dict[str, Any]:
         access = viewer_access(request)
         return {"genres": queries.genres(ctx.db, library_id, access)}

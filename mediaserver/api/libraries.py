@@ -19,10 +19,11 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_409_CONFLICT
 
 from mediaserver.api.access import admin_only, viewer, viewer_access
+from mediaserver.api.params import LibraryId
 from mediaserver.context import AppContext
 from mediaserver.library import queries
 from mediaserver.library.access import EVERYTHING, Access
@@ -131,7 +132,7 @@ class LibraryController(Controller):
         self,
         ctx: NamedDependency[AppContext],
         request: Request[Any, Any, Any],
-        library_id: FromPath[int],
+        library_id: LibraryId,
     ) -> dict[str, Any]:
         access = viewer_access(request)
         require_library(ctx, library_id)
@@ -170,7 +171,7 @@ class LibraryController(Controller):
     def change(
         self,
         ctx: NamedDependency[AppContext],
-        library_id: FromPath[int],
+        library_id: LibraryId,
         data: JSONBody[LibraryChange],
     ) -> dict[str, Any]:
         try:
@@ -192,7 +193,7 @@ class LibraryController(Controller):
         guards=[admin_only],
         summary="Remove a library from the catalog; its media files stay on disk (admins)",
     )
-    def remove(self, ctx: NamedDependency[AppContext], library_id: FromPath[int]) -> dict[str, Any]:
+    def remove(self, ctx: NamedDependency[AppContext], library_id: LibraryId) -> dict[str, Any]:
         try:
             removed = ctx.libraries.remove(library_id)
         except _REFUSED as exc:
@@ -209,7 +210,7 @@ class LibraryController(Controller):
         guards=[admin_only],
         summary="Rescan one library (admins)",
     )
-    def scan(self, ctx: NamedDependency[AppContext], library_id: FromPath[int]) -> dict[str, Any]:
+    def scan(self, ctx: NamedDependency[AppContext], library_id: LibraryId) -> dict[str, Any]:
         try:
             return ctx.libraries.rescan(library_id).as_dict()
         except _REFUSED as exc:
@@ -221,8 +222,6 @@ class LibraryController(Controller):
         guards=[admin_only],
         summary="Files the scan could not use, with the reason (admins)",
     )
-    def problems(
-        self, ctx: NamedDependency[AppContext], library_id: FromPath[int]
-    ) -> dict[str, Any]:
+    def problems(self, ctx: NamedDependency[AppContext], library_id: LibraryId) -> dict[str, Any]:
         require_library(ctx, library_id)
         return {"problems": queries.problems(ctx.db, library_id)}

@@ -16,12 +16,13 @@ from urllib.parse import urlencode
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, QueryParameter
+from litestar.params import QueryParameter
 
 from mediaserver.accounts.users import User
 from mediaserver.api.access import viewer
 from mediaserver.api.errors import invalid_parameter
 from mediaserver.api.items import require_item
+from mediaserver.api.params import ItemId
 from mediaserver.context import AppContext
 from mediaserver.streaming.decision import IMAGE_SUBTITLES, Decision, decide
 from mediaserver.streaming.profiles import (
@@ -59,7 +60,7 @@ class PlaybackController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
+        item_id: ItemId,
         profile: Annotated[
             str | None, QueryParameter(description=f"One of {', '.join(sorted(PROFILES))}.")
         ] = None,

@@ -15,7 +15,6 @@ import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import FromPath
 
 from mediaserver import metrics
 from mediaserver.accounts.users import User
@@ -23,6 +22,7 @@ from mediaserver.activity import rows
 from mediaserver.activity.favourites import favourite_ids, favourite_items
 from mediaserver.activity.progress import NOTHING_YET, ProgressError
 from mediaserver.api.access import viewer, viewer_access
+from mediaserver.api.params import ItemId
 from mediaserver.context import AppContext
 from mediaserver.library import queries
 
@@ -77,7 +77,7 @@ class ProgressController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
+        item_id: ItemId,
     ) -> dict[str, Any]:
         report = _report(request.headers.get("content-type", ""), await request.body())
         user = viewer(request)
@@ -97,7 +97,7 @@ class ProgressController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
+        item_id: ItemId,
     ) -> dict[str, Any]:
         return self._mark(request, ctx, item_id, True)
 
@@ -106,7 +106,7 @@ class ProgressController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
+        item_id: ItemId,
     ) -> dict[str, Any]:
         return self._mark(request, ctx, item_id, False)
 

@@ -15,10 +15,11 @@ import msgspec
 from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from mediaserver.api.access import viewer, viewer_access
+from mediaserver.api.params import Id, ItemId
 from mediaserver.api.progress import with_user_data
 from mediaserver.context import AppContext
 from mediaserver.library import queries
@@ -27,7 +28,7 @@ __all__ = ["RecommendationController", "recommendation_rows"]
 
 
 class NotInterested(msgspec.Struct, forbid_unknown_fields=True):
-    item_id: int
+    item_id: Id
 
 
 class Likes(msgspec.Struct, forbid_unknown_fields=True):
@@ -78,7 +79,7 @@ class RecommendationController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
+        item_id: ItemId,
     ) -> None:
         ctx.recommender.not_interested(viewer(request).id, item_id, undo=True)
 

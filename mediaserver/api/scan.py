@@ -14,13 +14,14 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 
 from mediaserver.api.access import admin_only
 from mediaserver.api.libraries import require_library
+from mediaserver.api.params import Id
 from mediaserver.context import AppContext
 
 __all__ = ["ScanController", "ScanRequest"]
 
 
 class ScanRequest(msgspec.Struct, forbid_unknown_fields=True):
-    library_ids: list[int] | None = None
+    library_ids: list[Id] | None = None
 
 
 @dataclass

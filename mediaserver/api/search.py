@@ -15,9 +15,10 @@ import msgspec
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, QueryParameter
+from litestar.params import QueryParameter
 
 from mediaserver.api.access import viewer, viewer_access
+from mediaserver.api.params import PersonId
 from mediaserver.api.progress import with_user_data
 from mediaserver.context import AppContext
 from mediaserver.library import lookup
@@ -107,7 +108,7 @@ class PersonController(Controller):
         self,
         ctx: NamedDependency[AppContext],
         request: Request[Any, Any, Any],
-        person_id: FromPath[int],
+        person_id: PersonId,
     ) -> PersonAnswer:
         person = lookup.person(ctx.db, person_id, viewer_access(request))
         if person is None:

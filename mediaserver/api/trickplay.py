@@ -13,9 +13,10 @@ from typing import Any
 from litestar import Controller, Request, Response, get, route
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath
 
 from mediaserver.api.items import require_item
+from mediaserver.api.params import FileId, ItemId, QueryId
 from mediaserver.api.ranges import serve_file
 from mediaserver.context import AppContext
 from mediaserver.streaming.trickplay import TrickplayUnavailable
@@ -39,8 +40,8 @@ class TrickplayController(Controller):
     def vtt(
         self,
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
-        file_id: FromQuery[int | None] = None,
+        item_id: ItemId,
+        file_id: QueryId = None,
     ) -> Response[str]:
         try:
             text = ctx.trickplay.vtt(item_id, file_id)
@@ -58,8 +59,8 @@ class TrickplayController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
-        file_id: FromPath[int],
+        item_id: ItemId,
+        file_id: FileId,
         name: FromPath[str],
     ) -> Response[Any]:
         try:
@@ -78,8 +79,8 @@ class TrickplayController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
-        file_id: FromPath[int],
+        item_id: ItemId,
+        file_id: FileId,
         name: FromPath[str],
     ) -> Response[Any]:
         try:
@@ -96,8 +97,8 @@ class TrickplayController(Controller):
     def chapters(
         self,
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
-        file_id: FromQuery[int | None] = None,
+        item_id: ItemId,
+        file_id: QueryId = None,
     ) -> dict[str, Any]:
         try:
             chapters = ctx.trickplay.chapters(item_id, file_id)

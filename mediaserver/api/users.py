@@ -21,12 +21,13 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
-from litestar.params import Body, FromPath, JSONBody
+from litestar.params import Body, JSONBody
 
 from mediaserver.accounts.passwords import WeakPassword
 from mediaserver.accounts.preferences import PreferenceError, Preferences
 from mediaserver.accounts.users import User, UserError
 from mediaserver.api.access import admin_only, viewer
+from mediaserver.api.params import CredentialId, Id, UserId
 from mediaserver.context import AppContext
 from mediaserver.imaging import AVATAR_CONTENT_TYPE, ImageRejected, normalise_avatar
 
@@ -44,14 +45,14 @@ class NewUser(msgspec.Struct, forbid_unknown_fields=True):
     is_admin: bool = False
     max_rating: Rating | None = None
     show_unrated: bool = False
-    libraries: list[int] | None = None  # None: every library
+    libraries: list[Id] | None = None  # None: every library
 
 
 class UserChange(msgspec.Struct, forbid_unknown_fields=True):
     is_admin: bool | msgspec.UnsetType = msgspec.UNSET
     max_rating: Rating | msgspec.UnsetType | None = msgspec.UNSET
     show_unrated: bool | msgspec.UnsetType = msgspec.UNSET
-    libraries: list[int] | msgspec.UnsetType | None = msgspec.UNSET
+    libraries: list[Id] | msgspec.UnsetType | None = msgspec.UNSET
 
 
 @dataclass
@@ -121,7 +122,7 @@ class UserController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        user_id: FromPath[int],
+        user_id: UserId,
     ) -> dict[str, Any]:
         return _details(ctx, profile_of(request, ctx, user_id))
 
@@ -130,7 +131,7 @@ class UserController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        user_id: FromPath[int],
+        user_id: UserId,
         data: JSONBody[UserChange],
     ) -> dict[str, Any]:
         user = profile_of(request, ctx, user_id)
@@ -149,7 +150,7 @@ class UserController(Controller):
         guards=[admin_only],
         summary="Remove a user and all their data (admins)",
     )
-    def remove(self, ctx: NamedDependency[AppContext], user_id: FromPath[int]) -> None:
+    def remove(self, ctx: NamedDependency[AppContext], user_id: UserId) -> None:
         try:
             ctx.users.delete(user_id)
         except UserError as exc:
@@ -167,7 +168,7 @@ class UserController(Controller):
     def reset_password(
         self,
         ctx: NamedDependency[AppContext],
-        user_id: FromPath[int],
+        user_id: UserId,
         data: JSONBody[PasswordReset],
     ) -> dict[str, Any]:
         try:
@@ -184,9 +185,7 @@ class UserController(Controller):
         guards=[admin_only],
         summary="A user's sessions, devices and API keys (admins)",
     )
-    def credentials(
-        self, ctx: NamedDependency[AppContext], user_id: FromPath[int]
-    ) -> dict[str, Any]:
+    def credentials(self, ctx: NamedDependency[AppContext], user_id: UserId) -> dict[str, Any]:
         if ctx.users.get(user_id) is None:
             raise NotFoundException(detail=f"no user with id {user_id}")
         return {"credentials": ctx.auth.credentials(user_id)}
@@ -199,7 +198,7 @@ class UserController(Controller):
         summary="Sign a user's device out or revoke their key (admins)",
     )
     def revoke(
-        self, ctx: NamedDependency[AppContext], user_id: FromPath[int], credential_id: FromPath[int]
+        self, ctx: NamedDependency[AppContext], user_id: UserId, credential_id: CredentialId
     ) -> None:
         if not ctx.auth.revoke(user_id, credential_id):
             raise NotFoundException(detail=f"user {user_id} has no credential {credential_id}")
@@ -209,7 +208,7 @@ class UserController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        user_id: FromPath[int],
+        user_id: UserId,
     ) -> Preferences:
         return ctx.users.preferences(profile_of(request, ctx, user_id).id)
 
@@ -222,7 +221,7 @@ class UserController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        user_id: FromPath[int],
+        user_id: UserId,
         data: JSONBody[Preferences],
     ) -> Preferences:
         user = profile_of(request, ctx, user_id)
@@ -236,7 +235,7 @@ class UserController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        user_id: FromPath[int],
+        user_id: UserId,
     ) -> Response[bytes]:
         user = profile_of(request, ctx, user_id)
         found = ctx.users.avatar(user.id)
@@ -259,7 +258,7 @@ class UserController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        user_id: FromPath[int],
+        user_id: UserId,
         data: Annotated[AvatarUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> dict[str, Any]:
         user = profile_of(request, ctx, user_id)
@@ -281,6 +280,6 @@ class UserController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        user_id: FromPath[int],
+        user_id: UserId,
     ) -> None:
         ctx.users.remove_avatar(profile_of(request, ctx, user_id).id)

@@ -17,7 +17,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
 from mediaserver.accounts.auth import LockedOut
@@ -28,6 +28,7 @@ from mediaserver.accounts.preferences import PreferenceError, Preferences
 from mediaserver.accounts.users import User, UserError
 from mediaserver.api.access import viewer
 from mediaserver.api.guard import SESSION_COOKIE
+from mediaserver.api.params import CredentialId
 from mediaserver.api.users import MAX_AVATAR_BYTES, AvatarUpload
 from mediaserver.context import AppContext
 from mediaserver.imaging import AVATAR_CONTENT_TYPE, ImageRejected, normalise_avatar
@@ -247,7 +248,7 @@ class AccountController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        credential_id: FromPath[int],
+        credential_id: CredentialId,
     ) -> Response[Any]:
         user = viewer(request)
         kinds = {c["id"]: c["kind"] for c in ctx.auth.credentials(user.id)}

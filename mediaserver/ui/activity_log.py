@@ -21,6 +21,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from mediaserver.activity.log import KINDS, SEVERITIES, ActivityPage
 from mediaserver.api.access import admin_only
+from mediaserver.api.params import MAX_ID
 from mediaserver.context import AppContext
 
 __all__ = ["ActivityLogPage"]
@@ -98,8 +99,8 @@ class ActivityLogPage(Controller):
         ctx: NamedDependency[AppContext],
         kind: FromQuery[str | None] = None,
         severity: FromQuery[str | None] = None,
-        before: Annotated[int | None, QueryParameter(ge=1)] = None,
-        after: Annotated[int | None, QueryParameter(ge=0)] = None,
+        before: Annotated[int | None, QueryParameter(ge=1, le=MAX_ID)] = None,
+        after: Annotated[int | None, QueryParameter(ge=0, le=MAX_ID)] = None,
     ) -> Response[Any]:
         """Entries newer than ``after`` (for the top), or older than ``before`` (below)."""
         filters = _filters(kind, severity)

@@ -18,6 +18,7 @@ from mediaserver.accounts.passwords import WeakPassword
 from mediaserver.accounts.users import User, UserError
 from mediaserver.api.access import admin_only
 from mediaserver.api.clients import outside_address
+from mediaserver.api.params import CredentialId, UserId
 from mediaserver.backup import list_backups
 from mediaserver.context import AppContext
 from mediaserver.library.ratings import KNOWN_RATINGS
@@ -149,7 +150,7 @@ class AdminController(Controller):
     def user(
         self,
         ctx: NamedDependency[AppContext],
-        user_id: FromPath[int],
+        user_id: UserId,
         done: FromQuery[str | None] = None,
     ) -> Template:
         return self._user_page(ctx, _user_or_404(ctx, user_id), message=MESSAGES.get(done or ""))
@@ -170,7 +171,7 @@ class AdminController(Controller):
 
     @post("/users/{user_id:int}", sync_to_thread=True)
     def save(
-        self, ctx: NamedDependency[AppContext], user_id: FromPath[int], data: FormWithLists
+        self, ctx: NamedDependency[AppContext], user_id: UserId, data: FormWithLists
     ) -> Response[Any]:
         user = _user_or_404(ctx, user_id)
         form = data
@@ -184,7 +185,7 @@ class AdminController(Controller):
 
     @post("/users/{user_id:int}/picker", sync_to_thread=True)
     def show_on_picker(
-        self, ctx: NamedDependency[AppContext], user_id: FromPath[int], data: Form
+        self, ctx: NamedDependency[AppContext], user_id: UserId, data: Form
     ) -> Response[Any]:
         """Put a person on the profile picker or take them off (their PIN is their own)."""
         user = _user_or_404(ctx, user_id)
@@ -193,7 +194,7 @@ class AdminController(Controller):
 
     @post("/users/{user_id:int}/password", sync_to_thread=True)
     def set_password(
-        self, ctx: NamedDependency[AppContext], user_id: FromPath[int], data: Form
+        self, ctx: NamedDependency[AppContext], user_id: UserId, data: Form
     ) -> Response[Any]:
         user = _user_or_404(ctx, user_id)
         try:
@@ -203,7 +204,7 @@ class AdminController(Controller):
         return Redirect(f"/admin/users/{user.id}?done=password", status_code=303)
 
     @post("/users/{user_id:int}/remove", sync_to_thread=True)
-    def remove(self, ctx: NamedDependency[AppContext], user_id: FromPath[int]) -> Response[Any]:
+    def remove(self, ctx: NamedDependency[AppContext], user_id: UserId) -> Response[Any]:
         user = _user_or_404(ctx, user_id)
         try:
             ctx.users.delete(user.id)
@@ -244,8 +245,8 @@ class AdminController(Controller):
     def revoke(
         self,
         ctx: NamedDependency[AppContext],
-        user_id: FromPath[int],
-        credential_id: FromPath[int],
+        user_id: UserId,
+        credential_id: CredentialId,
         back: FromQuery[str | None] = None,
     ) -> Response[Any]:
         if not ctx.auth.revoke(user_id, credential_id):

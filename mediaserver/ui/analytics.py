@@ -15,7 +15,7 @@ import msgspec
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import QueryParameter
 from litestar.response import Template
 from markupsafe import Markup
 
@@ -23,6 +23,7 @@ from mediaserver import charts
 from mediaserver.activity.analytics import WEEKDAYS
 from mediaserver.api.access import admin_only, viewer
 from mediaserver.api.analytics import scope
+from mediaserver.api.params import ItemId, QueryId, in_id_range
 from mediaserver.context import AppContext
 from mediaserver.ui.filters import timestamp
 from mediaserver.words import plural
@@ -48,7 +49,7 @@ def _person_id(value: str | None) -> int | None:
     """The person picker's choice: empty is everyone (the form sends ``user_id=``)."""
     if not value:
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit() and in_id_range(int(value))):
         raise ValidationException(detail="user_id: pick a person from the list")
     return int(value)
 
@@ -214,8 +215,8 @@ class AnalyticsPages(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
-        user_id: FromQuery[int | None] = None,
+        item_id: ItemId,
+        user_id: QueryId = None,
     ) -> Template:
         """One title: its "most watched moments" over the timeline, chapters marked."""
         row = ctx.db.query_one("SELECT id, title, kind FROM items WHERE id = ?", [item_id])

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery, QueryParameter
+from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Response, Template
 
 from mediaserver.api.access import viewer, viewer_access
@@ -24,6 +24,7 @@ from mediaserver.api.browsing import Filters, one_of, read_filters
 from mediaserver.api.favourites import toggle_favourite
 from mediaserver.api.items import Sort
 from mediaserver.api.libraries import require_library
+from mediaserver.api.params import ItemId, LibraryId, Page
 from mediaserver.api.progress import with_user_data
 from mediaserver.context import AppContext
 from mediaserver.library import facets, queries
@@ -131,11 +132,11 @@ class BrowsePages(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        library_id: FromPath[int],
+        library_id: LibraryId,
         sort: FromQuery[Sort] = "title",
         genre: FromQuery[str | None] = None,
         view: FromQuery[str | None] = None,
-        page: Annotated[int, QueryParameter(ge=1)] = 1,
+        page: Page = 1,
     ) -> Template:
         """Also reads the filters of ``/api/v1/items`` (year, decade, status, starts, …)."""
         access, user = viewer_access(request), viewer(request)
@@ -189,7 +190,7 @@ class BrowsePages(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
+        item_id: ItemId,
         data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Response[Any]:
         """The favourite button: htmx swaps in the button as it now is; without script,

@@ -12,10 +12,11 @@ from typing import Annotated, Any
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
 from mediaserver.api.access import admin_only
+from mediaserver.api.params import LibraryId
 from mediaserver.context import AppContext
 from mediaserver.library import queries
 from mediaserver.library.folders import FolderError, FolderListing
@@ -134,7 +135,7 @@ class LibraryPages(Controller):
         return Redirect("/admin/libraries?done=added", status_code=303)
 
     @get("/admin/libraries/{library_id:int}", sync_to_thread=True)
-    def library(self, ctx: NamedDependency[AppContext], library_id: FromPath[int]) -> Template:
+    def library(self, ctx: NamedDependency[AppContext], library_id: LibraryId) -> Template:
         library = _library_or_404(ctx, library_id)
         return self._edit_page(ctx, library, library)
 
@@ -160,7 +161,7 @@ class LibraryPages(Controller):
 
     @post("/admin/libraries/{library_id:int}", sync_to_thread=True)
     def save(
-        self, ctx: NamedDependency[AppContext], library_id: FromPath[int], data: FormWithLists
+        self, ctx: NamedDependency[AppContext], library_id: LibraryId, data: FormWithLists
     ) -> Response[Any]:
         library = _library_or_404(ctx, library_id)
         changed, error = save_library(ctx, data, library_id)
@@ -182,14 +183,12 @@ class LibraryPages(Controller):
         return Redirect("/admin/libraries?done=saved", status_code=303)
 
     @get("/admin/libraries/{library_id:int}/remove", sync_to_thread=True)
-    def confirm_removal(
-        self, ctx: NamedDependency[AppContext], library_id: FromPath[int]
-    ) -> Template:
+    def confirm_removal(self, ctx: NamedDependency[AppContext], library_id: LibraryId) -> Template:
         library = _with_details(ctx, _library_or_404(ctx, library_id, inactive=True))
         return Template("admin_library_remove.html", context={"library": library})
 
     @post("/admin/libraries/{library_id:int}/remove", sync_to_thread=True)
-    def remove(self, ctx: NamedDependency[AppContext], library_id: FromPath[int]) -> Response[Any]:
+    def remove(self, ctx: NamedDependency[AppContext], library_id: LibraryId) -> Response[Any]:
         library = _library_or_404(ctx, library_id, inactive=True)
         try:
             ctx.libraries.remove(library_id)
@@ -198,11 +197,11 @@ class LibraryPages(Controller):
         return Redirect("/admin/libraries?done=removed", status_code=303)
 
     @get("/admin/libraries/{library_id:int}/scan", sync_to_thread=False)
-    def scan_status(self, ctx: NamedDependency[AppContext], library_id: FromPath[int]) -> Template:
+    def scan_status(self, ctx: NamedDependency[AppContext], library_id: LibraryId) -> Template:
         return self._scan_fragment(ctx, _library_or_404(ctx, library_id))
 
     @post("/admin/libraries/{library_id:int}/scan", sync_to_thread=False, status_code=200)
-    def rescan(self, ctx: NamedDependency[AppContext], library_id: FromPath[int]) -> Template:
+    def rescan(self, ctx: NamedDependency[AppContext], library_id: LibraryId) -> Template:
         library = _library_or_404(ctx, library_id)
         ctx.libraries.rescan(library_id)
         return self._scan_fragment(ctx, library)

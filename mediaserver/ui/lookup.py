@@ -5,16 +5,17 @@ A person or a genre the viewer has no title of is a 404, as a hidden title is.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from mediaserver.api.access import viewer, viewer_access
 from mediaserver.api.items import Sort
+from mediaserver.api.params import Page, PersonId
 from mediaserver.api.progress import with_user_data
 from mediaserver.api.search import found
 from mediaserver.context import AppContext
@@ -47,7 +48,7 @@ class LookupPages(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        person_id: FromPath[int],
+        person_id: PersonId,
     ) -> Template:
         person = lookup.person(ctx.db, person_id, viewer_access(request))
         if person is None:
@@ -63,7 +64,7 @@ class LookupPages(Controller):
         ctx: NamedDependency[AppContext],
         genre_name: FromPath[str],
         sort: FromQuery[Sort] = "title",
-        page: Annotated[int, QueryParameter(ge=1)] = 1,
+        page: Page = 1,
     ) -> Template:
         access = viewer_access(request)
         genre = lookup.genre(ctx.db, genre_name, access)

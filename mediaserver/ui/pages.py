@@ -10,7 +10,6 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
 from litestar.response import Template
 
 from mediaserver.activity.episodes import neighbours, pick_episode
@@ -19,6 +18,7 @@ from mediaserver.activity.rows import continue_watching, next_up
 from mediaserver.api.access import admin_only, viewer, viewer_access
 from mediaserver.api.items import require_item
 from mediaserver.api.libraries import require_library
+from mediaserver.api.params import ItemId, LibraryId
 from mediaserver.api.progress import with_user_data
 from mediaserver.api.recommendations import recommendation_rows
 from mediaserver.context import AppContext
@@ -106,7 +106,7 @@ class PageController(Controller):
         )
 
     @get("/libraries/{library_id:int}/problems", sync_to_thread=True, guards=[admin_only])
-    def problems(self, ctx: NamedDependency[AppContext], library_id: FromPath[int]) -> Template:
+    def problems(self, ctx: NamedDependency[AppContext], library_id: LibraryId) -> Template:
         library = require_library(ctx, library_id)
         return Template(
             "problems.html",
@@ -118,7 +118,7 @@ class PageController(Controller):
         self,
         ctx: NamedDependency[AppContext],
         request: Request[Any, Any, Any],
-        item_id: FromPath[int],
+        item_id: ItemId,
     ) -> Template:
         access = viewer_access(request)
         try:

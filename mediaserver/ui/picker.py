@@ -21,12 +21,12 @@ from urllib.parse import urlsplit
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.params import FromPath
 from litestar.response import Template
 
 from mediaserver.accounts.auth import LockedOut
 from mediaserver.accounts.picker import PickerPerson
 from mediaserver.api.clients import request_address
+from mediaserver.api.params import UserId
 from mediaserver.context import AppContext
 from mediaserver.ui.signin import (
     PUBLIC,
@@ -68,7 +68,7 @@ class PickerController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        user_id: FromPath[int],
+        user_id: UserId,
     ) -> Response[bytes]:
         """A tile's picture, for a signed-out page: only while the picker may be used here
         and the person is on it (the API's picture route needs a signed-in viewer)."""
@@ -90,7 +90,11 @@ class PickerController(Controller):
         if not picker_usable(ctx, request):
             return password_page(403, "Sign in with your name and password.", next_url, "")
         raw = data.get("person", "")
-        person = ctx.auth.picker.person(int(raw)) if raw.isdigit() and len(raw) < 10 else None
+        person = (
+            ctx.auth.picker.person(int(raw))
+            if raw.isascii() and raw.isdigit() and len(raw) < 10
+            else None
+        )
         if person is None:
             return password_page(404, "That person is not on the list any more.", next_url, "")
         if person.needs_password:

@@ -7,10 +7,10 @@ from typing import Any
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from mediaserver.api.access import viewer, viewer_access
+from mediaserver.api.params import ItemId
 from mediaserver.api.recommendations import recommendation_rows
 from mediaserver.context import AppContext
 from mediaserver.library import queries
@@ -28,7 +28,7 @@ class RecommendationPages(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: NamedDependency[AppContext],
-        item_id: FromPath[int],
+        item_id: ItemId,
     ) -> Template:
         """Out of the rows now, fewer like it next run.
 

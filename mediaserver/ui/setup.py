@@ -12,10 +12,10 @@ from typing import Any
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
 from mediaserver.api.access import admin_only
+from mediaserver.api.params import QueryId
 from mediaserver.context import AppContext
 from mediaserver.library.libraries import KINDS
 from mediaserver.server_profile import ProfileError
@@ -63,9 +63,7 @@ class SetupWizard(Controller):
         return Redirect("/setup/libraries", status_code=303)
 
     @get("/libraries", sync_to_thread=True)
-    def libraries(
-        self, ctx: NamedDependency[AppContext], added: FromQuery[int | None] = None
-    ) -> Template:
+    def libraries(self, ctx: NamedDependency[AppContext], added: QueryId = None) -> Template:
         names = {lib["id"]: lib["name"] for lib in ctx.libraries.all()}
         message = f"{names[added]} added: Hearth is scanning it now." if added in names else None
         return self._step(ctx, "libraries", message=message)

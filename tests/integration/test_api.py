@@ -213,7 +213,10 @@ def test_openapi_schema_describes_methods_parameters_and_bodies(client: httpx.Cl
     limit, offset = listing["limit"], listing["offset"]
     assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 500)
     assert (limit["schema"]["default"], limit["description"]) == (50, "Page size (1-500).")
-    assert (offset["schema"]["minimum"], offset["description"]) == (0, "Rows to skip.")
+    assert (offset["schema"]["minimum"], offset["schema"]["maximum"]) == (0, 1_000_000_000)
+    assert offset["description"] == "Rows to skip (at most 1,000,000,000)."
+    ids = paths["/api/v1/items/{item_id}"]["get"]["parameters"][0]["schema"]
+    assert (ids["minimum"], ids["maximum"]) == (1, 2**63 - 1)  # SQLite's INTEGER: no 500s
     assert listing["kind"]["description"].startswith("movie, show, season")
     image = paths["/api/v1/items/{item_id}/image/{image}"]["get"]["parameters"]
     assert {(p["name"], p["in"], p["required"]) for p in image} == {
