@@ -36,6 +36,7 @@ from mediaserver.api import (
     items,
     libraries,
     live,
+    openapi,
     pairing,
     playback,
     progress,
@@ -110,7 +111,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
         engine=JinjaTemplateEngine,
         engine_callback=template_engine,
     )
-    return Litestar(
+    app = Litestar(
         # JSON bodies are small; a bigger one is refused (413) before it is read into memory.
         request_max_body_size=1024 * 1024,
         route_handlers=[
@@ -197,3 +198,6 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             ],
         ),
     )
+    openapi.document_responses(app)  # 401, 403, 404, 429, ... from the layers around handlers
+    app.before_send.append(openapi.allow_header(app))
+    return app

@@ -20,6 +20,7 @@ from litestar.params import QueryParameter
 from mediaserver import metrics
 from mediaserver.activity.events import MAX_BATCH
 from mediaserver.api.access import admin_only, viewer, viewer_access
+from mediaserver.api.openapi import problem
 from mediaserver.api.params import QueryId
 from mediaserver.context import AppContext
 
@@ -47,7 +48,11 @@ class PlaybackEventController(Controller):
     path = "/api/v1/playback/events"
     tags = ["progress"]
 
-    @post("/", summary="Report playback events (each checked on its own)")
+    @post(
+        "/",
+        summary="Report playback events (each checked on its own)",
+        responses={400: problem(400, "The body is not a JSON list of events.")},
+    )
     async def report(
         self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext]
     ) -> Response[Any]:

@@ -20,6 +20,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 
 from mediaserver.activity.analytics import to_csv
 from mediaserver.api.access import viewer
+from mediaserver.api.openapi import also_as
 from mediaserver.api.params import ItemId, QueryId
 from mediaserver.context import AppContext
 
@@ -76,10 +77,13 @@ def scope(request: Request[Any, Any, Any], user_id: int | None) -> int | None:
     return user.id
 
 
+AS_CSV = also_as(200, "text/csv", "The same rows as CSV, with format=csv or a .csv name.")
+
+
 def _csv(rows: Any, columns: tuple[str, ...], filename: str) -> Response[str]:
     return Response(
         to_csv(rows, columns),
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",  # Litestar adds "; charset=utf-8" to text types
         headers={"content-disposition": f'attachment; filename="{filename}"'},
     )
 
@@ -88,7 +92,12 @@ class AnalyticsController(Controller):
     path = "/api/v1/analytics"
     tags = ["analytics"]
 
-    @get("/{chart:str}", sync_to_thread=True, summary="One chart's rows (JSON or CSV)")
+    @get(
+        "/{chart:str}",
+        sync_to_thread=True,
+        summary="One chart's rows (JSON or CSV)",
+        operation_class=AS_CSV,
+    )
     def chart(
         self,
         request: Request[Any, Any, Any],
@@ -112,7 +121,12 @@ class AnalyticsController(Controller):
             return _csv(rows, spec.columns, f"hearth-{name}-{days}d.csv")
         return {"chart": name, "days": days, "rows": rows}
 
-    @get("/items/{item_id:int}/moments", sync_to_thread=True, summary="Most watched moments")
+    @get(
+        "/items/{item_id:int}/moments",
+        sync_to_thread=True,
+        summary="Most watched moments",
+        operation_class=AS_CSV,
+    )
     def moments(
         self,
         request: Request[Any, Any, Any],

@@ -34,6 +34,7 @@ from mediaserver.accounts.auth import (
 from mediaserver.accounts.passwords import WeakPassword
 from mediaserver.accounts.users import User, UserError
 from mediaserver.api.clients import request_address
+from mediaserver.api.openapi import problem
 from mediaserver.api.params import CredentialId
 from mediaserver.context import AppContext
 
@@ -124,6 +125,7 @@ class AuthController(Controller):
         sync_to_thread=True,
         opt=PUBLIC,
         summary="Sign in: access and refresh tokens",
+        responses={401: problem(401, "Wrong or expired credentials: sign in again.")},
     )
     def login(
         self,
@@ -149,6 +151,7 @@ class AuthController(Controller):
         sync_to_thread=True,
         opt=PUBLIC,
         summary="Sign in, second step: the ticket from /login and a two-factor code",
+        responses={401: problem(401, "Wrong or expired credentials: sign in again.")},
     )
     def login_code(
         self,
@@ -170,6 +173,7 @@ class AuthController(Controller):
         sync_to_thread=True,
         opt=PUBLIC,
         summary="A new token pair for a refresh token",
+        responses={401: problem(401, "Wrong or expired credentials: sign in again.")},
     )
     def refresh(
         self,

@@ -27,6 +27,7 @@ from mediaserver.accounts.pairing import PairingError
 from mediaserver.api.access import viewer
 from mediaserver.api.auth import PUBLIC, answer
 from mediaserver.api.clients import request_address
+from mediaserver.api.openapi import problem
 from mediaserver.context import AppContext
 
 __all__ = ["POLL_INTERVAL_S", "PairingController"]
@@ -80,7 +81,13 @@ class PairingController(Controller):
             "verify_url": f"/pair?code={started.code}",
         }
 
-    @post("/poll", sync_to_thread=True, opt=PUBLIC, summary="The device waits for approval")
+    @post(
+        "/poll",
+        sync_to_thread=True,
+        opt=PUBLIC,
+        summary="The device waits for approval",
+        responses={401: problem(401, "This pairing is unknown, expired or already used.")},
+    )
     def poll(self, ctx: NamedDependency[AppContext], data: JSONBody[PollBody]) -> Response[Any]:
         try:
             login = ctx.pairing.poll(data.poll_token)
@@ -91,7 +98,13 @@ class PairingController(Controller):
             return Response(body, status_code=202)
         return Response({"status": "approved", **answer(login)}, status_code=200)
 
-    @post("/approve", status_code=200, sync_to_thread=False, summary="Let a waiting device in")
+    @post(
+        "/approve",
+        status_code=200,
+        sync_to_thread=False,
+        summary="Let a waiting device in",
+        responses={404: problem(404, "No device is waiting with that code.")},
+    )
     def approve(
         self,
         request: Request[Any, Any, Any],

@@ -19,6 +19,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from mediaserver.api.access import viewer, viewer_access
+from mediaserver.api.openapi import problem
 from mediaserver.api.params import Id, ItemId
 from mediaserver.api.progress import with_user_data
 from mediaserver.context import AppContext
@@ -62,8 +63,13 @@ class RecommendationController(Controller):
     ) -> dict[str, Any]:
         return {"rows": recommendation_rows(ctx, request)}
 
-    @post("/not-interested", sync_to_thread=True, status_code=HTTP_204_NO_CONTENT,
-          summary="Never suggest this title again (and fewer like it)")  # fmt: skip
+    @post(
+        "/not-interested",
+        sync_to_thread=True,
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Never suggest this title again (and fewer like it)",
+        responses={404: problem(404, "There is no item with that id.")},
+    )
     def not_interested(
         self,
         request: Request[Any, Any, Any],

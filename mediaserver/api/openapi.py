@@ -1,0 +1,117 @@
+"""The OpenAPI document tells what the server does, so generated clients and fuzzers can
+rely on it (``tests/integration/test_schema_fuzz.py`` holds it to that with schemathesis).
+
+Litestar documents a handler's success and its parameter errors (400).  The answers that
+come from around the handler are documented here, from the same facts that produce them:
+401 from the sign-in middleware on every route not marked public, 403 from the admin guard
+and from the CSRF check on changes, 404 for ids in the path, 413 for bodies past the size
+limit, 429 from the rate limiter, 507 when a change meets a full disk.  What a handler
+itself answers beyond that is declared on its decorator with :func:`problem` (``responses=``)
+and, for a second content type, :func:`also_as` (``operation_class=``).
+
+:func:`allow_header` keeps ``Allow`` honest: Litestar builds the OPTIONS answer of a path
+when its first handlers are registered and does not update it when more join that path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from litestar import Litestar
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example, OpenAPIMediaType, Operation, Schema
+from litestar.openapi.spec.enums import OpenAPIType
+from litestar.types import Message, Scope
+
+from mediaserver.api.access import admin_only
+from mediaserver.api.guard import is_public
+
+__all__ = ["Problem", "allow_header", "also_as", "document_responses", "problem"]
+
+
+class Problem(msgspec.Struct):
+    """Every error answer of the JSON API (``api/errors.py``); some add fields of their
+    own, such as ``totp_required``."""
+
+    status_code: int
+    detail: str
+
+
+def problem(status: int, detail: str) -> ResponseSpec:
+    """An error answer as ``responses={status: problem(status, "what it means")}``."""
+    return ResponseSpec(
+        data_container=Problem,
+        description=detail,
+        generate_examples=False,
+        examples=[Example(value={"status_code": status, "detail": detail})],
+    )
+
+
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _around(handler: HTTPRouteHandler, has_path_ids: bool) -> dict[int, ResponseSpec]:
+    """The answers a handler can get from the layers around it (see the module's doc)."""
+    methods = set(handler.http_methods)
+    found = {429: problem(429, "Too many requests from this address or person; see Retry-After.")}
+    if not is_public(handler):
+        found[401] = problem(401, "Sign in first: no valid token, API key or session.")
+        if admin_only in handler.resolve_guards():
+            found[403] = problem(403, "Only an admin can do this.")
+        elif methods & _UNSAFE:
+            found[403] = problem(403, "A change signed in by the web session needs its CSRF token.")
+    if has_path_ids:
+        found[404] = problem(404, "Nothing by that name or id, or nothing this viewer may see.")
+    if methods & _UNSAFE:
+        found[507] = problem(507, "The server's disk is full, so nothing was saved.")
+        if "data" in handler.parsed_fn_signature.parameters:
+            found[413] = problem(413, "The request body is too large.")
+    return found
+
+
+def document_responses(app: Litestar) -> None:
+    """Add the answers from around each handler to its documented ones (a handler's own
+    ``responses=`` win).  Call before the schema is first built."""
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if not isinstance(handler, HTTPRouteHandler):
+                continue
+            around = _around(handler, "{" in route.path)
+            handler.responses = {**around, **(handler.responses or {})}
+
+
+def also_as(status: int, media_type: str, description: str) -> type[Operation]:
+    """An ``operation_class`` whose ``status`` answer also comes as ``media_type`` (text):
+    Litestar documents one content type per answer."""
+
+    @dataclass
+    class _AlsoAs(Operation):
+        def __post_init__(self) -> None:
+            answer: Any = (self.responses or {}).get(str(status))
+            if answer is not None and not isinstance(answer.content, type(None)):
+                answer.content[media_type] = OpenAPIMediaType(
+                    schema=Schema(type=OpenAPIType.STRING, description=description)
+                )
+
+    return _AlsoAs
+
+
+def allow_header(app: Litestar) -> Any:
+    """A ``before_send`` hook: an OPTIONS answer (and a 405) lists every method its path has."""
+    methods = {route.path_format: ", ".join(sorted(route.methods)) for route in app.routes}
+
+    async def hook(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start" or scope.get("type") != "http":
+            return
+        status = message["status"]
+        if not (scope.get("method") == "OPTIONS" and status < 300) and status != 405:
+            return
+        allowed = methods.get(str(scope.get("path_template") or ""))
+        if allowed:
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
+            message["headers"] = [*headers, (b"allow", allowed.encode("latin-1"))]
+
+    return hook
