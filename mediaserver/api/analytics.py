@@ -20,7 +20,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 
 from mediaserver.activity.analytics import to_csv
 from mediaserver.api.access import viewer
-from mediaserver.api.openapi import also_as
+from mediaserver.api.openapi import sends
 from mediaserver.api.params import ItemId, QueryId
 from mediaserver.context import AppContext
 
@@ -77,7 +77,7 @@ def scope(request: Request[Any, Any, Any], user_id: int | None) -> int | None:
     return user.id
 
 
-AS_CSV = also_as(200, "text/csv", "The same rows as CSV, with format=csv or a .csv name.")
+AS_CSV = sends("text/csv", keep_json=True)  # with format=csv or a .csv name
 
 
 def _csv(rows: Any, columns: tuple[str, ...], filename: str) -> Response[str]:

@@ -26,6 +26,7 @@ from mediaserver.accounts.users import User
 from mediaserver.api.access import admin_only, viewer
 from mediaserver.api.errors import invalid_parameter
 from mediaserver.api.guard import SESSION_COOKIE
+from mediaserver.api.openapi import sends
 from mediaserver.api.params import ItemId, QueryId
 from mediaserver.api.playback import check_parameters, new_session, resolve
 from mediaserver.api.ranges import serve_file
@@ -133,6 +134,7 @@ class MasterPlaylistController(Controller):
         description="Takes the same parameters as the playback endpoint (profile, vcodec, "
         "acodec, container, ten_bit, max_height, max_channels, segments, audio, subtitle, "
         "file_id) plus an optional session id.",
+        operation_class=sends(PLAYLIST),
     )
     def master(
         self,
@@ -178,6 +180,7 @@ class HlsController(Controller):
         sync_to_thread=True,
         opt=TOKEN_CHECKED,
         summary="A stream's playlist, init segment or media segment",
+        operation_class=sends(PLAYLIST, *_CONTENT_TYPES.values(), ranges=True),
     )
     def media(
         self,
@@ -222,6 +225,7 @@ class HlsController(Controller):
         sync_to_thread=True,
         opt=TOKEN_CHECKED,
         summary="A text subtitle track as an HLS playlist or WebVTT",
+        operation_class=sends(PLAYLIST, "text/vtt", ranges=True),
     )
     def subtitles(
         self,
@@ -287,6 +291,7 @@ class SubtitleController(Controller):
         sync_to_thread=True,
         summary="A text subtitle track as WebVTT (<index>.vtt), or an ASS/SSA one as it is "
         "(<index>.ass, for a player that draws it with libass)",
+        operation_class=sends("text/vtt", "text/x-ssa", ranges=True),
     )
     def webvtt(
         self,

@@ -15,6 +15,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from mediaserver.api.access import viewer, viewer_access
 from mediaserver.api.browsing import DOCS, read_filters
 from mediaserver.api.errors import invalid_parameter
+from mediaserver.api.openapi import sends
 from mediaserver.api.params import ItemId, Offset, Position, QueryId
 from mediaserver.api.progress import user_data, with_user_data
 from mediaserver.api.ranges import serve_file
@@ -31,6 +32,8 @@ from mediaserver.streaming.direct import IMAGE_TYPES, mime_for_container
 __all__ = ["GenreController", "ItemController", "Sort", "parse_kinds", "require_item"]
 
 Limit = Annotated[int, QueryParameter(ge=1, le=500, description="Page size (1-500).")]
+
+PICTURE = sends("image/*", "application/octet-stream", ranges=True)
 
 
 def parse_kinds(kind: str | None) -> tuple[str, ...]:
@@ -178,6 +181,7 @@ class ItemController(Controller):
         http_method=["GET", "HEAD"],
         sync_to_thread=True,
         summary="Poster or backdrop",
+        operation_class=PICTURE,
     )
     def image(
         self,
@@ -202,6 +206,7 @@ class ItemController(Controller):
         http_method=["GET", "HEAD"],
         sync_to_thread=True,
         summary="A photo of an actor in the cast",
+        operation_class=PICTURE,
     )
     def cast_photo(
         self,
@@ -227,6 +232,7 @@ class ItemController(Controller):
         http_method=["GET", "HEAD"],
         sync_to_thread=True,
         summary="The original file, with HTTP Range (direct play)",
+        operation_class=sends("video/*", "audio/*", "application/octet-stream", ranges=True),
     )
     def file(
         self,

@@ -22,6 +22,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from mediaserver import metrics
 from mediaserver.api.access import viewer
+from mediaserver.api.openapi import sends
 from mediaserver.context import AppContext
 from mediaserver.events import Event
 
@@ -35,7 +36,11 @@ class LiveController(Controller):
     path = "/api/v1/events"
     tags = ["progress"]
 
-    @get("/", summary="Your progress changes, live (Server-Sent Events)")
+    @get(
+        "/",
+        summary="Your progress changes, live (Server-Sent Events)",
+        operation_class=sends("text/event-stream"),
+    )
     async def stream(
         self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext]
     ) -> ServerSentEvent:

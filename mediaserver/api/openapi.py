@@ -7,7 +7,7 @@ come from around the handler are documented here, from the same facts that produ
 and from the CSRF check on changes, 404 for ids in the path, 413 for bodies past the size
 limit, 429 from the rate limiter, 507 when a change meets a full disk.  What a handler
 itself answers beyond that is declared on its decorator with :func:`problem` (``responses=``)
-and, for a second content type, :func:`also_as` (``operation_class=``).
+and what it sends when that is not JSON with :func:`sends` (``operation_class=``).
 
 :func:`allow_header` keeps ``Allow`` honest: Litestar builds the OPTIONS answer of a path
 when its first handlers are registered and does not update it when more join that path.
@@ -22,14 +22,20 @@ import msgspec
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example, OpenAPIMediaType, Operation, Schema
-from litestar.openapi.spec.enums import OpenAPIType
+from litestar.openapi.spec import (
+    Example,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    Operation,
+    Schema,
+)
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.types import Message, Scope
 
 from mediaserver.api.access import admin_only
 from mediaserver.api.guard import is_public
 
-__all__ = ["Problem", "allow_header", "also_as", "document_responses", "problem"]
+__all__ = ["Problem", "allow_header", "document_responses", "problem", "sends"]
 
 
 class Problem(msgspec.Struct):
@@ -83,20 +89,40 @@ def document_responses(app: Litestar) -> None:
             handler.responses = {**around, **(handler.responses or {})}
 
 
-def also_as(status: int, media_type: str, description: str) -> type[Operation]:
-    """An ``operation_class`` whose ``status`` answer also comes as ``media_type`` (text):
-    Litestar documents one content type per answer."""
+def sends(*media_types: str, keep_json: bool = False, ranges: bool = False) -> type[Operation]:
+    """An ``operation_class``: the success answer comes as ``media_types`` (``image/*`` is
+    fine), not the JSON Litestar assumes, or beside it with ``keep_json``.  With ``ranges``
+    (``api/ranges.py`` serves it): 206 for a Range, 304 when the client's copy is current,
+    416 for a Range outside the file."""
 
     @dataclass
-    class _AlsoAs(Operation):
+    class _Sends(Operation):
         def __post_init__(self) -> None:
-            answer: Any = (self.responses or {}).get(str(status))
-            if answer is not None and not isinstance(answer.content, type(None)):
-                answer.content[media_type] = OpenAPIMediaType(
-                    schema=Schema(type=OpenAPIType.STRING, description=description)
+            responses: dict[str, Any] = dict(self.responses or {})
+            success = next(code for code in responses if code.startswith("2"))
+            answer = responses[success]
+            content = dict(answer.content or {}) if keep_json else {}
+            content.update({kind: OpenAPIMediaType(schema=_body(kind)) for kind in media_types})
+            answer.content = content
+            if ranges:
+                parts = {**content, "multipart/byteranges": OpenAPIMediaType(schema=_body(""))}
+                responses["206"] = OpenAPIResponse(
+                    description="The parts of the file the Range header asked for.", content=parts
                 )
+                responses["304"] = OpenAPIResponse(description="The client's copy is current.")
+                responses["416"] = OpenAPIResponse(
+                    description="The Range asked for lies outside the file.",
+                    content={"text/plain": OpenAPIMediaType(schema=_body("text/plain"))},
+                )
+            self.responses = responses
 
-    return _AlsoAs
+    return _Sends
+
+
+def _body(media_type: str) -> Schema:
+    if media_type.startswith("text/") or media_type.endswith("mpegurl"):
+        return Schema(type=OpenAPIType.STRING)
+    return Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
 
 
 def allow_header(app: Litestar) -> Any:

@@ -16,6 +16,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 
 from mediaserver.api.items import require_item
+from mediaserver.api.openapi import sends
 from mediaserver.api.params import FileId, ItemId, QueryId
 from mediaserver.api.ranges import serve_file
 from mediaserver.context import AppContext
@@ -24,6 +25,9 @@ from mediaserver.streaming.trickplay import TrickplayUnavailable
 __all__ = ["TrickplayController"]
 
 _IMAGE_HEADERS = {"Cache-Control": "public, max-age=86400"}
+
+
+JPEG = sends("image/jpeg", ranges=True)
 
 
 class TrickplayController(Controller):
@@ -36,6 +40,7 @@ class TrickplayController(Controller):
         "/items/{item_id:int}/trickplay.vtt",
         sync_to_thread=True,
         summary="Thumbnails track (WebVTT) for the seek bar",
+        operation_class=sends("text/vtt"),
     )
     def vtt(
         self,
@@ -54,6 +59,7 @@ class TrickplayController(Controller):
         http_method=["GET", "HEAD"],
         sync_to_thread=True,
         summary="One thumbnail sprite sheet (JPEG)",
+        operation_class=JPEG,
     )
     def sprite(
         self,
@@ -74,6 +80,7 @@ class TrickplayController(Controller):
         http_method=["GET", "HEAD"],
         sync_to_thread=True,
         summary="One chapter image (JPEG)",
+        operation_class=JPEG,
     )
     def chapter_image(
         self,

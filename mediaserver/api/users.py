@@ -21,12 +21,14 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, JSONBody
 
 from mediaserver.accounts.passwords import WeakPassword
 from mediaserver.accounts.preferences import PreferenceError, Preferences
 from mediaserver.accounts.users import User, UserError
 from mediaserver.api.access import admin_only, viewer
+from mediaserver.api.openapi import sends
 from mediaserver.api.params import CredentialId, Id, UserId
 from mediaserver.context import AppContext
 from mediaserver.imaging import AVATAR_CONTENT_TYPE, ImageRejected, normalise_avatar
@@ -230,7 +232,13 @@ class UserController(Controller):
         except PreferenceError as exc:
             raise _refused(exc) from None
 
-    @get("/{user_id:int}/avatar", sync_to_thread=False, summary="Profile picture")
+    @get(
+        "/{user_id:int}/avatar",
+        sync_to_thread=False,
+        summary="Profile picture",
+        operation_class=sends("image/*"),
+        responses={304: ResponseSpec(None, description="The client's copy is current.")},
+    )
     def avatar(
         self,
         request: Request[Any, Any, Any],

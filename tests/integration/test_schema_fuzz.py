@@ -25,6 +25,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi import checks as openapi_checks
 
@@ -50,6 +51,7 @@ class Fuzzed:
     own_users: frozenset[int]
     own_credentials: frozenset[int]
     library_id: int
+    real_ids: dict[str, list[int]]  # ids that exist, by path parameter name
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +73,22 @@ def fuzzed(
                 for who in (me, member_id)
                 for c in client.get(f"/api/v1/users/{who}/credentials").json()["credentials"]
             }
-        yield Fuzzed(
-            url, admin, member, frozenset({me, member_id}), frozenset(credentials), library
-        )
+            items = client.get("/api/v1/items", params={"limit": 500}).json()["items"]
+            files = [
+                file["id"]
+                for item in items
+                for file in client.get(f"/api/v1/items/{item['id']}").json()["files"]
+            ]
+            real = {
+                "item_id": [item["id"] for item in items],
+                "file_id": files,
+                "library_id": [library],
+                "user_id": [me, member_id],
+                "position": [0, 1],
+                "index": [0],
+            }
+        own = frozenset({me, member_id})
+        yield Fuzzed(url, admin, member, own, frozenset(credentials), library, real)
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +103,20 @@ def api_schema(fuzzed: Fuzzed) -> Any:
     @schema.hook
     def filter_case(context: Any, case: Any) -> bool:
         return not _signs_itself_out(fuzzed, case)
+
+    @schema.hook
+    def flatmap_path_parameters(context: Any, path_parameters: dict[str, Any] | None) -> Any:
+        """Half the cases use ids that exist, so answers with a body (posters, files,
+        playlists) are checked too, not only the 404s of made-up ids."""
+        real = {
+            name: st.sampled_from(fuzzed.real_ids[name])
+            for name in path_parameters or {}
+            if fuzzed.real_ids.get(name)
+        }
+        if not real:
+            return st.just(path_parameters)
+        existing = st.fixed_dictionaries(real).map(lambda ids: {**(path_parameters or {}), **ids})
+        return st.one_of(st.just(path_parameters), existing)
 
     return schema
 
