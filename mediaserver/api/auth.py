@@ -34,7 +34,7 @@ from mediaserver.accounts.auth import (
 from mediaserver.accounts.passwords import WeakPassword
 from mediaserver.accounts.users import User, UserError
 from mediaserver.api.clients import request_address
-from mediaserver.api.openapi import problem
+from mediaserver.api.openapi import example, problem
 from mediaserver.api.params import CredentialId
 from mediaserver.context import AppContext
 
@@ -126,6 +126,16 @@ class AuthController(Controller):
         opt=PUBLIC,
         summary="Sign in: access and refresh tokens",
         responses={401: problem(401, "Wrong or expired credentials: sign in again.")},
+        operation_class=example(
+            {
+                "access_token": "hat_2.1796696659.b14cee1572bb2aa3f9d188c6cf02148a",
+                "token_type": "Bearer",
+                "expires_in": 900,
+                "refresh_token": "hrt_OwybdAQv0cTBk-MgLO0dl3VBfxjDHNwl8MDHQax3O6I",
+                "user": {"id": 2, "name": "sam", "is_admin": False, "libraries": []},
+            },
+            body={"username": "sam", "password": "a long household password", "device": "TV"},
+        ),
     )
     def login(
         self,

@@ -15,7 +15,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from mediaserver.api.access import viewer, viewer_access
 from mediaserver.api.browsing import DOCS, read_filters
 from mediaserver.api.errors import invalid_parameter
-from mediaserver.api.openapi import sends
+from mediaserver.api.openapi import example, sends
 from mediaserver.api.params import ItemId, Offset, Position, QueryId
 from mediaserver.api.progress import user_data, with_user_data
 from mediaserver.api.ranges import serve_file
@@ -33,6 +33,24 @@ __all__ = ["GenreController", "ItemController", "Sort", "parse_kinds", "require_
 
 Limit = Annotated[int, QueryParameter(ge=1, le=500, description="Page size (1-500).")]
 
+_LISTING = {
+    "items": [
+        {
+            "id": 8,
+            "kind": "movie",
+            "title": "Amber Lighthouse",
+            "year": 2010,
+            "library_id": 1,
+            "runtime_s": 5400.0,
+            "genres": ["Comedy"],
+            "poster_url": "/api/v1/items/8/image/poster",
+            "user_data": {"position_s": 0.0, "watched": False, "favourite": False},
+        }
+    ],
+    "total": 3,
+    "limit": 1,
+    "offset": 0,
+}
 PICTURE = sends("image/*", "application/octet-stream", ranges=True)
 
 
@@ -64,7 +82,7 @@ class ItemController(Controller):
     path = "/api/v1/items"
     tags = ["items"]
 
-    @get("/", summary="List or search items")
+    @get("/", summary="List or search items", operation_class=example(_LISTING))
     async def list_items(
         self,
         ctx: NamedDependency[AppContext],

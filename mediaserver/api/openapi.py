@@ -7,7 +7,8 @@ come from around the handler are documented here, from the same facts that produ
 and from the CSRF check on changes, 404 for ids in the path, 413 for bodies past the size
 limit, 429 from the rate limiter, 507 when a change meets a full disk.  What a handler
 itself answers beyond that is declared on its decorator with :func:`problem` (``responses=``)
-and what it sends when that is not JSON with :func:`sends` (``operation_class=``).
+what it sends when that is not JSON with :func:`sends`, and the main operations show a
+typical answer with :func:`example` (both ``operation_class=``).
 
 :func:`allow_header` keeps ``Allow`` honest: Litestar builds the OPTIONS answer of a path
 when its first handlers are registered and does not update it when more join that path.
@@ -35,7 +36,7 @@ from litestar.types import Message, Scope
 from mediaserver.api.access import admin_only
 from mediaserver.api.guard import is_public
 
-__all__ = ["Problem", "allow_header", "document_responses", "problem", "sends"]
+__all__ = ["Problem", "allow_header", "document_responses", "example", "problem", "sends"]
 
 
 class Problem(msgspec.Struct):
@@ -117,6 +118,25 @@ def sends(*media_types: str, keep_json: bool = False, ranges: bool = False) -> t
             self.responses = responses
 
     return _Sends
+
+
+def example(answer: Any, *, body: Any = None) -> type[Operation]:
+    """An ``operation_class`` that shows a typical JSON answer (and request ``body``): the
+    handlers of the main operations return plain dicts, which Litestar cannot illustrate."""
+
+    @dataclass
+    class _Example(Operation):
+        def __post_init__(self) -> None:
+            responses: dict[str, Any] = dict(self.responses or {})
+            success = next(code for code in responses if code.startswith("2"))
+            shown = (responses[success].content or {}).get("application/json")
+            if shown is not None:
+                shown.example = answer
+            request = getattr(self.request_body, "content", None) or {}
+            if body is not None and "application/json" in request:
+                request["application/json"].example = body
+
+    return _Example
 
 
 def _body(media_type: str) -> Schema:

@@ -22,6 +22,7 @@ from mediaserver.accounts.users import User
 from mediaserver.api.access import viewer
 from mediaserver.api.errors import invalid_parameter
 from mediaserver.api.items import require_item
+from mediaserver.api.openapi import example
 from mediaserver.api.params import ItemId
 from mediaserver.context import AppContext
 from mediaserver.streaming.decision import IMAGE_SUBTITLES, Decision, decide
@@ -55,7 +56,24 @@ class PlaybackController(Controller):
     path = "/api/v1/items/{item_id:int}/playback"
     tags = ["playback"]
 
-    @get("/", sync_to_thread=False, summary="The playback decision for this client")
+    @get(
+        "/",
+        sync_to_thread=False,
+        summary="The playback decision for this client",
+        operation_class=example(
+            {
+                "item_id": 8,
+                "file_id": 5,
+                "profile": "generic",
+                "decision": {"mode": "direct", "video": "copy", "audio": "copy"},
+                "message": "Direct play: this player plays MP4 with H.264 and AAC.",
+                "direct_url": "/api/v1/items/8/file?file_id=5",
+                "hls_url": "/api/v1/items/8/hls/master.m3u8?session=Zn4JXNuyVjex",
+                "session": "Zn4JXNuyVjex",
+                "duration_s": 5400.0,
+            }
+        ),
+    )
     def playback(
         self,
         request: Request[Any, Any, Any],

@@ -194,3 +194,15 @@ def test_allow_lists_every_documented_method(fuzzed: Fuzzed) -> None:
         put_on_get = client.put("/api/v1/libraries")
         assert put_on_get.status_code == 405
         assert set(put_on_get.headers["allow"].split(", ")) == {"GET", "OPTIONS", "POST"}
+
+
+def test_the_main_operations_show_an_example(fuzzed: Fuzzed) -> None:
+    with httpx.Client(base_url=fuzzed.url, headers=fuzzed.admin, timeout=30) as client:
+        paths = client.get("/schema/openapi.json").json()["paths"]
+    login = paths["/api/v1/auth/login"]["post"]
+    assert login["requestBody"]["content"]["application/json"]["example"]["username"]
+    for path in ("/api/v1/auth/login", "/api/v1/items", "/api/v1/items/{item_id}/playback"):
+        operation = paths[path].get("get") or paths[path]["post"]
+        assert operation["responses"]["200"]["content"]["application/json"]["example"], path
+    failed = login["responses"]["401"]["content"]["application/json"]
+    assert failed["examples"], "an error answer shows its shape too"
