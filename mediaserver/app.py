@@ -114,6 +114,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
     app = Litestar(
         # JSON bodies are small; a bigger one is refused (413) before it is read into memory.
         request_max_body_size=1024 * 1024,
+        plugins=[openapi.StrictBodies()],  # bodies that refuse unknown fields say so
         route_handlers=[
             system.HealthController,
             discovery.DiscoveryController,

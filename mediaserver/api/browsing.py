@@ -26,20 +26,37 @@ from mediaserver.library.browse import (
 
 __all__ = ["DOCS", "Filters", "one_of", "read_filters"]
 
+# The patterns are the canonical forms, for the schema only: read_filters also forgives
+# spaces and capitals, and answers a wrong value in words rather than "does not match".
+_YES_NO = "^(true|false|1|0|yes|no|on|off)$"
+
+
+def _doc(description: str, pattern: str | None = None) -> QueryParameter:
+    return QueryParameter(
+        description=description, schema_extra={"pattern": pattern} if pattern else None
+    )
+
+
 DOCS: dict[str, QueryParameter] = {
-    "decade": QueryParameter(description="A decade by its first year: 1990 is 1990 to 1999."),
-    "content_rating": QueryParameter(description="A content rating as stored (PG-13, FSK 16)."),
-    "resolution": QueryParameter(
-        description="The main video's size: 4k, 1080p, 720p or sd (a show: any episode)."
+    "year": _doc("A year: 1999.", "^(1[89][0-9]{2}|2[01][0-9]{2}|2200)$"),
+    "decade": _doc(
+        "A decade by its first year: 1990 is 1990 to 1999.", "^(1[89][0-9]0|2[01][0-9]0|2200)$"
     ),
-    "hdr": QueryParameter(description="true: HDR video only (PQ or HLG); false: none."),
-    "status": QueryParameter(
-        description="The viewer's: watched, unwatched (in progress included) or in_progress."
+    "content_rating": _doc("A content rating as stored (PG-13, FSK 16)."),
+    "resolution": _doc(
+        "The main video's size: 4k, 1080p, 720p or sd (a show: any episode).",
+        f"^({'|'.join(RESOLUTIONS)})$",
     ),
-    "favourite": QueryParameter(description="true: the viewer's favourites only; false: the rest."),
-    "starts": QueryParameter(
-        description="With sort=title: start at the first title beginning with this letter "
-        "(A-Z, or # for digits and signs); offset counts on from there."
+    "hdr": _doc("true: HDR video only (PQ or HLG); false: none.", _YES_NO),
+    "status": _doc(
+        "The viewer's: watched, unwatched (in progress included) or in_progress.",
+        f"^({'|'.join(STATUSES)})$",
+    ),
+    "favourite": _doc("true: the viewer's favourites only; false: the rest.", _YES_NO),
+    "starts": _doc(
+        "With sort=title: start at the first title beginning with this letter "
+        "(A-Z, or # for digits and signs); offset counts on from there.",
+        "^[A-Za-z#]$",
     ),
 }
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")

@@ -97,7 +97,7 @@ class ItemController(Controller):
         library_id: QueryId = None,
         parent_id: QueryId = None,
         genre: FromQuery[str | None] = None,
-        year: Annotated[str | None, QueryParameter(description="A year: 1999.")] = None,
+        year: Annotated[str | None, DOCS["year"]] = None,
         decade: Annotated[str | None, DOCS["decade"]] = None,
         content_rating: Annotated[str | None, DOCS["content_rating"]] = None,
         resolution: Annotated[str | None, DOCS["resolution"]] = None,

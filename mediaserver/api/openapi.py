@@ -21,6 +21,8 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar
+from litestar._openapi.schema_generation import SchemaCreator
+from litestar._openapi.schema_generation.plugins import StructSchemaPlugin
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
@@ -32,11 +34,20 @@ from litestar.openapi.spec import (
 )
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.types import Message, Scope
+from litestar.typing import FieldDefinition
 
 from mediaserver.api.access import admin_only
 from mediaserver.api.guard import is_public
 
-__all__ = ["Problem", "allow_header", "document_responses", "example", "problem", "sends"]
+__all__ = [
+    "Problem",
+    "StrictBodies",
+    "allow_header",
+    "document_responses",
+    "example",
+    "problem",
+    "sends",
+]
 
 
 class Problem(msgspec.Struct):
@@ -143,6 +154,21 @@ def _body(media_type: str) -> Schema:
     if media_type.startswith("text/") or media_type.endswith("mpegurl"):
         return Schema(type=OpenAPIType.STRING)
     return Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+
+
+class StrictBodies(StructSchemaPlugin):
+    """A body type that refuses unknown fields (``forbid_unknown_fields=True``, every JSON
+    body here) says so in the schema, ``additionalProperties: false``: Litestar leaves it
+    open, so clients were told that a body the server refuses was fine."""
+
+    def to_openapi_schema(
+        self, field_definition: FieldDefinition, schema_creator: SchemaCreator
+    ) -> Schema:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        config = getattr(field_definition.annotation, "__struct_config__", None)
+        if config is not None and config.forbid_unknown_fields:
+            schema.additional_properties = False
+        return schema
 
 
 def allow_header(app: Litestar) -> Any:
