@@ -171,7 +171,7 @@ class LibraryPages(Controller):
 
     @post("/admin/libraries/{library_id:int}/links", sync_to_thread=True)
     def save_links(
-        self, ctx: NamedDependency[AppContext], library_id: FromPath[int], data: FormWithLists
+        self, ctx: NamedDependency[AppContext], library_id: LibraryId, data: FormWithLists
     ) -> Response[Any]:
         """The one choice a config file's library takes here: following outside links."""
         library = _library_or_404(ctx, library_id)
