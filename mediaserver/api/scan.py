@@ -14,6 +14,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 
 from mediaserver.api.access import admin_only
 from mediaserver.api.libraries import require_library
+from mediaserver.api.openapi import problem
 from mediaserver.api.params import Id
 from mediaserver.context import AppContext
 
@@ -44,6 +45,7 @@ class ScanController(Controller):
         sync_to_thread=True,
         summary="Start a scan (all libraries by default)",
         operation_class=_OptionalBodyOperation,
+        responses={404: problem(404, "There is no library with one of those ids.")},
     )
     def start(
         self, ctx: NamedDependency[AppContext], data: JSONBody[ScanRequest | None] = None
