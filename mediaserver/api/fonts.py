@@ -15,7 +15,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ServiceUnavailableException
 
 from mediaserver.api.hls import item_file
-from mediaserver.api.openapi import sends
+from mediaserver.api.openapi import problem, sends
 from mediaserver.api.params import ItemId, Position, QueryId
 from mediaserver.api.ranges import serve_file
 from mediaserver.context import AppContext
@@ -64,6 +64,7 @@ class FontController(Controller):
         sync_to_thread=True,
         summary="One font attached to the item's file",
         operation_class=sends("font/*", "application/*", ranges=True),
+        responses={503: problem(503, "The font could not be read from the file.")},
     )
     def font(
         self,

@@ -26,7 +26,7 @@ from mediaserver.accounts.users import User
 from mediaserver.api.access import admin_only, viewer
 from mediaserver.api.errors import invalid_parameter
 from mediaserver.api.guard import SESSION_COOKIE
-from mediaserver.api.openapi import sends
+from mediaserver.api.openapi import problem, sends
 from mediaserver.api.params import ItemId, QueryId
 from mediaserver.api.playback import check_parameters, new_session, resolve
 from mediaserver.api.ranges import serve_file
@@ -95,6 +95,11 @@ class _NotMade(HTTPException):
     status_code = HTTP_500_INTERNAL_SERVER_ERROR
 
 
+_BUSY = problem(503, "No stream can start now (see Retry-After), or ffmpeg failed on it.")
+_UNREADABLE = problem(503, "The subtitle track could not be read from the file.")
+_NOT_MADE = problem(500, "ffmpeg could not make this segment; it is not tried again for a while.")
+
+
 def _busy(exc: Busy) -> _Unavailable:
     return _Unavailable(detail=str(exc), headers={"Retry-After": str(exc.retry_after)})
 
@@ -135,6 +140,7 @@ class MasterPlaylistController(Controller):
         "acodec, container, ten_bit, max_height, max_channels, segments, audio, subtitle, "
         "file_id) plus an optional session id.",
         operation_class=sends(PLAYLIST),
+        responses={503: _BUSY},
     )
     def master(
         self,
@@ -181,6 +187,7 @@ class HlsController(Controller):
         opt=TOKEN_CHECKED,
         summary="A stream's playlist, init segment or media segment",
         operation_class=sends(PLAYLIST, *_CONTENT_TYPES.values(), ranges=True),
+        responses={503: _BUSY, 500: _NOT_MADE},
     )
     def media(
         self,
@@ -226,6 +233,7 @@ class HlsController(Controller):
         opt=TOKEN_CHECKED,
         summary="A text subtitle track as an HLS playlist or WebVTT",
         operation_class=sends(PLAYLIST, "text/vtt", ranges=True),
+        responses={503: _UNREADABLE},
     )
     def subtitles(
         self,
@@ -292,6 +300,7 @@ class SubtitleController(Controller):
         summary="A text subtitle track as WebVTT (<index>.vtt), or an ASS/SSA one as it is "
         "(<index>.ass, for a player that draws it with libass)",
         operation_class=sends("text/vtt", "text/x-ssa", ranges=True),
+        responses={503: _UNREADABLE},
     )
     def webvtt(
         self,

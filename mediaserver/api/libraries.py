@@ -23,6 +23,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_409_CONFLICT
 
 from mediaserver.api.access import admin_only, viewer, viewer_access
+from mediaserver.api.openapi import problem
 from mediaserver.api.params import LibraryId
 from mediaserver.context import AppContext
 from mediaserver.library import queries
@@ -111,6 +112,9 @@ def _counts(ctx: AppContext, library_id: int, access: Access = EVERYTHING) -> di
     return {r[0]: r[1] for r in rows}
 
 
+_TAKEN = problem(409, "Another library already has that name or one of those folders.")
+
+
 class LibraryController(Controller):
     path = "/api/v1/libraries"
     tags = ["libraries"]
@@ -146,6 +150,7 @@ class LibraryController(Controller):
         sync_to_thread=True,
         guards=[admin_only],
         summary="Add a library: name, kind (films, shows, mixed), folders; scanned at once (admins)",
+        responses={409: _TAKEN},
     )
     def create(
         self, ctx: NamedDependency[AppContext], data: JSONBody[NewLibrary]
@@ -167,6 +172,7 @@ class LibraryController(Controller):
         guards=[admin_only],
         summary="Rename, change kind or folders, or allow links that lead outside "
         "(then it is rescanned) (admins)",
+        responses={409: _TAKEN},
     )
     def change(
         self,

@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar import Controller, MediaType, Request, route
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Response
 from litestar.serialization import encode_json
 
@@ -31,6 +32,7 @@ class HealthController(Controller):
         sync_to_thread=True,
         opt={"public": True},  # monitors and load balancers ask without credentials
         summary="Liveness and readiness",
+        responses={503: ResponseSpec(dict[str, Any], description="Degraded: the same body.")},
     )
     def health(
         self, request: Request[Any, Any, Any], ctx: NamedDependency[AppContext]
