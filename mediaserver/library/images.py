@@ -8,7 +8,9 @@ run is the fallback (rotated phone videos, files PyAV could probe but not decode
 
 from __future__ import annotations
 
+import os
 import subprocess
+import threading
 from pathlib import Path
 
 import ffmpeg
@@ -33,7 +35,7 @@ def extract_frame(
 ) -> bool:
     """Write one JPEG frame of ``video`` to ``out``; False (and no file) when ffmpeg fails."""
     at = max(0.0, (duration_s or 0.0) * 0.10)
-    tmp = out.with_name(out.name + ".part")
+    tmp = partial_path(out)
     argv = (
         ffmpeg.input(input_url(video), ss=f"{at:.3f}", **INPUT_GUARD)
         .filter("scale", width, -2)
@@ -53,6 +55,14 @@ def extract_frame(
         return False
     tmp.replace(out)
     return True
+
+
+def partial_path(out: Path) -> Path:
+    """Where one writer puts ``out`` before renaming it into place: its own name, since
+    copies of one film (one fingerprint, one poster) are probed and framed side by side by
+    several threads and processes, and a shared name let one rename another's half-written
+    file away (a poster lost, or a file left half written)."""
+    return out.with_name(f"{out.name}.{os.getpid()}-{threading.get_ident()}.part")
 
 
 def resolve_image(reference: str | None, images_dir: Path) -> Path | None:

@@ -25,6 +25,7 @@ import pebble
 
 from mediaserver.ffmpeg_tools import INPUT_GUARD, input_url
 from mediaserver.library.damage import damage_note, readable_length
+from mediaserver.library.images import partial_path
 from mediaserver.library.naming import ParsedName, parse_media_path
 
 __all__ = [
@@ -211,10 +212,10 @@ def probe_file(
         at = result.duration_s * 0.10
         if result.readable_s is not None:  # a damaged file: a frame that is there
             at = min(at, result.readable_s / 2)
-        try:
+        # No poster is no reason to flag a file that probed fine; the scan makes one later.
+        # (What is at frame_out may be another worker's, from a copy of this file.)
+        with contextlib.suppress(Exception):
             grab_frame(file, at, Path(frame_out))
-        except Exception:  # no poster is no reason to flag a file that probed fine
-            Path(frame_out).unlink(missing_ok=True)
     return result
 
 
@@ -247,10 +248,13 @@ def grab_frame(file: Path, at_s: float, out: Path, width: int = 480) -> bool:
         data = b"".join(bytes(p) for p in [*encoder.encode(image), *encoder.encode(None)])
     if not data:
         return False
-    partial = out.with_name(out.name + ".part")
+    partial = partial_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial.write_bytes(data)
-    partial.replace(out)
+    try:
+        partial.write_bytes(data)
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
     return True
 
 

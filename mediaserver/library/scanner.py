@@ -352,8 +352,10 @@ class Scanner:
         def one(row: Any) -> None:
             name = f"{row['fingerprint']}.jpg"
             target = self.images_dir / name
-            if target.exists() or extract_frame(
-                self.ffmpeg_binary, Path(row["path"]), row["duration_s"], target
+            if (
+                target.exists()
+                or extract_frame(self.ffmpeg_binary, Path(row["path"]), row["duration_s"], target)
+                or target.exists()  # a copy of the same file, framed by another thread
             ):
                 made.append((int(row["id"]), CACHE_PREFIX + name))
 

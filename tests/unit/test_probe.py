@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from mediaserver.db import Database, schema
+from mediaserver.library.images import extract_frame
 from mediaserver.library.probe import (
     Prober,
     ProbeResult,
@@ -123,7 +124,22 @@ def test_grab_frame_writes_the_frame_at_the_time_asked(tmp_path: Path, clip_cach
     with av.open(str(out)) as image:
         frame = next(image.decode(video=0))
         assert (frame.width, frame.height) == (160, 90)  # 320x180 scaled, aspect kept
-    assert not out.with_name("poster.jpg.part").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["poster.jpg"]  # nothing half-written left
+
+
+def test_copies_of_one_film_framed_side_by_side_all_get_the_poster(
+    tmp_path: Path, clip_cache: Any, ffmpeg_binary: str
+) -> None:
+    """Copies of a film share a fingerprint and so one poster file: threads (and probe
+    workers) write it at the same time, and each must see it made."""
+    film, out = clip_cache / "h264_aac.mp4", tmp_path / "same.jpg"
+    grabbers = [lambda: grab_frame(film, 1.0, out, width=160)] * 12
+    extractors = [lambda: extract_frame(ffmpeg_binary, film, 4.0, out, width=160)] * 6
+    for writers in (grabbers, extractors):
+        with concurrent.futures.ThreadPoolExecutor(len(writers)) as pool:
+            assert all(pool.map(lambda write: write(), writers))
+        assert [p.name for p in tmp_path.iterdir()] == ["same.jpg"]
+        out.unlink()
 
 
 def test_a_scan_makes_posters_in_the_probe_workers_without_an_ffmpeg_process(
