@@ -11,7 +11,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +61,20 @@ def alerts(page: str) -> list[str]:
 def library_id(site: Site, name: str) -> int:
     libraries = site.client.get("/api/v1/libraries").json()["libraries"]
     return next(int(lib["id"]) for lib in libraries if lib["name"] == name)
+
+
+@contextmanager
+def scanned_library(site: Site, name: str, folder: str) -> Iterator[int]:
+    """A library added through the API, with its own scan finished (not an earlier scan
+    that was already idle); removed again afterwards.  Yields its id."""
+    asked = time.time()
+    made = site.client.post("/api/v1/libraries", json={"name": name, "folders": [folder]})
+    assert made.status_code == 201, made.text
+    try:
+        wait_for_scan(site.client, started_after=asked)
+        yield int(made.json()["id"])
+    finally:
+        site.client.delete(f"/api/v1/libraries/{made.json()['id']}")
 
 
 def test_members_get_none_of_the_admin_pages(site: Site) -> None:
@@ -121,22 +135,14 @@ def test_add_edit_and_remove_through_the_forms(site: Site) -> None:
 
 def test_an_empty_library_shows_how_to_name_files(site: Site) -> None:
     client = site.client
-    asked = time.time()
-    made = client.post(
-        "/api/v1/libraries", json={"name": "Later", "folders": [str(site.srv / "Empty")]}
-    )
-    assert made.status_code == 201, made.text
-    try:
-        wait_for_scan(client, started_after=asked)
-        page = client.get(f"/libraries/{made.json()['id']}").text
+    with scanned_library(site, "Later", str(site.srv / "Empty")) as later:
+        page = client.get(f"/libraries/{later}").text
         assert "How to lay out your files" in page
         assert "Films/Alien (1979)/Alien (1979).mkv" in page
         assert "Shows/Show Name/Season 01/Show Name S01E01.mkv" in page
         assert "Film.en.srt" in page
-        member_view = client.get(f"/libraries/{made.json()['id']}", headers=site.member).text
+        member_view = client.get(f"/libraries/{later}", headers=site.member).text
         assert "How to lay out your files" in member_view and "/admin/libraries" not in member_view
-    finally:
-        client.delete(f"/api/v1/libraries/{made.json()['id']}")
 
 
 def test_the_folder_browser_fragment_shows_the_reason_and_stays_inside(site: Site) -> None:
@@ -169,13 +175,7 @@ def test_the_wizard_names_the_server_and_sets_the_languages(site: Site) -> None:
 
 def test_the_households_languages_choose_tracks_for_people_who_chose_none(site: Site) -> None:
     client = site.client
-    asked = time.time()
-    made = client.post(
-        "/api/v1/libraries", json={"name": "Tongues", "folders": [str(site.srv / "Tongues")]}
-    )
-    assert made.status_code == 201, made.text
-    try:
-        wait_for_scan(client, started_after=asked)
+    with scanned_library(site, "Tongues", str(site.srv / "Tongues")), languages_reset(client):
         film = client.get("/api/v1/items", params={"q": "two tongues"}).json()["items"][0]
         streams = client.get(f"/api/v1/items/{film['id']}").json()["files"][0]["streams"]
         audio = {s["language"]: s["idx"] for s in streams if s["type"] == "audio"}
@@ -197,6 +197,12 @@ def test_the_households_languages_choose_tracks_for_people_who_chose_none(site: 
         )
         assert own.status_code == 200, own.text
         assert audio_for(site.member) == audio["eng"]  # a person's own choice wins
+
+
+@contextmanager
+def languages_reset(client: httpx.Client) -> Iterator[None]:
+    """The household's languages back to none when the block ends."""
+    try:
+        yield
     finally:
         client.post("/setup/languages", data={"metadata_language": "", "subtitle_language": ""})
-        client.delete(f"/api/v1/libraries/{made.json()['id']}")
