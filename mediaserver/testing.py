@@ -7,6 +7,7 @@ way the server would, and ``user_credentials`` signs a user in ahead of a server
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -15,8 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ffmpeg as ffmpeg_python  # the name ``ffmpeg`` is make_clip's binary argument
+import sqlite_utils
 
 from mediaserver.db import Database
+from mediaserver.db.schema import MIGRATIONS
+from mediaserver.db.search_index import register_functions
 from mediaserver.events import EventBus
 from mediaserver.ffmpeg_tools import find_ffmpeg
 from mediaserver.library import catalog
@@ -258,13 +262,6 @@ def as_older_catalog(path: Path, version: int) -> None:
     ``version`` run, and every row of the tables that version has is copied over (the
     columns it has).  Setting ``user_version`` alone leaves later columns behind, and the
     later migrations would then fail on them."""
-    import sqlite3
-
-    import sqlite_utils
-
-    from mediaserver.db.schema import MIGRATIONS
-    from mediaserver.db.search_index import register_functions
-
     source = sqlite3.connect(path)
     older = path.with_name(f"{path.name}.older")
     older.unlink(missing_ok=True)
