@@ -404,6 +404,7 @@ class AppContext:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
         self.trickplay.stop()
+        self.recommender.stop()
         self.transcoder.close()
         self.keyframes.close()
         self.library.close()

@@ -19,6 +19,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from mediaserver.accounts.users import UserService
@@ -35,8 +36,10 @@ def run_in_child(
     users: UserService,
     candidates: Candidates | None,
     on_progress: Callable[[int, int], None],
+    on_start: Callable[[BaseProcess], None] = lambda child: None,
 ) -> RunResult:
-    """Run the job in a child process and wait for it; raises RuntimeError if it fails."""
+    """Run the job in a child process and wait for it; raises RuntimeError if it fails.
+    ``on_start(child)``: the process, for a server that must end it before it closes."""
     offered: Offered = (
         {u.id: list(candidates(u.id)) for u in users.all()} if candidates is not None else {}
     )
@@ -46,6 +49,7 @@ def run_in_child(
         target=_child, args=(str(db.path), offered, sender), name="hearth-recommend", daemon=True
     )
     child.start()
+    on_start(child)
     sender.close()  # the child holds the only writing end: EOF when it is gone
     result: RunResult | None = None
     failure = ""

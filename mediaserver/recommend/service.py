@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 import sqlite_utils
@@ -66,6 +67,8 @@ class Recommender:
         self.candidates = candidates
         self.progress: tuple[int, int] | None = None  # (people done, people) while running
         self._lock = threading.Lock()
+        self._child: BaseProcess | None = None  # the server's run, while it runs
+        self._stopped = False
 
     # -- the job --------------------------------------------------------------------------
 
@@ -100,12 +103,38 @@ class Recommender:
         from mediaserver.recommend.child import run_in_child
 
         with self._lock:
+            if self._stopped:
+                raise RuntimeError("the server is stopping: no recommendation run now")
             try:
-                result = run_in_child(self.db, self.users, self.candidates, self._follow(None))
+                result = run_in_child(
+                    self.db, self.users, self.candidates, self._follow(None), self._started
+                )
+            except RuntimeError:
+                if self._stopped:
+                    raise RuntimeError(
+                        "the recommendation run was stopped: the server is stopping"
+                    ) from None
+                raise
             finally:
-                self.progress = None
+                self.progress, self._child = None, None
         log.info("recommendations computed", **result.as_dict(), process="child")
         return result
+
+    def _started(self, child: BaseProcess) -> None:
+        self._child = child
+
+    def stop(self) -> None:
+        """End a run in its child process, before the server closes the catalog: a child
+        still holding it open kept the catalog's journal (-wal) from being folded in and
+        removed, so the server did not close cleanly."""
+        self._stopped = True
+        child = self._child
+        if child is not None and child.is_alive():
+            child.terminate()
+            child.join(5)
+            if child.is_alive():
+                child.kill()
+                child.join()
 
     def _follow(self, then: Callable[[int, int], None] | None) -> Callable[[int, int], None]:
         def follow(done: int, people: int) -> None:

@@ -6,11 +6,14 @@ from __future__ import annotations
 import array
 import functools
 import gc
+import sqlite3
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 from mediaserver.db.memo import BUDGET
 from mediaserver.testing import open_catalog
@@ -118,3 +121,51 @@ def test_the_memo_forgets_answers_from_before_a_write(tmp_path: Path) -> None:
         db.write(lambda d: d.execute("INSERT INTO libraries (name, path) VALUES ('Films', '/f')"))
         db.memo(("count", "new"), lambda: 2)
         assert len(db._memo) == 1  # the hundred stale answers went at once
+
+
+def test_stopping_the_server_ends_a_recommendation_run_before_the_catalog_closes(
+    house: House,  # noqa: F811
+) -> None:
+    """A run's child holding the catalog when the server closed it kept the journal
+    (``-wal``) from being folded in: the server did not close cleanly."""
+    from mediaserver.recommend.service import Recommender
+
+    house.watch("ann", 1, 2, 3)
+    recommender = Recommender(house.db, house.users)
+    failures: list[str] = []
+
+    def run() -> None:
+        try:
+            recommender.run_in_child()
+        except RuntimeError as exc:
+            failures.append(str(exc))
+
+    catalog = house.db.path.resolve()
+    blocker = sqlite3.connect(catalog)
+    blocker.execute("BEGIN IMMEDIATE")  # the child's writes wait: it stays mid-run
+    runner = threading.Thread(target=run)
+    runner.start()
+    deadline = time.monotonic() + 60
+    while not _holds(recommender, catalog):
+        assert time.monotonic() < deadline, "the child never opened the catalog"
+        time.sleep(0.05)
+    child = recommender._child
+    recommender.stop()
+    blocker.rollback()
+    blocker.close()
+    runner.join(30)
+    assert child is not None and not child.is_alive()
+    assert failures == ["the recommendation run was stopped: the server is stopping"]
+    house.db.close()
+    assert not catalog.with_name(catalog.name + "-wal").exists()
+
+
+def _holds(recommender: Any, catalog: Path) -> bool:
+    """Whether the recommender's child has the catalog file open."""
+    child = recommender._child
+    if child is None or child.pid is None:
+        return False
+    try:
+        return any(fd.resolve() == catalog for fd in Path(f"/proc/{child.pid}/fd").iterdir())
+    except OSError:
+        return False
